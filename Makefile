@@ -1,0 +1,36 @@
+# elfsofa — PGXS build, plus the project's own entry points (demo, test, bench).
+EXTENSION   = elfsofa
+MODULE_big  = elfsofa
+OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
+DATA_built  = elfsofa--1.0.sql
+REGRESS     = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
+REGRESS_OPTS = --inputdir=.
+PG_CPPFLAGS = -Isrc
+PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
+EXTRA_CLEAN = elfsofa--1.0.sql results regression.diffs regression.out test/isolation/output_iso
+
+# The install script is assembled from one file per area (pg_partman style).
+SQL_PARTS = $(sort $(wildcard src/sql/*.sql))
+
+PG_CONFIG ?= pg_config
+PGXS := $(shell $(PG_CONFIG) --pgxs 2>/dev/null)
+ifeq ($(PGXS),)
+# No server development files yet: only the bootstrap targets below work.
+all install installcheck:
+	@echo "pg_config not found: run 'make demo' or 'make test' (they install PostgreSQL 15 first)" >&2; exit 1
+else
+include $(PGXS)
+endif
+
+elfsofa--1.0.sql: $(SQL_PARTS)
+	cat $(SQL_PARTS) > $@
+
+.PHONY: demo test stop bench
+demo:
+	bash test/demo.sh
+test:
+	bash test/run.sh
+stop:
+	bash test/demo.sh stop
+bench:
+	bash test/bench/run.sh

@@ -1,0 +1,122 @@
+/*
+ * customers.c — upsert_customer(): create or update a customer by e-mail,
+ * optionally linking the Supabase auth user.
+ */
+#include "elfsofa.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+#include "utils/uuid.h"
+
+PG_FUNCTION_INFO_V1(elfsofa_upsert_customer);
+
+static EsPlan upsert_plan = {
+	"INSERT INTO elfsofa.customers AS c (email, full_name, phone, auth_user_id) "
+	"VALUES (lower($1), $2, $3, $4) "
+	"ON CONFLICT (lower(email)) DO UPDATE SET "
+	"  full_name = COALESCE(EXCLUDED.full_name, c.full_name), "
+	"  phone = COALESCE(EXCLUDED.phone, c.phone), "
+	"  auth_user_id = COALESCE(EXCLUDED.auth_user_id, c.auth_user_id), "
+	"  updated_at = now() "
+	"RETURNING c.id, c.auth_user_id",
+	4, {TEXTOID, TEXTOID, TEXTOID, UUIDOID}
+};
+
+static EsPlan linked_elsewhere_plan = {
+	"SELECT email FROM elfsofa.customers WHERE auth_user_id = $2 AND email <> lower($1)",
+	2, {TEXTOID, UUIDOID}
+};
+
+static void
+bad_arg(const char *arg, const char *msg, const char *value, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s", msg),
+			 errdetail("Argument \"%s\" was \"%s\".", arg, value),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/* Same rule as the CHECK constraint, so bad input is 22023 and not 23514. */
+static void
+check_email(const char *email)
+{
+	const char *at = strchr(email, '@');
+
+	if (strlen(email) > 254 || at == NULL || at == email || at[1] == '\0' ||
+		strchr(at + 1, '@') != NULL || strpbrk(email, " \t\r\n") != NULL)
+		bad_arg("email", "invalid email address", email, "Use one address of the form name@example.com.");
+}
+
+static void
+check_phone(const char *phone)
+{
+	size_t		len = strlen(phone);
+
+	if (len < 6 || len > 20)
+		bad_arg("phone", "invalid phone number", phone, "Use 6 to 20 digits, spaces or dashes, optionally starting with +.");
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = phone[i];
+
+		if (!((c >= '0' && c <= '9') || c == ' ' || c == '-' || (c == '+' && i == 0)))
+			bad_arg("phone", "invalid phone number", phone, "Use 6 to 20 digits, spaces or dashes, optionally starting with +.");
+	}
+}
+
+Datum
+elfsofa_upsert_customer(PG_FUNCTION_ARGS)
+{
+	char	   *email = es_require_text(fcinfo, 0, "email", 254);
+	Datum		values[4];
+	char		nulls[4] = {' ', 'n', 'n', 'n'};
+	bool		isnull;
+	Datum		id;
+
+	check_email(email);
+	values[0] = CStringGetTextDatum(email);
+	if (!PG_ARGISNULL(1))
+	{
+		char	   *name = text_to_cstring(PG_GETARG_TEXT_PP(1));
+
+		if (strlen(name) > 200)
+			bad_arg("full_name", "full name is too long", "(more than 200 bytes)", NULL);
+		values[1] = CStringGetTextDatum(name);
+		nulls[1] = ' ';
+	}
+	if (!PG_ARGISNULL(2))
+	{
+		char	   *phone = text_to_cstring(PG_GETARG_TEXT_PP(2));
+
+		check_phone(phone);
+		values[2] = CStringGetTextDatum(phone);
+		nulls[2] = ' ';
+	}
+	if (!PG_ARGISNULL(3))
+	{
+		values[3] = PG_GETARG_DATUM(3);
+		nulls[3] = ' ';
+	}
+
+	SPI_connect();
+	if (nulls[3] == ' ')
+	{
+		Datum		lv[2] = {values[0], values[3]};
+
+		es_exec(&linked_elsewhere_plan, lv, NULL, true, 1);
+		if (SPI_processed > 0)
+			ereport(ERROR,
+					(errcode(ES_ERRCODE_CONFLICT),
+					 errmsg("auth user is already linked to another customer"),
+					 errdetail("Argument \"auth_user_id\" %s belongs to customer %s.",
+							   DatumGetCString(DirectFunctionCall1(uuid_out, values[3])),
+							   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))));
+	}
+	es_exec(&upsert_plan, values, nulls, false, 0);
+	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	/* copy the uuid out of SPI memory before SPI_finish frees it */
+	id = PointerGetDatum(SPI_datumTransfer(id, false, UUID_LEN));
+	SPI_finish();
+
+	PG_RETURN_DATUM(id);
+}

@@ -1,0 +1,71 @@
+/*
+ * elfsofa.h — shared declarations for the elfsofa extension: error codes from
+ * DESIGN.md, the cached-plan helper, actor lookup, and version compatibility.
+ *
+ * Version-specific #if PG_VERSION_NUM blocks live here and nowhere else.
+ */
+#ifndef ELFSOFA_H
+#define ELFSOFA_H
+
+#include "postgres.h"
+
+#include "executor/spi.h"
+#include "fmgr.h"
+#include "utils/jsonb.h"
+
+#if PG_VERSION_NUM < 140000
+#error "elfsofa needs PostgreSQL 14 or later"
+#endif
+
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
+/* Business SQLSTATEs: PostgREST maps PTxyz to HTTP status xyz. */
+#define ES_ERRCODE_NOT_FOUND		MAKE_SQLSTATE('P','T','4','0','4')
+#define ES_ERRCODE_CONFLICT			MAKE_SQLSTATE('P','T','4','0','9')
+#define ES_ERRCODE_UNPROCESSABLE	MAKE_SQLSTATE('P','T','4','2','2')
+#define ES_ERRCODE_RATE_LIMITED		MAKE_SQLSTATE('P','T','4','2','9')
+
+/* Upper bounds that make a value "absurd" rather than merely large. */
+#define ES_MAX_QUANTITY		100000
+#define ES_MAX_TEXT_LEN		1000
+
+/*
+ * A statement prepared once per backend and kept (SPI_keepplan).  The plan
+ * cache revalidates it when the tables it reads change, so a DROP/CREATE
+ * EXTENSION in the same session still works.  Declare one as a static
+ * variable next to the code that runs it.
+ */
+typedef struct EsPlan
+{
+	const char *sql;
+	int			nargs;
+	Oid			argtypes[16];
+	SPIPlanPtr	plan;
+} EsPlan;
+
+/* Returns the prepared plan, preparing it on first use; SPI must be connected. */
+extern SPIPlanPtr es_plan(EsPlan *p);
+
+/* Runs a cached plan and raises an internal error on SPI failure. */
+extern int	es_exec(EsPlan *p, Datum *values, const char *nulls, bool read_only, long count);
+
+/* The acting user: JWT sub, else elfsofa.actor, else current_user (palloc'd). */
+extern char *es_actor(void);
+
+/* JWT claims of the current request (request.jwt.claims) as Jsonb, or NULL. */
+extern Jsonb *es_jwt_claims(void);
+
+/* Text value of a top-level string key in a jsonb object, or NULL. */
+extern char *es_jsonb_get_text(Jsonb *jb, const char *key);
+
+/* Validation helpers: raise 22023 naming the argument. */
+extern char *es_require_text(FunctionCallInfo fcinfo, int argno, const char *argname, int maxlen);
+extern int32 es_require_quantity(FunctionCallInfo fcinfo, int argno, const char *argname);
+extern void es_check_location(const char *location, const char *argname);
+
+/* GUC values */
+extern char *es_guc_actor;
+
+#endif							/* ELFSOFA_H */

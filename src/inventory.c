@@ -1,0 +1,118 @@
+/*
+ * inventory.c — stock levels and the stock ledger: restock() and available().
+ * Every change to stock_levels is paired with one stock_ledger row in the same
+ * statement, so the ledger always sums to the levels.
+ */
+#include "elfsofa.h"
+
+#include "catalog/pg_type.h"
+#include "utils/builtins.h"
+
+PG_FUNCTION_INFO_V1(elfsofa_restock);
+PG_FUNCTION_INFO_V1(elfsofa_available);
+
+/* One statement: find the product, add stock, write the ledger row. */
+static EsPlan restock_plan = {
+	"WITH p AS (SELECT id FROM elfsofa.products WHERE sku = $1), "
+	"s AS (INSERT INTO elfsofa.stock_levels AS sl (product_id, location, on_hand) "
+	"      SELECT p.id, $2, $3 FROM p "
+	"      ON CONFLICT (product_id, location) DO UPDATE "
+	"      SET on_hand = sl.on_hand + EXCLUDED.on_hand, updated_at = now() "
+	"      RETURNING sl.on_hand), "
+	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, reason, actor, note) "
+	"      SELECT p.id, $2, $3, 'restock', $4, $5 FROM p) "
+	"SELECT on_hand FROM s",
+	5, {TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID}
+};
+
+static EsPlan available_plan = {
+	"SELECT (SELECT COALESCE(sum(sl.on_hand - sl.reserved), 0)::int "
+	"          FROM elfsofa.stock_levels sl "
+	"         WHERE sl.product_id = p.id AND ($2::text IS NULL OR sl.location = $2)) "
+	"  FROM elfsofa.products p WHERE p.sku = $1",
+	2, {TEXTOID, TEXTOID}
+};
+
+static void
+unknown_sku(const char *sku)
+{
+	ereport(ERROR,
+			(errcode(ES_ERRCODE_NOT_FOUND),
+			 errmsg("unknown sku"),
+			 errdetail("No product has sku \"%s\".", sku)));
+}
+
+/* elfsofa.restock(sku, quantity, location, note) returns the new on-hand count */
+Datum
+elfsofa_restock(PG_FUNCTION_ARGS)
+{
+	char	   *sku = es_require_text(fcinfo, 0, "sku", 64);
+	int32		qty = es_require_quantity(fcinfo, 1, "quantity");
+	char	   *location = PG_ARGISNULL(2) ? "main" : es_require_text(fcinfo, 2, "location", 32);
+	char	   *note = NULL;
+	Datum		values[5];
+	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+	int32		on_hand;
+
+	es_check_location(location, "location");
+	if (!PG_ARGISNULL(3))
+	{
+		note = text_to_cstring(PG_GETARG_TEXT_PP(3));
+		if (strlen(note) > ES_MAX_TEXT_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("note is too long"),
+					 errdetail("Argument \"note\" has %zu bytes; at most %d are allowed.",
+							   strlen(note), ES_MAX_TEXT_LEN)));
+	}
+
+	SPI_connect();
+	values[0] = CStringGetTextDatum(sku);
+	values[1] = CStringGetTextDatum(location);
+	values[2] = Int32GetDatum(qty);
+	values[3] = CStringGetTextDatum(es_actor());
+	if (note)
+		values[4] = CStringGetTextDatum(note);
+	else
+		nulls[4] = 'n';
+
+	es_exec(&restock_plan, values, nulls, false, 0);
+	if (SPI_processed == 0)
+		unknown_sku(sku);
+	on_hand = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+
+	PG_RETURN_INT32(on_hand);
+}
+
+/* elfsofa.available(sku, location) = on hand minus reserved, over all locations when NULL */
+Datum
+elfsofa_available(PG_FUNCTION_ARGS)
+{
+	char	   *sku = es_require_text(fcinfo, 0, "sku", 64);
+	Datum		values[2];
+	char		nulls[2] = {' ', ' '};
+	bool		isnull;
+	int32		avail;
+
+	values[0] = CStringGetTextDatum(sku);
+	if (PG_ARGISNULL(1))
+		nulls[1] = 'n';
+	else
+	{
+		char	   *location = es_require_text(fcinfo, 1, "location", 32);
+
+		es_check_location(location, "location");
+		values[1] = CStringGetTextDatum(location);
+	}
+
+	SPI_connect();
+	es_exec(&available_plan, values, nulls, true, 0);
+	if (SPI_processed == 0)
+		unknown_sku(sku);
+	avail = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+
+	PG_RETURN_INT32(avail);
+}

@@ -1,0 +1,22 @@
+-- elfsofa install script, part 10: stock and customer functions (src/inventory.c, src/customers.c).
+
+CREATE FUNCTION @extschema@.restock(sku text, quantity integer, location text DEFAULT 'main', note text DEFAULT NULL)
+RETURNS integer
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'elfsofa_restock';
+COMMENT ON FUNCTION @extschema@.restock(text, integer, text, text) IS
+  'Adds quantity (1..100000) units of sku at location; writes one stock_ledger row; returns the new on-hand count. 22023 on bad input, PT404 on unknown sku.';
+
+CREATE FUNCTION @extschema@.available(sku text, location text DEFAULT NULL)
+RETURNS integer
+LANGUAGE c STABLE
+AS 'MODULE_PATHNAME', 'elfsofa_available';
+COMMENT ON FUNCTION @extschema@.available(text, text) IS
+  'Units of sku that can be sold: on hand minus reserved, at one location or summed over all when location is NULL. PT404 on unknown sku.';
+
+CREATE FUNCTION @extschema@.upsert_customer(email text, full_name text DEFAULT NULL, phone text DEFAULT NULL, auth_user_id uuid DEFAULT NULL)
+RETURNS uuid
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'elfsofa_upsert_customer';
+COMMENT ON FUNCTION @extschema@.upsert_customer(text, text, text, uuid) IS
+  'Creates the customer with this e-mail (case-insensitive) or fills in the given fields; returns the customer id. 22023 on bad input, PT409 when auth_user_id is linked to another customer.';
