@@ -65,6 +65,12 @@ extern char *es_require_text(FunctionCallInfo fcinfo, int argno, const char *arg
 extern int32 es_require_quantity(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern void es_check_location(const char *location, const char *argname);
 
+/*
+ * events.c: append an event to the outbox in the current transaction and
+ * return its id.  SPI must be connected.  data may be NULL ('{}').
+ */
+extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
+
 /* GUC values */
 extern char *es_guc_actor;
 

@@ -17,6 +17,8 @@ BEGIN
         d := (date_trunc('day', now()) + make_interval(days => i))::date;
         EXECUTE format('CREATE TABLE elfsofa.%I PARTITION OF elfsofa.system_logs FOR VALUES FROM (%L) TO (%L)',
                        'system_logs_p' || to_char(d, 'YYYY_MM_DD'), d, d + 1);
+        EXECUTE format('CREATE TABLE elfsofa.%I PARTITION OF elfsofa.events FOR VALUES FROM (%L) TO (%L)',
+                       'events_p' || to_char(d, 'YYYY_MM_DD'), d, d + 1);
     END LOOP;
 END
 $bootstrap$;
