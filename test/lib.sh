@@ -15,6 +15,7 @@ set -o pipefail
 
 ES_PGVER=${ES_PGVER:-15}
 ES_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+export ES_ROOT
 ES_SYS_BINDIR=/usr/lib/postgresql/$ES_PGVER/bin
 
 es_say() { printf '== %s\n' "$*" >&2; }
@@ -110,6 +111,8 @@ listen_addresses = ''
 unix_socket_directories = '$ES_TMP/sock'
 shared_preload_libraries = 'pg_cron,elfsofa'
 cron.database_name = 'postgres'
+cron.use_background_workers = on
+cron.host = '$ES_TMP/sock'
 max_connections = 100
 max_worker_processes = 16
 max_prepared_transactions = 10
