@@ -28,6 +28,7 @@
 
 PG_FUNCTION_INFO_V1(elfsofa_rate_limit);
 PG_FUNCTION_INFO_V1(elfsofa_api_guard);
+PG_FUNCTION_INFO_V1(elfsofa_rate_limit_reset);
 
 #define RL_MAX_BUCKET_LEN	200
 
@@ -203,20 +204,27 @@ rl_evict_idle(TimestampTz now)
 	}
 }
 
+/* 128 bits of two seeded hashes, database included: collisions are negligible. */
+static RlKey
+rl_key(const char *bucket)
+{
+	RlKey		key;
+	size_t		len = strlen(bucket);
+
+	key.h1 = hash_bytes_extended((const unsigned char *) bucket, len, (uint64) MyDatabaseId);
+	key.h2 = hash_bytes_extended((const unsigned char *) bucket, len,
+								 UINT64CONST(0x9e3779b97f4a7c15) ^ (uint64) MyDatabaseId);
+	return key;
+}
+
 /* Shared-memory store; false when there is no room even after eviction. */
 static bool
 rl_take_shmem(const char *bucket, double capacity, double rate_per_us, RlResult *res)
 {
-	RlKey		key;
+	RlKey		key = rl_key(bucket);
 	RlEntry    *e;
 	bool		found;
 	TimestampTz now = GetCurrentTimestamp();
-	size_t		len = strlen(bucket);
-
-	/* 128 bits of two seeded hashes, database included: collisions are negligible */
-	key.h1 = hash_bytes_extended((const unsigned char *) bucket, len, (uint64) MyDatabaseId);
-	key.h2 = hash_bytes_extended((const unsigned char *) bucket, len,
-								 UINT64CONST(0x9e3779b97f4a7c15) ^ (uint64) MyDatabaseId);
 
 	LWLockAcquire(rl_shared->lock, LW_EXCLUSIVE);
 	e = hash_search(rl_hash, &key, HASH_ENTER_NULL, &found);
@@ -429,4 +437,51 @@ elfsofa_api_guard(PG_FUNCTION_ARGS)
 			 errdetail("Bucket \"%s\" allows %d requests per minute.", bucket, per_minute),
 			 errhint_plural("Retry after %d second.", "Retry after %d seconds.", retry, retry)));
 	PG_RETURN_VOID();
+}
+
+static EsPlan reset_plan = {
+	"DELETE FROM elfsofa.rate_limits WHERE $1::text IS NULL OR bucket = $1",
+	1, {TEXTOID}
+};
+
+/*
+ * elfsofa.rate_limit_reset(bucket): forgives one bucket, or every bucket (of
+ * every database, in shared memory) when NULL; returns how many were dropped.
+ */
+Datum
+elfsofa_rate_limit_reset(PG_FUNCTION_ARGS)
+{
+	int64		n = 0;
+	Datum		arg = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+
+	if (rl_hash != NULL)
+	{
+		LWLockAcquire(rl_shared->lock, LW_EXCLUSIVE);
+		if (PG_ARGISNULL(0))
+		{
+			HASH_SEQ_STATUS seq;
+			RlEntry    *e;
+
+			hash_seq_init(&seq, rl_hash);
+			while ((e = hash_seq_search(&seq)) != NULL)
+			{
+				hash_search(rl_hash, &e->key, HASH_REMOVE, NULL);
+				n++;
+			}
+		}
+		else
+		{
+			RlKey		key = rl_key(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+			bool		found;
+
+			hash_search(rl_hash, &key, HASH_REMOVE, &found);
+			n += found ? 1 : 0;
+		}
+		LWLockRelease(rl_shared->lock);
+	}
+	SPI_connect();
+	es_exec(&reset_plan, &arg, PG_ARGISNULL(0) ? "n" : NULL, false, 0);
+	n += SPI_processed;
+	SPI_finish();
+	PG_RETURN_INT64(n);
 }

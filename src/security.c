@@ -51,20 +51,24 @@ static struct
 	pg_uuid_t	id;
 } cache;
 
-/* Accepts only the canonical 8-4-4-4-12 hex form, so bad input never errors. */
+/* Hex uuid with or without the four dashes; anything else is "no uuid", never an error. */
 static bool
 parse_uuid(const char *s, pg_uuid_t *out)
 {
 	int			n = 0;
+	size_t		len;
 
-	if (s == NULL || strlen(s) != 36)
+	if (s == NULL)
 		return false;
-	for (int i = 0; i < 36; i++)
+	len = strlen(s);
+	if (len != 32 && len != 36)
+		return false;
+	for (size_t i = 0; i < len; i++)
 	{
 		char		c = s[i];
 		int			v;
 
-		if (i == 8 || i == 13 || i == 18 || i == 23)
+		if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
 		{
 			if (c != '-')
 				return false;
@@ -84,7 +88,7 @@ parse_uuid(const char *s, pg_uuid_t *out)
 			out->data[n / 2] |= v;
 		n++;
 	}
-	return true;
+	return n == 32;
 }
 
 bool

@@ -41,6 +41,13 @@ AS 'MODULE_PATHNAME', 'elfsofa_rate_limit';
 COMMENT ON FUNCTION @extschema@.rate_limit(text, integer, interval) IS
   'Token bucket: true when bucket still has a token (bursts of max_requests, refilled at max_requests per per), false when the caller should be refused. Shared memory when preloaded, else table rate_limits. 22023 on bad arguments.';
 
+CREATE FUNCTION @extschema@.rate_limit_reset(bucket text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'elfsofa_rate_limit_reset';
+COMMENT ON FUNCTION @extschema@.rate_limit_reset(text) IS
+  'Forgives one bucket (e.g. ''user:<sub>'' or ''ip:<address>''), or all buckets when NULL; returns how many were dropped.';
+
 CREATE FUNCTION @extschema@.api_guard()
 RETURNS void
 LANGUAGE c VOLATILE SECURITY DEFINER
