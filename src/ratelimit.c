@@ -227,11 +227,14 @@ rl_take_shmem(const char *bucket, double capacity, double rate_per_us, RlResult 
 	TimestampTz now = GetCurrentTimestamp();
 
 	LWLockAcquire(rl_shared->lock, LW_EXCLUSIVE);
-	e = hash_search(rl_hash, &key, HASH_ENTER_NULL, &found);
+	e = hash_search(rl_hash, &key, HASH_FIND, &found);
 	if (e == NULL)
 	{
-		rl_evict_idle(now);
-		e = hash_search(rl_hash, &key, HASH_ENTER_NULL, &found);
+		/* never grow past rl_slots: shared hash tables would eat others' memory */
+		if (hash_get_num_entries(rl_hash) >= rl_slots)
+			rl_evict_idle(now);
+		if (hash_get_num_entries(rl_hash) < rl_slots)
+			e = hash_search(rl_hash, &key, HASH_ENTER_NULL, &found);
 		if (e == NULL)
 		{
 			LWLockRelease(rl_shared->lock);
