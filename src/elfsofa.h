@@ -12,6 +12,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/jsonb.h"
+#include "utils/uuid.h"
 
 #if PG_VERSION_NUM < 140000
 #error "elfsofa needs PostgreSQL 14 or later"
@@ -70,6 +71,19 @@ extern void es_check_location(const char *location, const char *argname);
  * return its id.  SPI must be connected.  data may be NULL ('{}').
  */
 extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
+
+/*
+ * orders.c: the customer a request acts for.  given is the customer id text
+ * from the request (NULL when omitted: then the customer whose auth_user_id is
+ * the JWT sub).  A JWT sub acting on another customer's id is 42501 unless the
+ * outer database role is privileged (superuser, BYPASSRLS, or member of
+ * service_role).  22023 on a malformed id (DETAIL names argpath), PT404 on an
+ * unknown customer.  Returns a uuid Datum palloc'd in the current context;
+ * SPI must be connected.
+ */
+extern Datum es_caller_customer(const char *given, const char *argpath);
+extern bool es_role_is_privileged(void);
+extern bool es_parse_uuid(const char *s, pg_uuid_t *out);
 
 /* GUC values */
 extern char *es_guc_actor;
