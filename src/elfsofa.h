@@ -85,6 +85,26 @@ extern Datum es_caller_customer(const char *given, const char *argpath);
 extern bool es_role_is_privileged(void);
 extern bool es_parse_uuid(const char *s, pg_uuid_t *out);
 
+/*
+ * Change events (events.c, publisher.c, changes.c, notifications.c).
+ * NOTIFY payloads must stay below BLCKSZ - NAMEDATALEN - 128 bytes.
+ */
+#define ES_EVENTS_CHANNEL		"elfsofa_events"
+#define ES_CACHE_CHANNEL		"elfsofa_cache"
+#define ES_NOTIFY_MAX_PAYLOAD	(BLCKSZ - NAMEDATALEN - 128)
+extern void es_events_init(void);
+extern void es_publisher_init(void);
+extern void es_notifications_init(void);
+/* After an outbox row was written (by es_emit_event or a trigger): wake-up or NOTIFY. */
+extern void es_event_written(int64 id, const char *topic, const char *key, Jsonb *data);
+extern char *es_event_payload(int64 id, const char *topic, const char *key, const char *data_json);
+/* Runs the events-after query into SPI_tuptable; returns how many leading rows are safe. */
+extern int	es_fetch_events(int64 after_id, int max_events);
+extern bool es_publisher_serves_this_database(void);
+extern void es_publisher_wake(void);
+extern bool es_guc_emit_events;
+extern char *es_guc_database;
+
 /* GUC values */
 extern char *es_guc_actor;
 
