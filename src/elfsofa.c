@@ -27,6 +27,7 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 
+	es_events_init();
 	es_ratelimit_init();
 
 #if PG_VERSION_NUM >= 150000

@@ -403,7 +403,7 @@ elfsofa_api_guard(PG_FUNCTION_ARGS)
 	int			retry;
 	char		header[64];
 
-	if (es_caller_is_privileged())
+	if (es_role_is_privileged())
 		PG_RETURN_VOID();
 
 	sub = es_jsonb_get_text(es_jwt_claims(), "sub");

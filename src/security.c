@@ -1,11 +1,10 @@
 /*
- * security.c — who is calling: the customer behind the Supabase JWT and
- * whether the database role (never a JWT claim) is privileged.
+ * security.c — who is calling: the customer behind the Supabase JWT.
  *
- * RLS policies call elfsofa.current_customer_id(); the RPCs in C call
- * es_current_customer_id() and es_caller_is_privileged().  Both look only at
- * the JWT "sub" claim and at the role PostgREST switched to, so a forged
- * "role" claim inside the JWT never widens access.
+ * RLS policies call elfsofa.current_customer_id(), C code
+ * es_current_customer_id().  Only the JWT "sub" claim counts, so a forged
+ * "role" claim inside the JWT never widens access; privilege comes from the
+ * database role alone (es_role_is_privileged() in orders.c).
  */
 #include "elfsofa.h"
 
@@ -51,62 +50,13 @@ static struct
 	pg_uuid_t	id;
 } cache;
 
-/* Hex uuid with or without the four dashes; anything else is "no uuid", never an error. */
-static bool
-parse_uuid(const char *s, pg_uuid_t *out)
-{
-	int			n = 0;
-	size_t		len;
-
-	if (s == NULL)
-		return false;
-	len = strlen(s);
-	if (len != 32 && len != 36)
-		return false;
-	for (size_t i = 0; i < len; i++)
-	{
-		char		c = s[i];
-		int			v;
-
-		if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
-		{
-			if (c != '-')
-				return false;
-			continue;
-		}
-		if (c >= '0' && c <= '9')
-			v = c - '0';
-		else if (c >= 'a' && c <= 'f')
-			v = c - 'a' + 10;
-		else if (c >= 'A' && c <= 'F')
-			v = c - 'A' + 10;
-		else
-			return false;
-		if (n % 2 == 0)
-			out->data[n / 2] = v << 4;
-		else
-			out->data[n / 2] |= v;
-		n++;
-	}
-	return n == 32;
-}
-
 bool
 es_jwt_sub_uuid(pg_uuid_t *out)
 {
 	Jsonb	   *claims = es_jwt_claims();
 	char	   *sub = es_jsonb_get_text(claims, "sub");
 
-	return parse_uuid(sub, out);
-}
-
-/* Privilege comes from the database role PostgREST switched to, not from the JWT. */
-bool
-es_caller_is_privileged(void)
-{
-	Oid			role = GetOuterUserId();	/* SET ROLE's role, also inside SECURITY DEFINER */
-
-	return superuser_arg(role) || has_bypassrls_privilege(role);
+	return sub != NULL && es_parse_uuid(sub, out);
 }
 
 bool
