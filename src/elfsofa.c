@@ -27,6 +27,8 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 
+	es_partitions_init();
+
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("elfsofa");
 #else

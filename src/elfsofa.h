@@ -71,6 +71,18 @@ extern void es_check_location(const char *location, const char *argname);
  */
 extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
 
+/*
+ * partitions.c / archive.c / schedule.c (issue 6): GUCs of partition
+ * maintenance, registered from _PG_init.
+ */
+extern void es_partitions_init(void);
+
+#if PG_VERSION_NUM >= 160000
+#define es_rel_ownercheck(relid, roleid) object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define es_rel_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#endif
+
 /* GUC values */
 extern char *es_guc_actor;
 
