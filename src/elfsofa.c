@@ -28,6 +28,7 @@ _PG_init(void)
 							   NULL, NULL, NULL);
 
 	es_events_init();
+	es_partitions_init();
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("elfsofa");

@@ -105,6 +105,18 @@ extern void es_publisher_wake(void);
 extern bool es_guc_emit_events;
 extern char *es_guc_database;
 
+/*
+ * partitions.c / archive.c / schedule.c (issue 6): GUCs of partition
+ * maintenance, registered from _PG_init.
+ */
+extern void es_partitions_init(void);
+
+#if PG_VERSION_NUM >= 160000
+#define es_rel_ownercheck(relid, roleid) object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define es_rel_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#endif
+
 /* GUC values */
 extern char *es_guc_actor;
 
