@@ -26,6 +26,7 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+	es_ops_init();
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("elfsofa");

@@ -71,6 +71,16 @@ extern void es_check_location(const char *location, const char *argname);
  */
 extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
 
+/*
+ * ops (health.c, logging.c, carts.c, crm.c, analytics.c): settings defined by
+ * es_ops_init() from _PG_init, and a jsonb-object check shared by log/CRM.
+ */
+extern void es_ops_init(void);
+extern void es_require_object(Jsonb *jb, const char *argname, int maxbytes);
+extern int	es_guc_recommend_window_days;
+extern int	es_guc_restock_lookback_days;
+extern int	es_guc_cart_abandon_hours;
+
 /* GUC values */
 extern char *es_guc_actor;
 
