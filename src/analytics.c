@@ -166,13 +166,13 @@ require_period(FunctionCallInfo fcinfo, TimestampTz *from, TimestampTz *to)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("period bounds must be finite"),
 				 errdetail("Arguments \"from_ts\" and \"to_ts\" were %s and %s.",
-						   timestamptz_to_str(*from), timestamptz_to_str(*to))));
+						   pstrdup(timestamptz_to_str(*from)), pstrdup(timestamptz_to_str(*to)))));
 	if (*from >= *to)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("from_ts must be before to_ts"),
 				 errdetail("Arguments \"from_ts\" and \"to_ts\" were %s and %s.",
-						   timestamptz_to_str(*from), timestamptz_to_str(*to))));
+						   pstrdup(timestamptz_to_str(*from)), pstrdup(timestamptz_to_str(*to)))));
 }
 
 /* An int argument within [lo, hi], or dflt when NULL. */
@@ -208,7 +208,7 @@ elfsofa_sales_summary(PG_FUNCTION_ARGS)
 	};
 	TimestampTz from,
 				to;
-	char	   *grain = PG_ARGISNULL(2) ? "day" : text_to_cstring(PG_GETARG_TEXT_PP(2));
+	char	   *grain = es_require_text(fcinfo, 2, "grain", 16);
 	int64		width = 0;
 	Datum		values[3];
 
@@ -227,7 +227,7 @@ elfsofa_sales_summary(PG_FUNCTION_ARGS)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("period has too many %s buckets", grain),
 				 errdetail("From %s to %s by %s exceeds %d buckets.",
-						   timestamptz_to_str(from), timestamptz_to_str(to), grain, ES_MAX_BUCKETS),
+						   pstrdup(timestamptz_to_str(from)), pstrdup(timestamptz_to_str(to)), grain, ES_MAX_BUCKETS),
 				 errhint("Use a coarser grain or a shorter period.")));
 
 	values[0] = TimestampTzGetDatum(from);

@@ -145,7 +145,7 @@ cart_json(int64 cart_id)
 	Datum		arg = Int64GetDatum(cart_id);
 	bool		isnull;
 
-	es_exec(&cart_json_plan, &arg, NULL, true, 1);
+	es_exec(&cart_json_plan, &arg, NULL, false, 1);
 	return SPI_datumTransfer(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull),
 							 false, -1);
 }

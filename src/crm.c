@@ -29,7 +29,7 @@ static EsPlan insights_plan = {
 	"o AS (SELECT count(*) FILTER (WHERE status NOT IN ('cancelled', 'returned')) AS n, "
 	"             count(*) FILTER (WHERE status = 'cancelled') AS n_cancelled, "
 	"             count(*) FILTER (WHERE status = 'returned') AS n_returned, "
-	"             COALESCE(sum(total) FILTER (WHERE status NOT IN ('cancelled', 'returned')), 0) AS ltv, "
+	"             COALESCE(sum(total) FILTER (WHERE status NOT IN ('cancelled', 'returned')), 0.00) AS ltv, "
 	"             min(created_at) FILTER (WHERE status NOT IN ('cancelled', 'returned')) AS first_at, "
 	"             max(created_at) FILTER (WHERE status NOT IN ('cancelled', 'returned')) AS last_at "
 	"        FROM elfsofa.orders WHERE customer_id = $1), "
