@@ -28,6 +28,8 @@ _PG_init(void)
 							   NULL, NULL, NULL);
 	es_ops_init();
 
+	es_events_init();
+
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("elfsofa");
 #else

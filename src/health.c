@@ -297,23 +297,79 @@ check_archiving(Report *r)
 						   rows, es_guc_health_log_retention_days, col(0, 3)));
 }
 
+/* Per consumer: age of the first event after its cursor (0 when it is caught up). */
+static const char *consumers_sql =
+	"SELECT c.name, COALESCE(extract(epoch FROM now() - "
+	"         (SELECT e.created_at FROM elfsofa.events e WHERE e.id > c.last_id ORDER BY e.id LIMIT 1)), 0) "
+	"  FROM elfsofa.event_consumers c ORDER BY c.name";
+
 static void
 check_event_consumers(Report *r)
 {
+	StringInfoData detail;
+	CheckStatus st = CHECK_OK;
+	double		worst = 0;
+
 	metric_family(r, "elfsofa_event_consumer_lag_seconds", "Age of the oldest event a consumer has not yet consumed.");
 	if (!relation_exists("elfsofa", "event_consumers"))
 	{
 		add_check(r, "event_consumers", CHECK_SKIPPED, "elfsofa.event_consumers is not installed");
 		return;
 	}
-	add_check(r, "event_consumers", CHECK_SKIPPED, "consumer cursors not yet readable");
+	initStringInfo(&detail);
+	run(consumers_sql, 0, NULL, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		double		lag = col_num(i, 2);
+		CheckStatus cs = CHECK_OK;
+
+		metric(r, "elfsofa_event_consumer_lag_seconds", "consumer", col(i, 1), lag);
+		if (lag > (double) es_guc_health_event_lag_fail_seconds)
+			cs = CHECK_FAIL;
+		else if (lag > (double) es_guc_health_event_lag_seconds)
+			cs = CHECK_WARN;
+		if (cs != CHECK_OK)
+			appendStringInfo(&detail, "%s%s is %.0f s behind", detail.len ? "; " : "", col(i, 1), lag);
+		st = Max(st, cs);
+		worst = Max(worst, lag);
+	}
+	if (SPI_processed == 0)
+		appendStringInfoString(&detail, "no consumers registered");
+	else if (st == CHECK_OK)
+		appendStringInfo(&detail, "%d consumer%s, oldest unconsumed event %.0f s old",
+						 (int) SPI_processed, SPI_processed == 1 ? "" : "s", worst);
+	add_check(r, "event_consumers", st, detail.data);
 }
+
+static const char *dead_letters_sql =
+	"SELECT (SELECT count(*) FROM elfsofa.notifications WHERE status = 'dead'), "
+	"       (SELECT count(*) FROM elfsofa.notifications WHERE status IN ('pending', 'processing')), "
+	"       (SELECT string_agg(id::text, ', ' ORDER BY id) FROM "
+	"          (SELECT id FROM elfsofa.notifications WHERE status = 'dead' ORDER BY id DESC LIMIT 5) d)";
 
 static void
 check_dead_letters(Report *r)
 {
+	double		dead,
+				pending;
+
 	metric_family(r, "elfsofa_notifications_dead", "Notifications that exhausted their retries.");
-	add_check(r, "dead_letters", CHECK_SKIPPED, "the notification queue is not installed");
+	if (!relation_exists("elfsofa", "notifications"))
+	{
+		add_check(r, "dead_letters", CHECK_SKIPPED, "the notification queue is not installed");
+		return;
+	}
+	run(dead_letters_sql, 0, NULL, NULL);
+	dead = col_num(0, 1);
+	pending = col_num(0, 2);
+	metric(r, "elfsofa_notifications_dead", NULL, NULL, dead);
+	metric_family(r, "elfsofa_notifications_pending", "Notifications waiting to be sent or being sent.");
+	metric(r, "elfsofa_notifications_pending", NULL, NULL, pending);
+	add_check(r, "dead_letters",
+			  es_guc_health_dead_letters > 0 && dead >= es_guc_health_dead_letters ? CHECK_WARN : CHECK_OK,
+			  dead == 0 ? psprintf("no dead-lettered notifications, %.0f pending", pending)
+			  : psprintf("%.0f dead-lettered notification%s (latest ids %s), %.0f pending",
+						 dead, dead == 1 ? "" : "s", col(0, 3), pending));
 }
 
 /* pg_cron: elfsofa jobs, failed runs in the last day, and jobs gone silent. */
