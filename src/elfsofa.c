@@ -26,6 +26,7 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+	es_ops_init();
 
 	es_events_init();
 	es_partitions_init();

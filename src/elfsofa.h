@@ -136,6 +136,16 @@ extern void es_ratelimit_init(void);
 /* PG15+ asks for shared memory in shmem_request_hook; 14 asks in _PG_init. */
 #define ES_HAVE_SHMEM_REQUEST_HOOK (PG_VERSION_NUM >= 150000)
 
+/*
+ * ops (health.c, logging.c, carts.c, crm.c, analytics.c): settings defined by
+ * es_ops_init() from _PG_init, and a jsonb-object check shared by log/CRM.
+ */
+extern void es_ops_init(void);
+extern void es_require_object(Jsonb *jb, const char *argname, int maxbytes);
+extern int	es_guc_recommend_window_days;
+extern int	es_guc_restock_lookback_days;
+extern int	es_guc_cart_abandon_hours;
+
 /* GUC values */
 extern char *es_guc_actor;
 
