@@ -90,3 +90,34 @@ BEGIN
         END $$ $f$;
     END IF;
 END $make$;
+
+-- One lifecycle step on a random order: cancel (1 in 5 of open orders) or
+-- move it one status on.  Uses whichever of set_order_status/cancel_order exist;
+-- PT409 (an illegal transition after a concurrent change) is a business outcome.
+CREATE FUNCTION rel.churn_one() RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    o     record;
+    nxt   text;
+BEGIN
+    SELECT id, status INTO o FROM elfsofa.orders
+     WHERE id = 1 + floor(random() * (SELECT last_value FROM elfsofa.orders_id_seq))::bigint;
+    IF NOT FOUND THEN
+        RETURN 'none';
+    END IF;
+    IF o.status IN ('pending', 'confirmed', 'packed') AND random() < 0.2
+       AND to_regprocedure('elfsofa.cancel_order(bigint,text)') IS NOT NULL THEN
+        EXECUTE 'SELECT elfsofa.cancel_order($1, $2)' USING o.id, 'reliability churn';
+        RETURN 'cancelled';
+    END IF;
+    nxt := CASE o.status WHEN 'pending' THEN 'confirmed' WHEN 'confirmed' THEN 'packed'
+                         WHEN 'packed' THEN 'shipped' WHEN 'shipped' THEN 'delivered'
+                         WHEN 'delivered' THEN 'returned' END;
+    IF nxt IS NULL OR to_regprocedure('elfsofa.set_order_status(bigint,text,text)') IS NULL THEN
+        RETURN 'none';
+    END IF;
+    EXECUTE 'SELECT elfsofa.set_order_status($1, $2, $3)' USING o.id, nxt, 'reliability churn';
+    RETURN nxt;
+EXCEPTION WHEN SQLSTATE 'PT409' THEN
+    RETURN 'conflict';
+END $$;
