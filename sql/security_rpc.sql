@@ -3,6 +3,7 @@
 -- refused with nothing written.
 \i test/regress_setup.sql
 \i test/supabase_roles.sql
+\set SHOW_CONTEXT never
 SELECT elfsofa.grant_api() -> 'missing_roles' AS missing_roles;
 SELECT elfsofa.rate_limit_reset() >= 0 AS reset;
 
@@ -213,4 +214,40 @@ EXECUTE pgrst_call('{"order_data": {"items": [{"sku": "RPC-2-BLU", "quantity": -
 :err
 ROLLBACK TO s;
 ROLLBACK;
+SELECT * FROM written;
+
+---------------------------------------------------------------------------
+-- Every write is held to the caller's own customer, whichever RPC does it
+-- (trigger elfsofa_customer_guard): carts take a customer_id argument.
+---------------------------------------------------------------------------
+SELECT elfsofa.cart_add(:'bee', 'RPC-L-GRY', 1) ->> 'status' AS bee_cart;   -- set up by the owner
+BEGIN;
+SET LOCAL SESSION AUTHORIZATION authenticator;  -- PostgREST's login role
+EXECUTE pgrst_settings('authenticated', :'jwt_ann', :'hdr') \gset pre_
+SET LOCAL ROLE authenticated;
+SELECT jsonb_path_query_array(elfsofa.cart_add(:'ann', 'RPC-2-BLU', 2), '$.items[*].sku') AS ann_cart;
+SELECT count(*) AS carts_seen, (SELECT count(*) FROM elfsofa.cart_items) AS items_seen FROM elfsofa.carts;
+SAVEPOINT s;
+SELECT elfsofa.cart_add(:'bee', 'RPC-2-BLU', 1);
+:err
+ROLLBACK TO s;
+SELECT elfsofa.cart_remove(:'bee', 'RPC-L-GRY');
+:err
+ROLLBACK TO s;
+SELECT elfsofa.cart_checkout(:'bee');
+:err
+ROLLBACK TO s;
+-- her own checkout works, through process_order
+SELECT elfsofa.cart_checkout(:'ann') - 'order_number' - 'order_id' - 'cart_id' AS checkout;
+COMMIT;
+-- a token without a sub cannot order for anyone, even naming a customer
+BEGIN;
+SET LOCAL SESSION AUTHORIZATION authenticator;  -- PostgREST's login role
+EXECUTE pgrst_settings('authenticated', '{"role":"authenticated"}', :'hdr') \gset pre_
+SET LOCAL ROLE authenticated;
+EXECUTE pgrst_call(json_build_object('order_data', json_build_object('customer_id', :'bee', 'items', json_build_array(json_build_object('sku', 'RPC-2-BLU', 'quantity', 1)))));
+:err
+ROLLBACK;
+SELECT c.email, k.status, (SELECT count(*) FROM elfsofa.cart_items i WHERE i.cart_id = k.id) AS items
+  FROM elfsofa.carts k JOIN elfsofa.customers c ON c.id = k.customer_id ORDER BY c.email;
 SELECT * FROM written;

@@ -106,6 +106,18 @@ extern bool es_guc_emit_events;
 extern char *es_guc_database;
 
 /*
+ * partitions.c / archive.c / schedule.c (issue 6): GUCs of partition
+ * maintenance, registered from _PG_init.
+ */
+extern void es_partitions_init(void);
+
+#if PG_VERSION_NUM >= 160000
+#define es_rel_ownercheck(relid, roleid) object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define es_rel_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#endif
+
+/*
  * security.c and ratelimit.c (issue 7).  es_current_customer_id() maps the
  * JWT sub to customers.id (false when there is none); privilege is
  * es_role_is_privileged() above, never a JWT claim.
@@ -120,6 +132,16 @@ extern void es_ratelimit_init(void);
 #endif
 /* PG15+ asks for shared memory in shmem_request_hook; 14 asks in _PG_init. */
 #define ES_HAVE_SHMEM_REQUEST_HOOK (PG_VERSION_NUM >= 150000)
+
+/*
+ * ops (health.c, logging.c, carts.c, crm.c, analytics.c): settings defined by
+ * es_ops_init() from _PG_init, and a jsonb-object check shared by log/CRM.
+ */
+extern void es_ops_init(void);
+extern void es_require_object(Jsonb *jb, const char *argname, int maxbytes);
+extern int	es_guc_recommend_window_days;
+extern int	es_guc_restock_lookback_days;
+extern int	es_guc_cart_abandon_hours;
 
 /* GUC values */
 extern char *es_guc_actor;
