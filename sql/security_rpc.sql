@@ -114,6 +114,8 @@ SELECT elfsofa.api_guard();
 EXECUTE pgrst_call(json_build_object('order_data', json_build_object('customer_id', :'bee', 'items', json_build_array(json_build_object('sku', 'RPC-2-BLU', 'quantity', 3))))) \gset
 COMMIT;
 SELECT :'body'::jsonb - 'order_number' AS body;
+-- who acted, in the stock ledger: the JWT sub, else the calling role (not the function's owner)
+SELECT order_id, actor FROM elfsofa.stock_ledger WHERE reason = 'reserve' ORDER BY order_id;
 
 -- GET /orders?select=total,order_lines(sku,quantity) as Ann (read-only transaction): her order only
 BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY;
