@@ -4,7 +4,7 @@
 -- each Supabase role.
 \set QUIET 1
 BEGIN;
-SELECT plan(40);
+SELECT plan(41);
 
 -- Probe: run q as role r with JWT claims, undo everything it did, and return
 -- its first column (or 'ok'), or the SQLSTATE it failed with.
@@ -105,6 +105,10 @@ SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
               AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'customer_id' AND NOT a.attisdropped)
               AND has_table_privilege('authenticated', c.oid, 'SELECT')),
           NULL, 'no readable table with a customer_id column lacks row-level security');
+SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c, unnest(ARRAY['anon', 'authenticated']) r
+            WHERE c.relnamespace IN ('elfsofa'::regnamespace, 'elfsofa_archive'::regnamespace) AND c.relkind IN ('v', 'm', 'f')
+              AND has_table_privilege(r, c.oid, 'SELECT')),
+          NULL, 'anon and authenticated read no view (views run as their owner and would bypass row-level security)');
 SELECT ok(has_function_privilege('service_role', 'elfsofa.restock(text,integer,text,text)', 'EXECUTE')
           AND has_table_privilege('service_role', 'elfsofa.stock_ledger', 'SELECT, INSERT, UPDATE, DELETE'),
           'service_role gets everything');
