@@ -476,7 +476,7 @@ elfsofa_api_guard(PG_FUNCTION_ARGS)
 			(errcode(ES_ERRCODE_RATE_LIMITED),
 			 errmsg("rate limit exceeded"),
 			 errdetail("Bucket \"%s\" allows %d requests per minute.", bucket, per_minute),
-			 errhint_plural("Retry after %d second.", "Retry after %d seconds.", retry, retry)));
+			 retry == 1 ? errhint("Retry after 1 second.") : errhint("Retry after %d seconds.", retry)));
 	PG_RETURN_VOID();
 }
 
