@@ -84,7 +84,8 @@ SELECT * FROM (VALUES
     ('authenticated', 'function', 'process_order',         'EXECUTE', true),
     ('authenticated', 'function', 'cart_add',              'EXECUTE', true),
     ('authenticated', 'function', 'cart_remove',           'EXECUTE', true),
-    ('authenticated', 'function', 'cart_checkout',         'EXECUTE', true)
+    ('authenticated', 'function', 'cart_checkout',         'EXECUTE', true),
+    ('authenticated', 'function', 'cart_get',              'EXECUTE', true)
 ) AS g(role_name, object_kind, object_name, privilege, run_as_owner);
 COMMENT ON VIEW @extschema@.api_grants IS
   'What anon and authenticated may use (service_role gets everything). Functions by name (every signature), tables by name; names not (yet) installed are skipped, and a non-catalog table is granted only while it has row-level security. run_as_owner: the function runs SECURITY DEFINER with a fixed search_path, so callers need no table privileges. A view, not a table: the API surface changes with the extension version, and pg_dump has no rows to restore twice.';
