@@ -229,6 +229,8 @@ EXECUTE pgrst_settings('authenticated', :'jwt_ann', :'hdr') \gset pre_
 SET LOCAL ROLE authenticated;
 SELECT jsonb_path_query_array(elfsofa.cart_add(:'ann', 'RPC-2-BLU', 2), '$.items[*].sku') AS ann_cart;
 SELECT count(*) AS carts_seen, (SELECT count(*) FROM elfsofa.cart_items) AS items_seen FROM elfsofa.carts;
+-- refused by the RPC's own check or by the write guard: only the SQLSTATE matters
+\set VERBOSITY sqlstate
 SAVEPOINT s;
 SELECT elfsofa.cart_add(:'bee', 'RPC-2-BLU', 1);
 :err
@@ -239,6 +241,7 @@ ROLLBACK TO s;
 SELECT elfsofa.cart_checkout(:'bee');
 :err
 ROLLBACK TO s;
+\set VERBOSITY default
 -- her own checkout works, through process_order
 SELECT elfsofa.cart_checkout(:'ann') - 'order_number' - 'order_id' - 'cart_id' AS checkout;
 COMMIT;
