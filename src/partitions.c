@@ -403,6 +403,8 @@ run_ddl_with_retry(const char *const *stmts, int nstmts)
 
 	for (int attempt = 0;; attempt++)
 	{
+		volatile bool done = false;
+
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(oldcxt);
 		PG_TRY();
@@ -418,7 +420,7 @@ run_ddl_with_retry(const char *const *stmts, int nstmts)
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcxt);
 			CurrentResourceOwner = oldowner;
-			return;
+			done = true;
 		}
 		PG_CATCH();
 		{
@@ -426,15 +428,18 @@ run_ddl_with_retry(const char *const *stmts, int nstmts)
 
 			MemoryContextSwitchTo(oldcxt);
 			edata = CopyErrorData();
-			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || attempt >= es_lock_retries)
-				PG_RE_THROW();
 			FlushErrorState();
 			RollbackAndReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcxt);
 			CurrentResourceOwner = oldowner;
+			/* only a lock wait that timed out is worth another try */
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || attempt >= es_lock_retries)
+				ReThrowError(edata);
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
+		if (done)
+			return;				/* never return from inside PG_TRY */
 		/* back off a little, longer each time, interruptibly */
 		for (int i = 0; i < attempt + 1; i++)
 		{
@@ -844,7 +849,8 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ES_ERRCODE_NOT_FOUND),
 					 errmsg("retire_with is not a registered partition set"),
-					 errdetail("Argument \"retire_with\" (OID %u) is not in elfsofa.partition_sets.", leader),
+					 errdetail("Argument \"retire_with\" (%s) is not in elfsofa.partition_sets.",
+							   DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(leader)))),
 					 errhint("Register the leader table first.")));
 		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (!isnull)
@@ -1067,7 +1073,10 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 				appendStringInfoChar(&res, ',');
 			first = false;
 			appendStringInfoString(&res, "{\"parent\":");
-			json_str(&res, DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(s->parent))));
+			json_str(&res, get_rel_name(s->parent) ?
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(s->parent)),
+												get_rel_name(s->parent)) :
+					 psprintf("%u", s->parent));
 			if (busy)
 			{
 				appendStringInfoString(&res, ",\"skipped\":\"busy\"}");
