@@ -33,6 +33,7 @@
 #include "partitioning/partdefs.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -467,9 +468,16 @@ json_str(StringInfo buf, const char *s)
 		escape_json(buf, s);
 }
 
-/* Creates the missing partitions of one set from the current period to premake ahead; appends their names to out. */
+/*
+ * Creates the missing partitions of one set from the current period to
+ * premake ahead; appends their names to out.  Maintenance (attach = true)
+ * makes a plain table and ATTACHes it: SHARE UPDATE EXCLUSIVE on the parent,
+ * so live inserts go on.  Registration uses one CREATE TABLE ... PARTITION OF
+ * per period, which is cheaper but takes ACCESS EXCLUSIVE on the parent for
+ * the moment of each statement (still under the short lock_timeout).
+ */
 static int
-create_ahead(PartSet *s, StringInfo out)
+create_ahead(PartSet *s, StringInfo out, bool attach)
 {
 	char	   *nsp = get_namespace_name(get_rel_namespace(s->parent));
 	char	   *relname = get_rel_name(s->parent);
@@ -508,11 +516,20 @@ create_ahead(PartSet *s, StringInfo out)
 						 errmsg("cannot create partition %s", qname),
 						 errdetail("A relation named %s exists but is not a partition of %s for this period.", qname, qparent),
 						 errhint("Rename or attach that table, then run maintenance again.")));
-			stmts[0] = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
-								"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", qname, qparent);
-			stmts[1] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
-								qparent, qname, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
-			run_ddl_with_retry(stmts, 2);
+			if (attach)
+			{
+				stmts[0] = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+									"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", qname, qparent);
+				stmts[1] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+									qparent, qname, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
+				run_ddl_with_retry(stmts, 2);
+			}
+			else
+			{
+				stmts[0] = psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)",
+									qname, qparent, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
+				run_ddl_with_retry(stmts, 1);
+			}
 			relid = get_relname_relid(name, get_rel_namespace(s->parent));
 			forget_extension_membership(relid);
 			b = palloc0(sizeof(Bound));
@@ -766,8 +783,9 @@ static EsPlan followers_plan = {
 };
 
 static EsPlan mark_plan = {
-	"UPDATE elfsofa.partition_sets SET last_run = now(), last_error = $2 WHERE parent::oid = $1",
-	2, {OIDOID, TEXTOID}
+	"UPDATE elfsofa.partition_sets p SET last_run = now(), last_error = m.err "
+	"  FROM unnest($1::oid[], $2::text[]) AS m(parent, err) WHERE p.parent::oid = m.parent",
+	2, {OIDARRAYOID, TEXTARRAYOID}
 };
 
 /* elfsofa.partition_table(parent, control_column, part_interval, premake, retention, retention_action, retire_with) */
@@ -905,7 +923,7 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 			if (ps->parent != parent)
 				continue;
 			resolve_keytype(ps);
-			create_ahead(ps, &out);
+			create_ahead(ps, &out, false);
 		}
 		AtEOXact_GUC(true, save_nestlevel);
 	}
@@ -951,7 +969,7 @@ group_step(List *group, bool retire, StringInfo out, int *count)
 				PartSet    *s = lfirst(lc);
 
 				resolve_keytype(s);
-				n += create_ahead(s, out);
+				n += create_ahead(s, out, true);
 			}
 		}
 		else
@@ -1005,10 +1023,17 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 	int			i = 0;
 	bool		first = true;
 	MemoryContext loopcxt;
+	Datum	   *mark_oids;
+	Datum	   *mark_errs;
+	bool	   *mark_nulls;
+	int			nmarks = 0;
 
 	initStringInfo(&res);
 	SPI_connect();
 	sets = load_sets(only);
+	mark_oids = palloc0(sizeof(Datum) * (list_length(sets) + 1));
+	mark_errs = palloc0(sizeof(Datum) * (list_length(sets) + 1));
+	mark_nulls = palloc0(sizeof(bool) * (list_length(sets) + 1));
 	if (OidIsValid(only) && sets == NIL)
 		ereport(ERROR,
 				(errcode(ES_ERRCODE_NOT_FOUND),
@@ -1033,6 +1058,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 		bool		busy = false;
 		ListCell   *lc;
 		MemoryContext old;
+		char	   *group_retire_err = NULL;
 
 		while (i < list_length(sets))
 		{
@@ -1064,8 +1090,6 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 			char	   *err;
 			int			c = 0,
 						r = 0;
-			Datum		v[2];
-			char		nulls[2] = {' ', ' '};
 
 			initStringInfo(&created);
 			initStringInfo(&retired);
@@ -1085,7 +1109,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 			}
 			e1 = group_step(one, false, &created, &c);
 			/* a follower retires with its leader, in the leader's step, lines before orders */
-			if (!OidIsValid(s->leader))
+			if (!OidIsValid(s->leader) && s->retention != NULL)
 			{
 				List	   *rev = NIL;
 				ListCell   *lc2;
@@ -1094,6 +1118,10 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 					rev = lappend(rev, lfirst(lc2));
 				e2 = group_step(rev, true, &retired, &r);
 			}
+			else if (OidIsValid(s->leader))
+				e2 = group_retire_err;	/* a failed retire of the group is the followers' error too */
+			if (!OidIsValid(s->leader))
+				group_retire_err = e2;
 			total_created += c;
 			total_retired += r;
 			err = e1 && e2 ? psprintf("%s; %s", e1, e2) : (e1 ? e1 : e2);
@@ -1103,29 +1131,18 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 			json_str(&res, err);
 			appendStringInfoChar(&res, '}');
 
-			v[0] = ObjectIdGetDatum(s->parent);
+			/* remembered for one UPDATE at the end, in the outer context */
+			mark_oids[nmarks] = ObjectIdGetDatum(s->parent);
+			mark_nulls[nmarks] = (err == NULL);
+			mark_errs[nmarks] = (Datum) 0;
 			if (err)
-				v[1] = CStringGetTextDatum(err);
-			else
-				nulls[1] = 'n';
-			es_exec(&mark_plan, v, nulls, false, 0);
-			/* a failed retire of the group is the followers' error too */
-			if (e2 && list_length(group) > 1)
 			{
-				ListCell   *lc3;
+				MemoryContext m = MemoryContextSwitchTo(old);
 
-				foreach(lc3, group)
-				{
-					PartSet    *f = lfirst(lc3);
-
-					if (f == s)
-						continue;
-					v[0] = ObjectIdGetDatum(f->parent);
-					v[1] = CStringGetTextDatum(e2);
-					nulls[1] = ' ';
-					es_exec(&mark_plan, v, nulls, false, 0);
-				}
+				mark_errs[nmarks] = PointerGetDatum(cstring_to_text(err));
+				MemoryContextSwitchTo(m);
 			}
+			nmarks++;
 		}
 		MemoryContextSwitchTo(old);
 		appendStringInfoString(&res, "");
@@ -1133,6 +1150,16 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 	}
 	appendStringInfo(&res, "],\"created\":%d,\"retired\":%d,\"errors\":%d,\"skipped\":%d}",
 					 total_created, total_retired, errors, skipped);
+	if (nmarks > 0)
+	{
+		int			dims[1] = {nmarks};
+		int			lbs[1] = {1};
+		Datum		v[2];
+
+		v[0] = PointerGetDatum(construct_md_array(mark_oids, NULL, 1, dims, lbs, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+		v[1] = PointerGetDatum(construct_md_array(mark_errs, mark_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+		es_exec(&mark_plan, v, NULL, false, 0);
+	}
 	AtEOXact_GUC(true, save_nestlevel);
 	SPI_finish();
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(res.data)));
