@@ -24,6 +24,21 @@ else
 include $(PGXS)
 endif
 
+# elfsofa-listen: a libpq client, kept out of the module's src/*.c wildcard.
+LISTEN_BIN = src/bin/elfsofa-listen
+EXTRA_CLEAN += $(LISTEN_BIN)
+ifneq ($(PGXS),)
+all: $(LISTEN_BIN)
+install: install-listen
+endif
+$(LISTEN_BIN): src/bin/elfsofa-listen.c
+	$(CC) -O2 -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) -o $@ $< \
+		-L$(shell $(PG_CONFIG) --libdir) -lpq
+.PHONY: install-listen
+install-listen: $(LISTEN_BIN)
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) $(LISTEN_BIN) '$(DESTDIR)$(bindir)/elfsofa-listen'
+
 elfsofa--1.0.sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@
 
