@@ -22,8 +22,8 @@ COMMENT ON COLUMN @extschema@.partition_sets.retention IS 'Partitions whose uppe
 COMMENT ON COLUMN @extschema@.partition_sets.retention_action IS 'archive (default): detach and move into schema elfsofa_archive, rows stay queryable; drop: detach and drop.';
 COMMENT ON COLUMN @extschema@.partition_sets.retire_with IS 'Leader set: this set uses the leader''s retention and action and is retired first, in the same subtransaction.';
 COMMENT ON COLUMN @extschema@.partition_sets.time_zone IS 'Time zone in which period boundaries (midnight, Monday, 1st of month) are computed; captured at registration.';
--- Users' own registrations are dumped by pg_dump; elfsofa's built-in rows are made again by CREATE EXTENSION.
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.partition_sets', 'WHERE NOT builtin');
+-- All rows are dumped: a restore's CREATE EXTENSION registers nothing (see 90_bootstrap_partitions.sql).
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.partition_sets', '');
 
 CREATE FUNCTION @extschema@.partition_table(parent regclass, control_column text, part_interval interval,
                                             premake integer DEFAULT 4, retention interval DEFAULT NULL,
