@@ -22,6 +22,11 @@ SELECT partition_sets_dumped FROM (SELECT 'elfsofa.partition_sets'::regclass = A
 SELECT (r->>'created')::int AS created, (r->>'retired')::int AS retired, (r->>'errors')::int AS errors
   FROM elfsofa.run_maintenance() r;
 
+-- the daily job body: upkeep of other areas when installed, then maintenance
+SELECT (d ? 'purge_idempotency_keys') = (to_regprocedure('elfsofa.purge_idempotency_keys()') IS NOT NULL) AS purge_when_installed,
+       (d->'maintenance'->>'errors')::int AS maintenance_errors
+  FROM elfsofa.daily_upkeep() d;
+
 CREATE SCHEMA pt;
 CREATE FUNCTION pt.parts(t regclass) RETURNS text[] LANGUAGE sql AS
 $$ SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid

@@ -87,27 +87,28 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     done jsonb := '{}';
-    r    record;
+    n    bigint;
 BEGIN
-    -- Functions other areas add are called when present (checked at run time, not at schedule time).
-    IF to_regproc('@extschema@.purge_idempotency_keys') IS NOT NULL THEN
-        EXECUTE 'SELECT @extschema@.purge_idempotency_keys()';
-        done := done || jsonb_build_object('purge_idempotency_keys', true);
+    -- Upkeep functions of other areas are called when installed (looked up at run time, not at
+    -- schedule time, so the job never needs re-registering when an area lands or leaves).
+    IF to_regprocedure('@extschema@.purge_idempotency_keys()') IS NOT NULL THEN
+        EXECUTE 'SELECT @extschema@.purge_idempotency_keys()::bigint' INTO n;
+        done := done || jsonb_build_object('purge_idempotency_keys', n);
     END IF;
-    IF to_regproc('@extschema@.purge_notifications') IS NOT NULL THEN
-        EXECUTE 'SELECT @extschema@.purge_notifications()';
-        done := done || jsonb_build_object('purge_notifications', true);
+    IF to_regprocedure('@extschema@.abandon_carts(interval)') IS NOT NULL THEN
+        EXECUTE 'SELECT @extschema@.abandon_carts(NULL)::bigint' INTO n;
+        done := done || jsonb_build_object('abandon_carts', n);
     END IF;
-    IF to_regproc('@extschema@.notifications_upkeep') IS NOT NULL THEN
-        EXECUTE 'SELECT @extschema@.notifications_upkeep()';
-        done := done || jsonb_build_object('notifications_upkeep', true);
+    IF to_regprocedure('@extschema@.purge_notifications()') IS NOT NULL THEN
+        EXECUTE 'SELECT count(*) FROM (SELECT @extschema@.purge_notifications()) x' INTO n;
+        done := done || jsonb_build_object('purge_notifications', n);
     END IF;
     done := done || jsonb_build_object('maintenance', @extschema@.run_maintenance());
     RETURN done;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.daily_upkeep() IS
-  'Daily job body: queue and idempotency-key upkeep (functions called only when installed) and a full partition maintenance/retention run. Returns what it ran.';
+  'Daily job body: expired idempotency keys, abandoned carts and notification upkeep (each called only when that function is installed), then a full partition maintenance and retention run. Returns what it ran.';
 
 CREATE FUNCTION @extschema@.schedule_maintenance(maintenance_schedule text DEFAULT '17 * * * *',
                                                  daily_schedule text DEFAULT '37 3 * * *',
