@@ -261,3 +261,19 @@ DELETE FROM elfsofa.partition_sets WHERE last_error IS NOT NULL;
 
 DROP SCHEMA pt CASCADE;
 DROP SCHEMA "we'ird; DROP SCHEMA pt CASCADE; --" CASCADE;
+
+-- a dump being restored (row_security = off, as pg_dump/pg_restore run) gets its sets and
+-- partitions from the dump: CREATE EXTENSION then registers and creates nothing
+SET client_min_messages = warning;
+DROP EXTENSION elfsofa CASCADE;
+RESET client_min_messages;
+SET row_security = off;
+CREATE EXTENSION elfsofa;
+RESET row_security;
+SELECT (SELECT count(*) FROM elfsofa.partition_sets) AS sets,
+       (SELECT count(*) FROM pg_inherits WHERE inhparent = 'elfsofa.orders'::regclass) AS order_partitions;
+SET client_min_messages = warning;
+DROP EXTENSION elfsofa CASCADE;
+RESET client_min_messages;
+CREATE EXTENSION elfsofa;
+SELECT count(*) AS sets FROM elfsofa.partition_sets;

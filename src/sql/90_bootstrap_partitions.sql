@@ -15,7 +15,7 @@
 DO $bootstrap$
 BEGIN
     IF NOT current_setting('row_security')::boolean THEN
-        RAISE NOTICE 'elfsofa: row_security is off (a dump being restored): partition sets and partitions are left to the dump'
+        RAISE WARNING 'elfsofa: row_security is off (a dump being restored): partition sets and partitions are left to the dump'
             USING HINT = 'Outside a restore, re-create the extension with row_security on, or register the tables with elfsofa.partition_table().';
         RETURN;
     END IF;
