@@ -51,5 +51,15 @@ tap_ok $(q -d $DB -c "SELECT last_run IS NOT NULL AND last_error IS NULL FROM el
 
 tap_is "$(q -d $DB -c "SELECT elfsofa.unschedule_maintenance()")" "3" "unschedule removes the three jobs"
 tap_is "$(q -d "$CRONDB" -c "SELECT count(*) FROM cron.job WHERE jobname LIKE 'elfsofa-%'")" "0" "no elfsofa job left"
+# from pg_cron's own database the jobs go through SPI (elfsofa installed there only for this check)
+created_here=0
+if [ "$(q -d "$CRONDB" -c "SELECT count(*) FROM pg_extension WHERE extname = 'elfsofa'")" = 0 ]; then
+    q -d "$CRONDB" -c "CREATE EXTENSION elfsofa" >/dev/null && created_here=1
+fi
+local_jobs=$(q -d "$CRONDB" -c "SELECT string_agg(j->>'database', ',') FROM jsonb_array_elements(elfsofa.schedule_maintenance()->'jobs') j")
+tap_is "$local_jobs" "$CRONDB,$CRONDB,$CRONDB" "in pg_cron's database: jobs registered locally, for that database"
+tap_is "$(q -d "$CRONDB" -c "SELECT elfsofa.unschedule_maintenance()")" "3" "and removed again"
+[ $created_here = 1 ] && q -d "$CRONDB" -c "DROP EXTENSION elfsofa CASCADE" >/dev/null
+
 q -c "DROP DATABASE $DB" >/dev/null
 tap_done
