@@ -450,6 +450,51 @@ run_ddl_with_retry(const char *const *stmts, int nstmts)
 	}
 }
 
+static bool
+has_default(List *bounds)
+{
+	ListCell   *lc;
+
+	foreach(lc, bounds)
+	{
+		if (((Bound *) lfirst(lc))->is_default)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The pg_partman pain "rows stuck in the default partition": when a new
+ * period cannot be made because the default partition already holds rows for
+ * it, say so plainly instead of leaving a bare constraint error.
+ */
+static void
+run_ddl_explaining_default(const char *const *stmts, int nstmts, const char *qname, bool with_default)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		run_ddl_with_retry(stmts, nstmts);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (!with_default || edata->sqlerrcode != ERRCODE_CHECK_VIOLATION)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("rows for partition %s are in the default partition", qname),
+				 errdetail("%s", edata->message),
+				 errhint("Move those rows out of the default partition (or drop it: elfsofa does not need one), then run maintenance again.")));
+	}
+	PG_END_TRY();
+}
+
 /* A partition created while CREATE EXTENSION runs must not become an extension member. */
 static void
 forget_extension_membership(Oid relid)
@@ -522,14 +567,11 @@ create_ahead(PartSet *s, StringInfo out, bool attach)
 									"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", qname, qparent);
 				stmts[1] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
 									qparent, qname, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
-				run_ddl_with_retry(stmts, 2);
 			}
 			else
-			{
 				stmts[0] = psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)",
 									qname, qparent, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
-				run_ddl_with_retry(stmts, 1);
-			}
+			run_ddl_explaining_default(stmts, attach ? 2 : 1, qname, has_default(bounds));
 			relid = get_relname_relid(name, get_rel_namespace(s->parent));
 			forget_extension_membership(relid);
 			b = palloc0(sizeof(Bound));
