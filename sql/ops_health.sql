@@ -101,11 +101,47 @@ SELECT * FROM checks WHERE name = 'sessions';
 SELECT dblink_disconnect('idler');
 RESET elfsofa.health_idle_in_transaction_seconds;
 
--- 5. database size over a (tiny) limit
+-- 5. an event consumer falls behind, a notification is dead-lettered
+INSERT INTO elfsofa.customers (id, email) VALUES ('c0000000-0000-4000-8000-000000000001', 'somchai@example.com');
+SELECT elfsofa.restock('ELF-OK', 10) AS on_hand;
+-- a consumer registers with its first poll and acknowledges what it read
+SELECT count(*) >= 0 AS polled FROM elfsofa.consumer_poll('mailer');
+SELECT elfsofa.consumer_ack('mailer', (SELECT max(id) FROM elfsofa.events)) >= 0 AS acked;
+SELECT * FROM checks WHERE name = 'event_consumers';
+SELECT elfsofa.process_order('{"customer_id": "c0000000-0000-4000-8000-000000000001", "items": [{"sku": "ELF-OK", "quantity": 1}]}') ->> 'status' AS order_status;
+SELECT * FROM checks WHERE name IN ('event_consumers', 'dead_letters');
+SET elfsofa.health_event_lag_seconds = 0;
+SELECT elfsofa.health()->>'status' AS status;
+SELECT * FROM checks WHERE name = 'event_consumers';
+SET elfsofa.health_event_lag_fail_seconds = 0;
+SELECT elfsofa.health()->>'status' AS status;
+SELECT regexp_replace(c->>'detail', '[0-9]+ s behind', 'N s behind') AS detail
+  FROM jsonb_array_elements(elfsofa.health()->'checks') c WHERE c->>'name' = 'event_consumers';
+SELECT regexp_replace(l, ' [0-9.e+]+$', ' N') AS l FROM regexp_split_to_table(elfsofa.metrics(), E'\n') l
+ WHERE l ~ '^elfsofa_event_consumer_lag_seconds';
+-- the consumer catches up
+SELECT elfsofa.consumer_ack('mailer', (SELECT max(id) FROM elfsofa.events)) > 0 AS acked;
+SELECT * FROM checks WHERE name = 'event_consumers';
+RESET elfsofa.health_event_lag_seconds;
+RESET elfsofa.health_event_lag_fail_seconds;
+-- the order confirmation fails its only attempt: dead letter
+SET elfsofa.notification_max_attempts = 1;
+SELECT elfsofa.fail_notification(id, 'smtp 554') ->> 'status' AS notification FROM elfsofa.claim_notifications('test-worker');
+RESET elfsofa.notification_max_attempts;
+SELECT elfsofa.health()->>'status' AS status;
+SELECT c->>'status' AS status, regexp_replace(c->>'detail', 'ids [0-9]+', 'ids N') AS detail
+  FROM jsonb_array_elements(elfsofa.health()->'checks') c WHERE c->>'name' = 'dead_letters';
+SELECT l FROM regexp_split_to_table(elfsofa.metrics(), E'\n') l WHERE l ~ '^elfsofa_notifications_';
+SET elfsofa.health_dead_letters = 0;
+SELECT * FROM checks WHERE name = 'dead_letters';
+RESET elfsofa.health_dead_letters;
+
+-- 6. database size over a (tiny) limit
 SET elfsofa.health_database_size_mb = 1;
 SELECT * FROM checks WHERE name = 'database_size';
 RESET elfsofa.health_database_size_mb;
 
+DELETE FROM elfsofa.notifications WHERE status = 'dead';
 SELECT elfsofa.health()->>'status' AS status;
 -- settings are checked
 SET elfsofa.health_partitions_ahead = -1;
