@@ -29,6 +29,8 @@ _PG_init(void)
 	es_ops_init();
 
 	es_events_init();
+	es_partitions_init();
+	es_ratelimit_init();
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("elfsofa");

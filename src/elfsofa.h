@@ -106,6 +106,37 @@ extern bool es_guc_emit_events;
 extern char *es_guc_database;
 
 /*
+ * partitions.c / archive.c / schedule.c (issue 6): GUCs of partition
+ * maintenance, registered from _PG_init.
+ */
+extern void es_partitions_init(void);
+
+#if PG_VERSION_NUM >= 160000
+#define es_rel_ownercheck(relid, roleid) object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define es_rel_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#endif
+
+/*
+ * security.c and ratelimit.c (issue 7).  es_caller_is_privileged() is true
+ * when the database role (SET ROLE's role, unchanged inside SECURITY DEFINER)
+ * is a superuser or has BYPASSRLS, like Supabase's service_role; JWT claims
+ * never count.  es_current_customer_id() maps the JWT sub to customers.id.
+ */
+#include "utils/uuid.h"
+extern bool es_caller_is_privileged(void);
+extern bool es_jwt_sub_uuid(pg_uuid_t *out);
+extern bool es_current_customer_id(pg_uuid_t *out);
+extern void es_ratelimit_init(void);
+#if PG_VERSION_NUM >= 170000
+#define ES_MY_LXID (MyProc->vxid.lxid)
+#else
+#define ES_MY_LXID (MyProc->lxid)
+#endif
+/* PG15+ asks for shared memory in shmem_request_hook; 14 asks in _PG_init. */
+#define ES_HAVE_SHMEM_REQUEST_HOOK (PG_VERSION_NUM >= 150000)
+
+/*
  * ops (health.c, logging.c, carts.c, crm.c, analytics.c): settings defined by
  * es_ops_init() from _PG_init, and a jsonb-object check shared by log/CRM.
  */
