@@ -80,3 +80,29 @@ SELECT elfsofa.abandon_carts(interval '-1 day');
 :err
 SELECT elfsofa.abandon_carts(interval '0');
 :err
+
+-- a signed-in shopper (JWT sub linked to c1) through the API role: NULL means "my cart";
+-- someone else's cart is refused
+DO $$ BEGIN
+  IF to_regrole('authenticated') IS NULL THEN CREATE ROLE authenticated NOLOGIN; END IF;
+END $$;
+SELECT elfsofa.grant_api() IS NOT NULL AS granted;
+UPDATE elfsofa.customers SET auth_user_id = 'a0000000-0000-4000-8000-00000000000a' WHERE id = :'c1';
+BEGIN;
+SET LOCAL ROLE authenticated;
+SELECT set_config('request.jwt.claims', '{"sub": "a0000000-0000-4000-8000-00000000000a", "role": "authenticated"}', true) IS NOT NULL AS signed_in;
+SELECT elfsofa.cart_add(NULL, 'ELF-2S-SPX-BEI', 1) -> 'items' AS my_items;
+SELECT elfsofa.cart_get() -> 'item_count' AS my_count;
+SELECT elfsofa.cart_remove(NULL, 'ELF-2S-SPX-BEI') -> 'item_count' AS my_count;
+SELECT count(*) AS carts_i_can_see FROM elfsofa.carts;
+SAVEPOINT s;
+SELECT elfsofa.cart_add(:'c2', 'ELF-2S-SPX-BEI', 1);
+:err
+ROLLBACK TO s;
+SELECT elfsofa.cart_get(:'c2');
+:err
+ROLLBACK;
+-- without a JWT, customer_id is required
+SELECT elfsofa.cart_get();
+:err
+SELECT elfsofa.cart_get(:'c3') - 'customer_id' AS no_cart_yet;

@@ -49,12 +49,18 @@ SELECT elfsofa.health()->>'status' AS status;
 SELECT * FROM checks WHERE name = 'partitions';
 SELECT l FROM regexp_split_to_table(elfsofa.metrics(), E'\n') l
  WHERE l ~ '^elfsofa_(health_status|partitions_ahead\{table="elfsofa\.orders"\}) ';
--- repaired: attach them again
+-- repaired by the partition manager: drop the strays, run maintenance
 DO $$ DECLARE r record; BEGIN
-  FOR r IN SELECT part, bound FROM detached UNION ALL SELECT part, bound FROM current_part LOOP
-    EXECUTE format('ALTER TABLE elfsofa.orders ATTACH PARTITION %s %s', r.part, r.bound);
+  FOR r IN SELECT part FROM detached UNION ALL SELECT part FROM current_part LOOP
+    EXECUTE format('DROP TABLE %s', r.part);
   END LOOP; END $$;
+SELECT (elfsofa.run_maintenance('elfsofa.orders') ->> 'created')::int > 0 AS recreated;
 SELECT elfsofa.health()->>'status' AS status;
+-- a maintenance run that failed is reported
+UPDATE elfsofa.partition_sets SET last_error = 'could not create partition: out of disk' WHERE parent = 'elfsofa.events'::regclass;
+SELECT c->>'status' AS status, c->>'detail' AS detail
+  FROM jsonb_array_elements(elfsofa.health()->'checks') c WHERE c->>'name' = 'partitions';
+UPDATE elfsofa.partition_sets SET last_error = NULL;
 
 -- 2. archiving is behind: a log row 100 days old
 CREATE TABLE elfsofa.system_logs_old PARTITION OF elfsofa.system_logs
@@ -63,11 +69,13 @@ INSERT INTO elfsofa.system_logs (created_at, level, message) VALUES (now() - int
 SELECT elfsofa.health()->>'status' AS status;
 SELECT * FROM checks WHERE name = 'archiving';
 SELECT l FROM regexp_split_to_table(elfsofa.metrics(), E'\n') l WHERE l ~ '^elfsofa_archive_overdue_rows ';
--- still within the grace period when retention is 99 days
-SET elfsofa.health_log_retention_days = 99;
+-- still within the grace period when retention is 99 days (the partition manager's setting counts)
+UPDATE elfsofa.partition_sets SET retention = '99 days' WHERE parent = 'elfsofa.system_logs'::regclass;
 SELECT * FROM checks WHERE name = 'archiving';
-RESET elfsofa.health_log_retention_days;
-DROP TABLE elfsofa.system_logs_old;
+UPDATE elfsofa.partition_sets SET retention = '90 days' WHERE parent = 'elfsofa.system_logs'::regclass;
+-- the retention run moves the old partition into elfsofa_archive
+SELECT elfsofa.run_maintenance('elfsofa.system_logs') -> 'retired' AS retired;
+SELECT count(*) AS archived_rows FROM elfsofa_archive.system_logs_old;
 SELECT * FROM checks WHERE name = 'archiving';
 
 -- 3. low stock: available below the product's threshold

@@ -68,7 +68,7 @@ RETURNS jsonb
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'elfsofa_cart_add';
 COMMENT ON FUNCTION @extschema@.cart_add(uuid, text, integer) IS
-  'Adds quantity units of sku to the customer''s open cart (opening one when needed) and returns the cart. 22023 on bad input, PT404 on an unknown customer or sku.';
+  'Adds quantity units of sku to the customer''s open cart (opening one when needed) and returns the cart. customer_id NULL means the signed-in user''s customer. 22023 on bad input, PT404 on an unknown customer or sku, 42501 for another user''s customer.';
 
 CREATE FUNCTION @extschema@.cart_remove(customer_id uuid, sku text, quantity integer DEFAULT NULL)
 RETURNS jsonb
@@ -83,6 +83,13 @@ LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'elfsofa_cart_checkout';
 COMMENT ON FUNCTION @extschema@.cart_checkout(uuid, jsonb) IS
   'Turns the customer''s open cart into an order through process_order (idempotency key cart-<id>) and marks the cart checked out, in one transaction; returns process_order''s response plus cart_id. 22023 on an empty cart, PT404 on an unknown customer; process_order''s errors pass through.';
+
+CREATE FUNCTION @extschema@.cart_get(customer_id uuid DEFAULT NULL)
+RETURNS jsonb
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'elfsofa_cart_get';
+COMMENT ON FUNCTION @extschema@.cart_get(uuid) IS
+  'The customer''s open cart as cart_add returns it (an empty cart with cart_id null when there is none). customer_id NULL means the signed-in user''s customer; 42501 for another user''s customer, PT404 on an unknown one.';
 
 CREATE FUNCTION @extschema@.abandon_carts(idle interval DEFAULT NULL)
 RETURNS bigint
