@@ -49,7 +49,7 @@ SELECT g, j, p, format('B-%s', lpad(p::text, 4, '0')), 'main', q, 300 + (p % 20)
   FROM gen, LATERAL (VALUES (1, p1), (2, p2), (3, p3)) AS l(j, p), LATERAL (SELECT 1 + (g + j) % 2 AS q) qq
  WHERE j <= nlines;
 
-SELECT setval('elfsofa.orders_id_seq', 1000000);
+SELECT setval('elfsofa.orders_id_seq', 1000000) \g /dev/null
 RESET session_replication_role;
 ANALYZE elfsofa.orders;
 ANALYZE elfsofa.order_lines;
