@@ -7,6 +7,8 @@ CREATE TEMP VIEW checks AS
 
 SELECT elfsofa.health()->>'status' AS status;
 SELECT * FROM checks;
+-- the same checks as rows, for dashboards
+SELECT position, name, status FROM elfsofa.health_checks ORDER BY position;
 SELECT jsonb_object_keys(c) AS keys FROM jsonb_array_elements(elfsofa.health()->'checks') c GROUP BY 1 ORDER BY 1;
 
 -- metrics: valid Prometheus text exposition, the same verdict as health()

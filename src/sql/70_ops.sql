@@ -60,6 +60,12 @@ AS 'MODULE_PATHNAME', 'elfsofa_metrics';
 COMMENT ON FUNCTION @extschema@.metrics() IS
   'The figures behind health() in Prometheus text exposition format (gauges named elfsofa_*), for a scraper or postgres_exporter.';
 
+CREATE VIEW @extschema@.health_checks AS
+SELECT c.ordinality AS position, c.value ->> 'name' AS name, c.value ->> 'status' AS status, c.value ->> 'detail' AS detail
+  FROM jsonb_array_elements(@extschema@.health() -> 'checks') WITH ORDINALITY AS c;
+COMMENT ON VIEW @extschema@.health_checks IS
+  'health() as rows (position, name, status ok/warn/fail/skipped, detail), for dashboards and alert queries such as SELECT * FROM elfsofa.health_checks WHERE status IN (''warn'', ''fail'').';
+
 ---------------------------------------------------------------------------
 -- Carts
 ---------------------------------------------------------------------------
