@@ -4,10 +4,10 @@
  * once and renders both the JSON report and the Prometheus text, so the two
  * never disagree.  Also defines the ops settings (thresholds, analytics).
  *
- * Checks on objects that another area installs (event consumers, the
- * notification queue, the partition registry, pg_cron) look the object up
- * first and report "skipped" when it is absent; their queries use one-shot
- * SPI rather than kept plans because the objects can come and go.
+ * The pg_cron check looks for the cron schema first and reports "skipped"
+ * where pg_cron is not installed; queries on catalogs and on other areas'
+ * tables run as one-shot SPI (health is not a hot path), the rest through
+ * kept plans.
  */
 #include "elfsofa.h"
 
@@ -196,7 +196,8 @@ run(const char *sql, int nargs, Oid *types, Datum *values)
 static const char *partitions_sql =
 	"WITH parents AS ("
 	"  SELECT c.oid FROM pg_class c JOIN pg_partitioned_table pt ON pt.partrelid = c.oid "
-	"   WHERE c.relnamespace = 'elfsofa'::regnamespace AND NOT c.relispartition %s), "
+	"   WHERE c.relnamespace = 'elfsofa'::regnamespace AND NOT c.relispartition "
+	"   UNION SELECT parent FROM elfsofa.partition_sets), "
 	"timed AS (SELECT p.oid FROM parents p JOIN pg_partitioned_table pt ON pt.partrelid = p.oid "
 	"   JOIN pg_attribute a ON a.attrelid = p.oid AND a.attnum = pt.partattrs[0] "
 	"  WHERE pt.partstrat = 'r' AND pt.partnatts = 1 "
@@ -227,12 +228,10 @@ check_partitions(Report *r)
 {
 	StringInfoData detail;
 	CheckStatus st = CHECK_OK;
-	bool		registry = relation_exists("elfsofa", "partition_sets");
 	int			ntables;
 
 	initStringInfo(&detail);
-	run(psprintf(partitions_sql, registry ? " UNION SELECT parent FROM elfsofa.partition_sets" : ""),
-		0, NULL, NULL);
+	run(partitions_sql, 0, NULL, NULL);
 	ntables = (int) SPI_processed;
 
 	metric_family(r, "elfsofa_partitions_ahead", "Partitions wholly ahead of now per time-partitioned table.");
@@ -262,18 +261,15 @@ check_partitions(Report *r)
 							 es_guc_health_partitions_ahead, col(i, 5) ? col(i, 5) : "never");
 		}
 	}
-	if (registry)
+	run(set_errors_sql, 0, NULL, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
 	{
-		run(set_errors_sql, 0, NULL, NULL);
-		for (uint64 i = 0; i < SPI_processed; i++)
-		{
-			st = Max(st, CHECK_WARN);
-			appendStringInfo(&detail, "%s%s: last maintenance failed: %s",
-							 detail.len ? "; " : "", col(i, 1), col(i, 2));
-		}
-		metric_family(r, "elfsofa_partition_maintenance_errors", "Registered partition sets whose last maintenance run failed.");
-		metric(r, "elfsofa_partition_maintenance_errors", NULL, NULL, (double) SPI_processed);
+		st = Max(st, CHECK_WARN);
+		appendStringInfo(&detail, "%s%s: last maintenance failed: %s",
+						 detail.len ? "; " : "", col(i, 1), col(i, 2));
 	}
+	metric_family(r, "elfsofa_partition_maintenance_errors", "Registered partition sets whose last maintenance run failed.");
+	metric(r, "elfsofa_partition_maintenance_errors", NULL, NULL, (double) SPI_processed);
 	if (st == CHECK_OK)
 		appendStringInfo(&detail, "%d time-partitioned tables, each with at least %d partitions ahead of now",
 						 ntables, es_guc_health_partitions_ahead);
@@ -294,13 +290,10 @@ log_retention_days(void)
 {
 	int			days = es_guc_health_log_retention_days;
 
-	if (relation_exists("elfsofa", "partition_sets"))
-	{
-		run("SELECT ceil(extract(epoch FROM retention) / 86400)::int FROM elfsofa.partition_sets "
-			" WHERE parent = 'elfsofa.system_logs'::regclass AND retention IS NOT NULL", 0, NULL, NULL);
-		if (SPI_processed > 0 && col(0, 1) != NULL)
-			days = (int) col_num(0, 1);
-	}
+	run("SELECT ceil(extract(epoch FROM retention) / 86400)::int FROM elfsofa.partition_sets "
+		" WHERE parent = 'elfsofa.system_logs'::regclass AND retention IS NOT NULL", 0, NULL, NULL);
+	if (SPI_processed > 0 && col(0, 1) != NULL)
+		days = (int) col_num(0, 1);
 	return days;
 }
 
@@ -347,11 +340,6 @@ check_event_consumers(Report *r)
 	double		worst = 0;
 
 	metric_family(r, "elfsofa_event_consumer_lag_seconds", "Age of the oldest event a consumer has not yet consumed.");
-	if (!relation_exists("elfsofa", "event_consumers"))
-	{
-		add_check(r, "event_consumers", CHECK_SKIPPED, "elfsofa.event_consumers is not installed");
-		return;
-	}
 	initStringInfo(&detail);
 	run(consumers_sql, 0, NULL, NULL);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -390,11 +378,6 @@ check_dead_letters(Report *r)
 				pending;
 
 	metric_family(r, "elfsofa_notifications_dead", "Notifications that exhausted their retries.");
-	if (!relation_exists("elfsofa", "notifications"))
-	{
-		add_check(r, "dead_letters", CHECK_SKIPPED, "the notification queue is not installed");
-		return;
-	}
 	run(dead_letters_sql, 0, NULL, NULL);
 	dead = col_num(0, 1);
 	pending = col_num(0, 2);
