@@ -120,6 +120,8 @@ SELECT elfsofa.consumer_ack('mailer', (SELECT max(id) FROM elfsofa.events)) >= 0
 SELECT * FROM checks WHERE name = 'event_consumers';
 SELECT elfsofa.process_order('{"customer_id": "c0000000-0000-4000-8000-000000000001", "items": [{"sku": "ELF-OK", "quantity": 1}]}') ->> 'status' AS order_status;
 SELECT * FROM checks WHERE name IN ('event_consumers', 'dead_letters');
+-- dashboard gauges: orders waiting for fulfilment, open carts
+SELECT l FROM regexp_split_to_table(elfsofa.metrics(), E'\n') l WHERE l ~ '^elfsofa_(orders|carts)_open';
 SET elfsofa.health_event_lag_seconds = 0;
 SELECT elfsofa.health()->>'status' AS status;
 SELECT * FROM checks WHERE name = 'event_consumers';

@@ -550,6 +550,28 @@ check_database_size(Report *r)
 			  limit > 0 ? psprintf("%s of %d MB", col(0, 2), limit) : psprintf("%s (no limit set)", col(0, 2)));
 }
 
+/* Orders waiting for fulfilment (partial index orders_status_idx) and open carts: dashboard gauges, no verdict. */
+static EsPlan shop_plan = {
+	"SELECT s.status, (SELECT count(*) FROM elfsofa.orders o WHERE o.status = s.status) "
+	"  FROM unnest(ARRAY['pending', 'confirmed', 'packed']) AS s(status) "
+	"UNION ALL SELECT 'carts', count(*) FROM elfsofa.carts WHERE status = 'open'",
+	0, {}
+};
+
+static void
+shop_metrics(Report *r)
+{
+	es_exec(&shop_plan, NULL, NULL, true, 0);
+	metric_family(r, "elfsofa_orders_open", "Orders waiting for fulfilment, by status.");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		if (strcmp(col(i, 1), "carts") != 0)
+			metric(r, "elfsofa_orders_open", "status", col(i, 1), col_num(i, 2));
+	metric_family(r, "elfsofa_carts_open", "Open shopping carts.");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		if (strcmp(col(i, 1), "carts") == 0)
+			metric(r, "elfsofa_carts_open", NULL, NULL, col_num(i, 2));
+}
+
 /* Runs every check; r's buffers must live in the caller's context. */
 static void
 collect(Report *r)
@@ -569,6 +591,7 @@ collect(Report *r)
 	check_low_stock(r);
 	check_sessions(r);
 	check_database_size(r);
+	shop_metrics(r);
 	SPI_finish();
 }
 
