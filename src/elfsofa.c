@@ -105,7 +105,6 @@ es_actor(void)
 		return sub;
 	if (es_guc_actor != NULL && es_guc_actor[0] != '\0')
 		return pstrdup(es_guc_actor);
-	/* the caller's role, not the owner a SECURITY DEFINER RPC runs as */
 	return GetUserNameFromId(GetOuterUserId(), false);
 }
 
