@@ -71,6 +71,15 @@ extern void es_check_location(const char *location, const char *argname);
  */
 extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
 
+/* audit.c: ExecInsertIndexTuples gained "onlySummarizing" in PostgreSQL 16. */
+#if PG_VERSION_NUM >= 160000
+#define ES_EXEC_INSERT_INDEX_TUPLES(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define ES_EXEC_INSERT_INDEX_TUPLES(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
 /* GUC values */
 extern char *es_guc_actor;
 
