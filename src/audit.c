@@ -106,6 +106,8 @@ typedef struct AuditRel
 	Datum		table_name;		/* text */
 	int			natts;
 	AuditCol   *cols;
+	int			nkeyorder;
+	int		   *keyorder;		/* audited columns in jsonb key order (length, then bytes) */
 	int			npk;
 	AttrNumber *pk;				/* 1-based attnums of the key */
 } AuditRel;
@@ -347,6 +349,14 @@ audit_json_category(Oid basetype)
 	return JC_OUTPUT;
 }
 
+static int
+audit_key_cmp(const AuditCol *a, const AuditCol *b)
+{
+	if (a->namelen != b->namelen)
+		return a->namelen - b->namelen;
+	return memcmp(a->name, b->name, a->namelen);
+}
+
 static void
 audit_build_rel(AuditRel *e, Relation rel, Trigger *tg)
 {
@@ -418,6 +428,26 @@ audit_build_rel(AuditRel *e, Relation rel, Trigger *tg)
 			getTypeOutputInfo(c->basetype, &outfn, &varlena);
 			fmgr_info_cxt(outfn, &c->fn, e->cxt);
 		}
+	}
+	/*
+	 * jsonb stores object keys sorted by length then bytes and sorts them on
+	 * every build; pushing them in that order makes the sort a single pass.
+	 */
+	e->keyorder = palloc(sizeof(int) * Max(desc->natts, 1));
+	e->nkeyorder = 0;
+	for (int i = 0; i < desc->natts; i++)
+	{
+		int			j;
+
+		if (e->cols[i].skip)
+			continue;
+		j = e->nkeyorder++;
+		while (j > 0 && audit_key_cmp(&e->cols[e->keyorder[j - 1]], &e->cols[i]) > 0)
+		{
+			e->keyorder[j] = e->keyorder[j - 1];
+			j--;
+		}
+		e->keyorder[j] = i;
 	}
 	MemoryContextSwitchTo(old);
 	e->valid = true;
@@ -567,9 +597,12 @@ audit_row_json(AuditRel *e, Datum *values, bool *nulls)
 	JsonbValue *res;
 
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	for (int i = 0; i < e->natts; i++)
-		if (!e->cols[i].skip)
-			audit_push_column(&st, &e->cols[i], values[i], nulls[i]);
+	for (int k = 0; k < e->nkeyorder; k++)
+	{
+		int			i = e->keyorder[k];
+
+		audit_push_column(&st, &e->cols[i], values[i], nulls[i]);
+	}
 	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 	return JsonbValueToJsonb(res);
 }
@@ -744,9 +777,9 @@ audit_open_leaf(void)
 		CurrentResourceOwner = save;
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("no partition of elfsofa.audit_log for %s",
-						timestamptz_to_str(ax.ts)),
-				 errdetail("Audit rows are written to the monthly partition covering the transaction start time."),
+				 errmsg("no partition of elfsofa.audit_log for the current transaction"),
+				 errdetail("Audit rows go to the partition covering the transaction start time, %s.",
+						   timestamptz_to_str(ax.ts)),
 				 errhint("Run elfsofa.run_maintenance() to create audit_log partitions ahead.")));
 	}
 	if (!pd->is_leaf[idx])

@@ -25,8 +25,13 @@ CREATE TABLE @extschema@.audit_log (
     changed_columns  text[]
 ) PARTITION BY RANGE (logged_at);
 ALTER SEQUENCE @extschema@.audit_log_id_seq OWNED BY @extschema@.audit_log.id;
-CREATE INDEX audit_log_row_idx ON @extschema@.audit_log (schema_name, table_name, pk);
-CREATE INDEX audit_log_old_pk_idx ON @extschema@.audit_log (schema_name, table_name, old_pk) WHERE old_pk IS NOT NULL;
+-- Row lookups go through a hash of the key: an int8 btree is several times
+-- cheaper to maintain than one comparing jsonb (measured: the jsonb index was
+-- half of the audited INSERT's cost).  Rows of different tables that share a
+-- key value share a hash; audit_history filters on the table as well.
+CREATE INDEX audit_log_pk_hash_idx ON @extschema@.audit_log ((jsonb_hash_extended(pk, 0)));
+CREATE INDEX audit_log_old_pk_hash_idx ON @extschema@.audit_log ((jsonb_hash_extended(old_pk, 0))) WHERE old_pk IS NOT NULL;
+CREATE INDEX audit_log_truncate_idx ON @extschema@.audit_log (schema_name, table_name) WHERE pk IS NULL;
 COMMENT ON TABLE @extschema@.audit_log IS 'Append-only audit trail written by the C trigger elfsofa.audit_trigger, monthly partitions audit_log_pYYYY_MM; old data leaves only by partition retention/archiving.';
 COMMENT ON COLUMN @extschema@.audit_log.logged_at IS 'Start time of the writing transaction (now()); also the partition key.';
 COMMENT ON COLUMN @extschema@.audit_log.txid IS 'Top-level transaction id (as txid_current()); groups the changes of one transaction.';
@@ -76,10 +81,12 @@ AS $$
     )
     SELECT h.* FROM (
         SELECT a.* FROM @extschema@.audit_log a, t
-         WHERE a.schema_name = t.s AND a.table_name = t.r AND a.pk = $2
+         WHERE jsonb_hash_extended(a.pk, 0) = jsonb_hash_extended($2, 0)
+           AND a.schema_name = t.s AND a.table_name = t.r AND a.pk = $2
         UNION ALL
         SELECT a.* FROM @extschema@.audit_log a, t
-         WHERE a.schema_name = t.s AND a.table_name = t.r AND a.old_pk = $2
+         WHERE jsonb_hash_extended(a.old_pk, 0) = jsonb_hash_extended($2, 0) AND a.old_pk IS NOT NULL
+           AND a.schema_name = t.s AND a.table_name = t.r AND a.old_pk = $2
         UNION ALL
         SELECT a.* FROM @extschema@.audit_log a, t
          WHERE a.schema_name = t.s AND a.table_name = t.r AND a.pk IS NULL AND a.operation = 'TRUNCATE'
