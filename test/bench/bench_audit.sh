@@ -21,10 +21,22 @@ psql -X -q -v ON_ERROR_STOP=1 -d $DB -c "SET client_min_messages = warning" \
 
 q() { psql -X -q -v ON_ERROR_STOP=1 -d $DB "$@"; }
 
-# Runs one statement and prints its duration in ms.
+# Runs one statement; prints its wall time and the backend's CPU time (user +
+# system, from /proc/self/stat of the server process), both in ms.  Eight
+# agents share this machine's two cores, so wall times swing with their load;
+# CPU time is what the statement itself cost and is far steadier.
 time_ms() {
-    q -c '\timing on' -c "$1" | awk '/^Time:/ {print $2; exit}'
+    q -At <<SQL | awk '/^Time:/ {w=$2} /^cpu/ {c=$2} END {print w, c}'
+SELECT (split_part(pg_read_file('/proc/self/stat'), ' ', 14)::bigint
+      + split_part(pg_read_file('/proc/self/stat'), ' ', 15)::bigint) AS t0 \gset
+\timing on
+$1;
+\timing off
+SELECT 'cpu ' || ((split_part(pg_read_file('/proc/self/stat'), ' ', 14)::bigint
+      + split_part(pg_read_file('/proc/self/stat'), ' ', 15)::bigint - :t0) * 1000 / $HZ);
+SQL
 }
+HZ=$(getconf CLK_TCK)
 
 setup_table() {   # setup_table <mode>
     q >/dev/null <<SQL
@@ -58,37 +70,45 @@ median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 # Modes interleave within each round so that load from other work on the
 # machine hits them alike.  The PL/pgSQL case is slow: AUDIT_PL_REPS rounds.
 PL_REPS=${AUDIT_PL_REPS:-1}
-declare -A INS UPD
-for mode in bare elfsofa plpgsql; do INS[$mode]=""; UPD[$mode]=""; done
+declare -A INS UPD INSC UPDC
+for mode in bare elfsofa plpgsql; do INS[$mode]=""; UPD[$mode]=""; INSC[$mode]=""; UPDC[$mode]=""; done
 for rep in $(seq "$REPS"); do
     for mode in bare elfsofa plpgsql; do
         if [ $mode = plpgsql ] && [ "$rep" -gt "$PL_REPS" ]; then continue; fi
         setup_table $mode
-        INS[$mode]+="$(time_ms "$INSERT_SQL") "
+        read -r w c <<<"$(time_ms "$INSERT_SQL")"
+        INS[$mode]+="$w "; INSC[$mode]+="$c "
         q -c "CHECKPOINT" >/dev/null
-        UPD[$mode]+="$(time_ms "$UPDATE_SQL") "
+        read -r w c <<<"$(time_ms "$UPDATE_SQL")"
+        UPD[$mode]+="$w "; UPDC[$mode]+="$c "
     done
 done
 for mode in bare elfsofa plpgsql; do
-    INS[$mode]=$(tr ' ' '\n' <<<"${INS[$mode]}" | grep . | median)
-    UPD[$mode]=$(tr ' ' '\n' <<<"${UPD[$mode]}" | grep . | median)
+    for arr in INS UPD INSC UPDC; do
+        declare -n ref=$arr
+        ref[$mode]=$(tr ' ' '\n' <<<"${ref[$mode]}" | grep . | median)
+        unset -n ref
+    done
 done
 
 # audit rows really written by the last elfsofa and plpgsql runs (sanity)
 AUDITED=$(q -At -c "SELECT count(*) FROM elfsofa.audit_log WHERE table_name = 'bench_t'")
 PLAUDITED=$(q -At -c "SELECT count(*) FROM bench_plaudit.record_version")
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN {if (b > 0) printf "%.2f", a / b; else print "n/a"}'; }
 {
-    echo "audit bench: $ROWS rows, median of $REPS runs ($PL_REPS for PL/pgSQL), ms"
-    printf '%-28s %12s %12s\n' case INSERT UPDATE
-    printf '%-28s %12.1f %12.1f\n' "bare table" "${INS[bare]}" "${UPD[bare]}"
-    printf '%-28s %12.1f %12.1f\n' "elfsofa C audit" "${INS[elfsofa]}" "${UPD[elfsofa]}"
-    printf '%-28s %12.1f %12.1f\n' "PL/pgSQL to_jsonb trigger" "${INS[plpgsql]}" "${UPD[plpgsql]}"
-    printf '%-28s %11sx %11sx   (target <= 2.0x)\n' "elfsofa / bare" \
-        "$(ratio "${INS[elfsofa]}" "${INS[bare]}")" "$(ratio "${UPD[elfsofa]}" "${UPD[bare]}")"
-    printf '%-28s %11sx %11sx   (target >= 3x insert, >= 2x update)\n' "plpgsql / elfsofa" \
-        "$(ratio "${INS[plpgsql]}" "${INS[elfsofa]}")" "$(ratio "${UPD[plpgsql]}" "${UPD[elfsofa]}")"
+    echo "audit bench: $ROWS rows, median of $REPS rounds ($PL_REPS for PL/pgSQL); wall ms and backend CPU ms"
+    printf '%-28s %12s %12s %12s %12s\n' case "INSERT wall" "INSERT cpu" "UPDATE wall" "UPDATE cpu"
+    for mode in bare elfsofa plpgsql; do
+        case $mode in bare) label="bare table";; elfsofa) label="elfsofa C audit";; plpgsql) label="PL/pgSQL to_jsonb trigger";; esac
+        printf '%-28s %12.0f %12.0f %12.0f %12.0f\n' "$label" "${INS[$mode]}" "${INSC[$mode]}" "${UPD[$mode]}" "${UPDC[$mode]}"
+    done
+    printf '%-28s %11sx %11sx %11sx %11sx   (target <= 2.0x)\n' "elfsofa / bare" \
+        "$(ratio "${INS[elfsofa]}" "${INS[bare]}")" "$(ratio "${INSC[elfsofa]}" "${INSC[bare]}")" \
+        "$(ratio "${UPD[elfsofa]}" "${UPD[bare]}")" "$(ratio "${UPDC[elfsofa]}" "${UPDC[bare]}")"
+    printf '%-28s %11sx %11sx %11sx %11sx   (target >= 3x insert, >= 2x update)\n' "plpgsql / elfsofa" \
+        "$(ratio "${INS[plpgsql]}" "${INS[elfsofa]}")" "$(ratio "${INSC[plpgsql]}" "${INSC[elfsofa]}")" \
+        "$(ratio "${UPD[plpgsql]}" "${UPD[elfsofa]}")" "$(ratio "${UPDC[plpgsql]}" "${UPDC[elfsofa]}")"
     echo "audit rows written: elfsofa $AUDITED, plpgsql $PLAUDITED"
 } | tee "$OUT"
 
