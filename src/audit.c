@@ -34,6 +34,7 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
+#include "tcop/utility.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
@@ -1045,6 +1046,66 @@ es_audit_log_guard(PG_FUNCTION_ARGS)
 					   RelationGetRelationName(td->tg_relation)),
 			 errhint("Old audit data leaves only through partition retention or archiving (elfsofa.run_maintenance).")));
 	PG_RETURN_NULL();
+}
+
+/* ---------------------------------------------------------------------
+ * TRUNCATE of an audit_log partition
+ *
+ * Statement triggers are not cloned onto partitions, and the partition
+ * manager creates audit_log partitions at run time, so a direct TRUNCATE of
+ * one is refused here instead (in every backend that has loaded elfsofa,
+ * i.e. always when it is in shared_preload_libraries).  TRUNCATE of
+ * audit_log itself is refused here first and by its statement trigger too.
+ * --------------------------------------------------------------------- */
+
+static ProcessUtility_hook_type prev_process_utility = NULL;
+
+static void
+audit_check_truncate(TruncateStmt *stmt)
+{
+	Oid			nsp = get_namespace_oid("elfsofa", true);
+	Oid			logid = OidIsValid(nsp) ? get_relname_relid("audit_log", nsp) : InvalidOid;
+	ListCell   *lc;
+
+	if (!OidIsValid(logid))
+		return;
+	foreach(lc, stmt->relations)
+	{
+		RangeVar   *rv = lfirst_node(RangeVar, lc);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+
+		if (!OidIsValid(relid))
+			continue;
+		/* the root too: its trigger would only fire after the in-use check */
+		if (relid == logid ||
+			(get_rel_relispartition(relid) && list_member_oid(get_partition_ancestors(relid), logid)))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("audit log is append-only"),
+					 errdetail("TRUNCATE of %s.%s was refused.",
+							   get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid)),
+					 errhint("Old audit data leaves only through partition retention or archiving (elfsofa.run_maintenance).")));
+	}
+}
+
+static void
+audit_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+					  ProcessUtilityContext context, ParamListInfo params,
+					  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	if (IsA(pstmt->utilityStmt, TruncateStmt))
+		audit_check_truncate((TruncateStmt *) pstmt->utilityStmt);
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+void
+es_audit_init(void)
+{
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = audit_process_utility;
 }
 
 /* ---------------------------------------------------------------------

@@ -52,7 +52,7 @@ COMMENT ON FUNCTION @extschema@.audit_trigger() IS 'Generic audit trigger (AFTER
 
 CREATE FUNCTION @extschema@.audit_log_guard() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'es_audit_log_guard';
-COMMENT ON FUNCTION @extschema@.audit_log_guard() IS 'Refuses UPDATE, DELETE and TRUNCATE of audit_log (SQLSTATE 42501); attach BEFORE TRUNCATE to every new audit_log partition too.';
+COMMENT ON FUNCTION @extschema@.audit_log_guard() IS 'Refuses UPDATE, DELETE and TRUNCATE of audit_log (SQLSTATE 42501). TRUNCATE of a single partition is refused by elfsofa''s utility hook.';
 
 CREATE TRIGGER audit_log_append_only_stmt
     BEFORE UPDATE OR DELETE OR TRUNCATE ON @extschema@.audit_log
@@ -108,24 +108,9 @@ AS $$
 $$;
 COMMENT ON FUNCTION @extschema@.audit_summary(timestamptz, timestamptz) IS 'Compliance summary: number of audited changes per table, operation and actor in [from_ts, to_ts).';
 
--- Current and next three months of audit_log; the partition manager keeps
--- them ahead from then on.  Statement triggers are not cloned, so each
--- partition gets its own TRUNCATE guard.
-DO $audit_parts$
-DECLARE
-    m   date;
-    p   text;
-BEGIN
-    FOR i IN 0..3 LOOP
-        m := (date_trunc('month', now()) + make_interval(months => i))::date;
-        p := 'audit_log_p' || to_char(m, 'YYYY_MM');
-        EXECUTE format('CREATE TABLE elfsofa.%I PARTITION OF elfsofa.audit_log FOR VALUES FROM (%L) TO (%L)',
-                       p, m, (m + interval '1 month')::date);
-        EXECUTE format('CREATE TRIGGER audit_log_append_only_stmt BEFORE TRUNCATE ON elfsofa.%I '
-                       'FOR EACH STATEMENT EXECUTE FUNCTION elfsofa.audit_log_guard()', p);
-    END LOOP;
-END
-$audit_parts$;
+-- Partitions: src/sql/90_bootstrap_partitions.sql registers audit_log with
+-- the partition manager, which creates the current and next months (not as
+-- extension members, so retention can drop them) and keeps them ahead.
 
 -- Audit the shop's business tables from the start.
 SELECT @extschema@.enable_audit(t)
