@@ -744,6 +744,9 @@ audit_open_leaf(void)
 	ResourceOwner save = CurrentResourceOwner;
 	MemoryContext old;
 	TupleDesc	desc;
+	Relation	leaf;
+	EState	   *estate;
+	ResultRelInfo *rri;
 
 	ax.rootid = get_relname_relid("audit_log", nsp);
 	ax.seqid = get_relname_relid("audit_log_id_seq", nsp);
@@ -788,26 +791,30 @@ audit_open_leaf(void)
 	ax.leafid = pd->oids[idx];
 	table_close(root, NoLock);
 
-	ax.leaf = table_open(ax.leafid, RowExclusiveLock);
-	if (ax.leaf->rd_rel->relkind != RELKIND_RELATION)
+	/* build everything in locals first: ax.leaf set means fully open */
+	leaf = table_open(ax.leafid, RowExclusiveLock);
+	if (leaf->rd_rel->relkind != RELKIND_RELATION)
 		elog(ERROR, "elfsofa.audit_log partition \"%s\" is not a plain table",
-			 RelationGetRelationName(ax.leaf));
-	desc = RelationGetDescr(ax.leaf);
+			 RelationGetRelationName(leaf));
+	desc = RelationGetDescr(leaf);
 	for (int c = 0; c < AL_NCOLS; c++)
 	{
-		int			attnum = attnameAttNum(ax.leaf, al_names[c], false);
+		int			attnum = attnameAttNum(leaf, al_names[c], false);
 
 		if (attnum == InvalidAttrNumber)
 			elog(ERROR, "elfsofa.audit_log has no column \"%s\"", al_names[c]);
 		ax.map[c] = attnum;
 	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
-	ax.estate = CreateExecutorState();
-	ax.rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(ax.rri, ax.leaf, 1, NULL, 0);
-	ExecOpenIndices(ax.rri, false);
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, leaf, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
 	ax.slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	MemoryContextSwitchTo(old);
+	ax.estate = estate;
+	ax.rri = rri;
+	ax.leaf = leaf;
 	CurrentResourceOwner = save;
 	ax.stale = false;
 }

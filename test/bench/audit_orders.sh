@@ -42,21 +42,38 @@ set_audit() {   # set_audit on|off
     done
 }
 
-tps() {
-    pgbench -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -T "$SECS" -f "$script" "$DB" 2>&1 |
-        awk '/^tps/ {print $3; exit}'
+# CPU used by the backends that served the run: the postmaster reaps them, so
+# their user+system time ends up in its cutime+cstime (clock ticks).
+PM_PID=$(head -1 "${ES_TMP:?}/data/postmaster.pid")
+HZ=$(getconf CLK_TCK)
+child_ticks() { awk '{print $16 + $17}' "/proc/$PM_PID/stat"; }
+
+run() {   # prints "tps cpu_us_per_order"
+    local t0 out t1
+    t0=$(child_ticks)
+    out=$(pgbench -n -M prepared -c "$CLIENTS" -j "$CLIENTS" -T "$SECS" -f "$script" "$DB" 2>&1)
+    sleep 1
+    t1=$(child_ticks)
+    awk -v t0="$t0" -v t1="$t1" -v hz="$HZ" '
+        /^tps/ {tps = $3}
+        /number of transactions actually processed/ {split($0, a, ": "); n = a[2] + 0}
+        END {printf "%.1f %.0f\n", tps, (n > 0 ? (t1 - t0) * 1e6 / hz / n : 0)}' <<<"$out"
 }
 
-on=""; off=""
+on=""; off=""; onc=""; offc=""
 for _ in $(seq "$ROUNDS"); do
-    set_audit off; q -c CHECKPOINT >/dev/null; off+="$(tps) "
-    set_audit on;  q -c CHECKPOINT >/dev/null; on+="$(tps) "
+    set_audit off; q -c CHECKPOINT >/dev/null; read -r t c <<<"$(run)"; off+="$t "; offc+="$c "
+    set_audit on;  q -c CHECKPOINT >/dev/null; read -r t c <<<"$(run)"; on+="$t "; onc+="$c "
 done
 set_audit on
 med() { tr ' ' '\n' | grep . | sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-ON=$(med <<<"$on"); OFF=$(med <<<"$off")
+ON=$(med <<<"$on"); OFF=$(med <<<"$off"); ONC=$(med <<<"$onc"); OFFC=$(med <<<"$offc")
 AUDITED=$(q -At -c "SELECT count(*) FROM elfsofa.audit_log WHERE table_name = 'orders'")
-echo "process_order, $CLIENTS clients, ${SECS}s x $ROUNDS rounds each (tps per round: off $off/ on $on)"
-printf '%-28s %12.0f tps\n' "audit off" "$OFF" "audit on" "$ON"
-printf '%-28s %11.2fx   (target >= 0.85x)\n' "on / off" "$(awk -v a="$ON" -v b="$OFF" 'BEGIN {print (b > 0 ? a / b : 0)}')"
+echo "process_order, $CLIENTS clients, ${SECS}s x $ROUNDS rounds each"
+echo "  tps per round: off $off/ on $on"
+echo "  backend CPU us per order per round: off $offc/ on $onc"
+printf '%-28s %12.0f tps %10.0f us CPU/order\n' "audit off" "$OFF" "$OFFC" "audit on" "$ON" "$ONC"
+printf '%-28s %11.2fx tps %9.2fx CPU-derived throughput   (target >= 0.85x)\n' "on / off" \
+    "$(awk -v a="$ON" -v b="$OFF" 'BEGIN {print (b > 0 ? a / b : 0)}')" \
+    "$(awk -v a="$OFFC" -v b="$ONC" 'BEGIN {print (b > 0 ? a / b : 0)}')"
 echo "orders audited in total: $AUDITED"
