@@ -174,6 +174,18 @@ SELECT elfsofa.enable_audit('"Odd Schema"."Tab-le"', '{qty,qty}');
 UPDATE "Odd Schema"."Tab-le" SET qty = 6, "Secret Col" = 't' WHERE "Id" = 103;
 SELECT changed_columns, old_data, new_data FROM elfsofa.audit_log WHERE id > :m;
 
+-- an excluded column stays excluded when renamed; dropping it is fine too
+ALTER TABLE "Odd Schema"."Tab-le" RENAME COLUMN qty TO quantity;
+:mark
+UPDATE "Odd Schema"."Tab-le" SET quantity = 7 WHERE "Id" = 103;
+UPDATE "Odd Schema"."Tab-le" SET quantity = 8, "Secret Col" = 'u' WHERE "Id" = 103;
+SELECT changed_columns, old_data, new_data FROM elfsofa.audit_log WHERE id > :m;
+DROP VIEW tab_view;
+ALTER TABLE "Odd Schema"."Tab-le" DROP COLUMN quantity;
+:mark
+INSERT INTO "Odd Schema"."Tab-le" ("Id", "Secret Col") VALUES (107, 'v');
+SELECT new_data FROM elfsofa.audit_log WHERE id > :m;
+
 -- renames and new columns are picked up (relcache and schema invalidation)
 :mark
 ALTER TABLE "Odd Schema"."Tab-le" RENAME TO "Tab-le 2";
@@ -210,6 +222,20 @@ SELECT elfsofa.enable_audit('elfsofa.orders_p2099_01');
 :err
 SELECT elfsofa.disable_audit('elfsofa.orders_p2099_01');
 :err
+
+-- a partitioned table of our own: exclusions follow a rename on partitions too,
+-- a partition attached later is covered, TRUNCATE of the parent is recorded
+CREATE TABLE parted (id integer, region text, secret text, PRIMARY KEY (id, region)) PARTITION BY LIST (region);
+CREATE TABLE parted_north PARTITION OF parted FOR VALUES IN ('north');
+SELECT elfsofa.enable_audit('parted', '{secret}');
+CREATE TABLE parted_south (LIKE parted);
+ALTER TABLE parted ATTACH PARTITION parted_south FOR VALUES IN ('south');
+ALTER TABLE parted RENAME COLUMN secret TO hidden;
+:mark
+INSERT INTO parted VALUES (1, 'north', 'n-secret'), (2, 'south', 's-secret');
+UPDATE parted_south SET hidden = 'changed';
+TRUNCATE parted;
+SELECT operation, table_name, pk, new_data FROM elfsofa.audit_log WHERE id > :m ORDER BY id;
 
 -- audit_history: a row's story, oldest first, across a key change
 CREATE TABLE story (id integer PRIMARY KEY, v text);

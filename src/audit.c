@@ -350,6 +350,40 @@ audit_json_category(Oid basetype)
 	return JC_OUTPUT;
 }
 
+/*
+ * Current names of the excluded columns.  Trigger arguments are "attnum:name"
+ * with attnum in the table auditing was enabled on, so a renamed column stays
+ * excluded (its attnum still names it) and a dropped one simply disappears;
+ * partitions match by the parent's current name.  A bare "name" argument
+ * (trigger made by hand) is matched by name.
+ */
+static char **
+audit_excluded_names(Trigger *tg, Oid defrelid, int *n)
+{
+	char	  **out = palloc(sizeof(char *) * Max(tg->tgnargs, 1));
+
+	*n = 0;
+	for (int a = 0; a < tg->tgnargs; a++)
+	{
+		char	   *arg = tg->tgargs[a];
+		char	   *colon = strchr(arg, ':');
+		char	   *end;
+		long		attnum;
+
+		attnum = colon ? strtol(arg, &end, 10) : 0;
+		if (colon && end == colon && attnum > 0 && attnum <= MaxAttrNumber)
+		{
+			char	   *name = get_attname(defrelid, (AttrNumber) attnum, true);
+
+			/* dropped columns keep a placeholder name no live column has */
+			out[(*n)++] = name ? name : pstrdup(colon + 1);
+		}
+		else
+			out[(*n)++] = arg;
+	}
+	return out;
+}
+
 static int
 audit_key_cmp(const AuditCol *a, const AuditCol *b)
 {
@@ -366,6 +400,8 @@ audit_build_rel(AuditRel *e, Relation rel, Trigger *tg)
 	Bitmapset  *keys;
 	int			k;
 	char	   *nsp;
+	char	  **excl;
+	int			nexcl;
 
 	if (e->cxt != NULL)
 		MemoryContextDelete(e->cxt);
@@ -375,6 +411,7 @@ audit_build_rel(AuditRel *e, Relation rel, Trigger *tg)
 	e->defrelid = tg->tgisclone ? audit_trigger_root(tg->tgoid, RelationGetRelid(rel))
 		: RelationGetRelid(rel);
 	nsp = get_namespace_name(get_rel_namespace(e->defrelid));
+	excl = audit_excluded_names(tg, e->defrelid, &nexcl);
 	keys = audit_key_columns(rel);
 
 	e->cxt = AllocSetContextCreate(CacheMemoryContext, "elfsofa audit relation",
@@ -404,8 +441,8 @@ audit_build_rel(AuditRel *e, Relation rel, Trigger *tg)
 		}
 		c->name = pstrdup(NameStr(att->attname));
 		c->namelen = strlen(c->name);
-		for (int a = 0; a < tg->tgnargs; a++)
-			if (strcmp(tg->tgargs[a], c->name) == 0)
+		for (int a = 0; a < nexcl; a++)
+			if (strcmp(excl[a], c->name) == 0)
 				c->skip = true;
 		if (c->skip)
 			continue;
@@ -1275,7 +1312,8 @@ es_enable_audit(PG_FUNCTION_ARGS)
 				dup = true;
 		if (dup)
 			continue;
-		appendStringInfo(&args, "%s%s", args.len > 0 ? ", " : "", quote_literal_cstr(col));
+		appendStringInfo(&args, "%s%s", args.len > 0 ? ", " : "",
+						 quote_literal_cstr(psprintf("%d:%s", attnum, col)));
 	}
 	(void) desc;
 

@@ -48,7 +48,7 @@ COMMENT ON COLUMN @extschema@.audit_log.changed_columns IS 'UPDATE: names of the
 
 CREATE FUNCTION @extschema@.audit_trigger() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'es_audit_trigger';
-COMMENT ON FUNCTION @extschema@.audit_trigger() IS 'Generic audit trigger (AFTER ROW insert/update/delete, AFTER STATEMENT truncate); its arguments are the excluded column names. Attach with enable_audit.';
+COMMENT ON FUNCTION @extschema@.audit_trigger() IS 'Generic audit trigger (AFTER ROW insert/update/delete, AFTER STATEMENT truncate); its arguments are the excluded columns as "attnum:name" (attnum survives a rename). Attach with enable_audit.';
 
 CREATE FUNCTION @extschema@.audit_log_guard() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'es_audit_log_guard';
