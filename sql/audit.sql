@@ -314,3 +314,27 @@ INSERT INTO story VALUES (12, 'z');
 \set VERBOSITY default
 ROLLBACK;
 SELECT count(*) AS story_rows FROM story WHERE id = 12;
+
+-- an error caught inside the transaction (subtransaction rollback) after the
+-- audit partition was opened: the caught part leaves no row, the rest commits
+-- cleanly (no resource warnings)
+:mark
+DO $$
+BEGIN
+    BEGIN
+        INSERT INTO story VALUES (20, 'a');
+        INSERT INTO story VALUES (20, 'duplicate');
+    EXCEPTION WHEN unique_violation THEN NULL;
+    END;
+    INSERT INTO story VALUES (21, 'b');
+END
+$$;
+SELECT operation, pk FROM elfsofa.audit_log WHERE id > :m ORDER BY id;
+-- two-phase commit
+:mark
+BEGIN;
+INSERT INTO story VALUES (22, 'c');
+PREPARE TRANSACTION 'audit_2pc';
+SELECT count(*) AS before_commit FROM elfsofa.audit_log WHERE id > :m;
+COMMIT PREPARED 'audit_2pc';
+SELECT operation, pk FROM elfsofa.audit_log WHERE id > :m ORDER BY id;
