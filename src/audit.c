@@ -441,11 +441,10 @@ audit_build_rel(AuditRel *e, Relation rel, Trigger *tg)
 		}
 		c->name = pstrdup(NameStr(att->attname));
 		c->namelen = strlen(c->name);
+		/* excluded columns still get conversion info: a key may come to include one */
 		for (int a = 0; a < nexcl; a++)
 			if (strcmp(excl[a], c->name) == 0)
 				c->skip = true;
-		if (c->skip)
-			continue;
 		c->typlen = att->attlen;
 		c->typbyval = att->attbyval;
 		c->basetype = getBaseType(att->atttypid);
