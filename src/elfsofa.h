@@ -72,6 +72,18 @@ extern void es_check_location(const char *location, const char *argname);
  */
 extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
 
+/* audit.c: installs the hook that refuses TRUNCATE of audit_log partitions. */
+extern void es_audit_init(void);
+
+/* audit.c: ExecInsertIndexTuples gained "onlySummarizing" in PostgreSQL 16. */
+#if PG_VERSION_NUM >= 160000
+#define ES_EXEC_INSERT_INDEX_TUPLES(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define ES_EXEC_INSERT_INDEX_TUPLES(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
 /*
  * orders.c: the customer a request acts for.  given is the customer id text
  * from the request (NULL when omitted: then the customer whose auth_user_id is
