@@ -36,6 +36,7 @@
 #include "utils/xid8.h"
 
 PG_FUNCTION_INFO_V1(es_next_event_id);
+PG_FUNCTION_INFO_V1(es_emit_event_sql);
 PG_FUNCTION_INFO_V1(es_next_xid);
 PG_FUNCTION_INFO_V1(es_events_since);
 PG_FUNCTION_INFO_V1(es_consumer_poll);
@@ -128,7 +129,7 @@ es_event_payload(int64 id, const char *topic, const char *key, const char *data_
 	else
 		appendStringInfoString(&buf, "null");
 	if (data_json != NULL &&
-		buf.len + strlen(data_json) + sizeof(", \"data\": }") < ES_NOTIFY_MAX_PAYLOAD)
+		buf.len + strlen(data_json) + sizeof(", \"data\": }") - 1 < ES_NOTIFY_MAX_PAYLOAD)
 	{
 		appendStringInfoString(&buf, ", \"data\": ");
 		appendStringInfoString(&buf, data_json);
@@ -180,6 +181,55 @@ es_event_written(int64 id, const char *topic, const char *key, Jsonb *data)
 
 		Async_Notify(ES_EVENTS_CHANNEL, es_event_payload(id, topic, key, json));
 	}
+}
+
+/* Topics: dot-separated words of a-z, 0-9 and _, as the events table checks. */
+void
+es_check_topic(const char *topic)
+{
+	bool		ok = topic[0] != '\0' && strlen(topic) <= 100;
+	char		prev = '.';
+
+	for (const char *p = topic; ok && *p; p++)
+	{
+		if (*p == '.')
+			ok = prev != '.';
+		else
+			ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+		prev = *p;
+	}
+	if (!ok || prev == '.')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid event topic"),
+				 errdetail("Argument \"topic\" was \"%s\".", topic),
+				 errhint("Topics are 1 to 100 characters: dot-separated words of a-z, 0-9 and \"_\", e.g. \"shipment.changed\".")));
+}
+
+/* SQL entry to the outbox, for PL/pgSQL and apps: same path as the C callers. */
+Datum
+es_emit_event_sql(PG_FUNCTION_ARGS)
+{
+	char	   *topic = es_require_text(fcinfo, 0, "topic", 100);
+	char	   *key = NULL;
+	int64		id;
+
+	es_check_topic(topic);
+	if (!PG_ARGISNULL(1))
+	{
+		key = text_to_cstring(PG_GETARG_TEXT_PP(1));
+		if (strlen(key) > ES_MAX_TEXT_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key is too long"),
+					 errdetail("Argument \"key\" has %zu bytes; at most %d are allowed.", strlen(key), ES_MAX_TEXT_LEN)));
+	}
+	SPI_connect();
+	id = es_emit_event(topic, key, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
+	SPI_finish();
+	if (id == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(id);
 }
 
 /* Column default of events.id: the writer's xid exists before its id does. */
@@ -285,10 +335,31 @@ es_events_since(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* Consumer names: 1 to 63 of A-Z a-z 0-9 . _ : - starting with a letter or digit. */
+static char *
+es_require_consumer_name(FunctionCallInfo fcinfo)
+{
+	char	   *name = es_require_text(fcinfo, 0, "name", 63);
+
+	for (const char *p = name; *p; p++)
+	{
+		bool		ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			(p != name && (*p == '.' || *p == '_' || *p == ':' || *p == '-'));
+
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid consumer name"),
+					 errdetail("Argument \"name\" was \"%s\".", name),
+					 errhint("Consumer names are 1 to 63 characters of A-Z, a-z, 0-9, \".\", \"_\", \":\" and \"-\", starting with a letter or digit.")));
+	}
+	return name;
+}
+
 Datum
 es_consumer_poll(PG_FUNCTION_ARGS)
 {
-	char	   *name = es_require_text(fcinfo, 0, "name", 63);
+	char	   *name = es_require_consumer_name(fcinfo);
 	int			max = es_check_max_events(fcinfo, 1);
 	Datum		arg = CStringGetTextDatum(name);
 	bool		isnull;
@@ -308,7 +379,7 @@ es_consumer_poll(PG_FUNCTION_ARGS)
 Datum
 es_consumer_ack(PG_FUNCTION_ARGS)
 {
-	char	   *name = es_require_text(fcinfo, 0, "name", 63);
+	char	   *name = es_require_consumer_name(fcinfo);
 	Datum		values[2];
 	bool		isnull;
 	int64		last_id;

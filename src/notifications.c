@@ -86,7 +86,7 @@ static EsPlan fail_plan = {
 	"       last_error = $2, locked_by = NULL, updated_at = now()"
 	" WHERE id = $1 AND status = 'processing'"
 	" RETURNING jsonb_build_object('id', id, 'status', status, 'attempts', attempts,"
-	"           'retry_in_seconds', CASE WHEN status = 'pending' THEN extract(epoch FROM visible_at - now()) END)",
+	"           'retry_in_seconds', CASE WHEN status = 'pending' THEN extract(epoch FROM visible_at - now())::int END)",
 	5, {INT8OID, TEXTOID, INT4OID, INT4OID, INT4OID}
 };
 

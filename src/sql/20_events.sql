@@ -28,6 +28,11 @@ COMMENT ON TABLE @extschema@.events IS 'Durable outbox of change events (order.c
 COMMENT ON COLUMN @extschema@.events.xid_horizon IS
     'Next transaction id at the time the id was taken: every transaction that could still hold a smaller event id has an xid below it, so the event is safe to hand out once the snapshot xmin reaches it.';
 
+CREATE FUNCTION @extschema@.emit_event(topic text, key text DEFAULT NULL, data jsonb DEFAULT '{}') RETURNS bigint
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'es_emit_event_sql';
+COMMENT ON FUNCTION @extschema@.emit_event(text, text, jsonb) IS
+    'Appends an event to the outbox in the current transaction (NOTIFY follows at commit) and returns its id; NULL when elfsofa.emit_events is off.';
+
 CREATE TABLE @extschema@.event_publisher (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     last_id     bigint NOT NULL DEFAULT 0,
