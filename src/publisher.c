@@ -56,6 +56,7 @@ typedef struct EsPublisherShared
 } EsPublisherShared;
 
 char	   *es_guc_database = NULL;
+static int	es_guc_publisher_delay = 2;
 
 static EsPublisherShared *es_shared = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -117,6 +118,14 @@ es_publisher_init(void)
 							   PGC_POSTMASTER,
 							   0,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("elfsofa.publisher_delay",
+							"Milliseconds the publisher waits after sending a batch, so that more commits share the next one (0 to 100).",
+							"Adds at most this much latency; saves a transaction per commit under load.",
+							&es_guc_publisher_delay,
+							2, 0, 100,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
@@ -263,6 +272,12 @@ es_publisher_main(Datum arg)
 	BackgroundWorkerInitializeConnection(es_guc_database, NULL, 0);
 	pgstat_report_appname("elfsofa event publisher");
 	serves_this_db = 1;
+	/*
+	 * Its position need not survive a crash the instant it commits: after a
+	 * crash it re-sends at most the last few batches (subscribers dedupe by
+	 * id), and not waiting for the WAL flush keeps it off the disk's queue.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	SpinLockAcquire(&es_shared->mutex);
 	es_shared->latch = MyLatch;
@@ -303,6 +318,9 @@ es_publisher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		n = es_publish_batch(&blocked, &no_extension);
+		/* Let a busy shop's commits gather: one transaction sends many NOTIFYs. */
+		if (n > 0 && n < ES_PUBLISH_BATCH && es_guc_publisher_delay > 0)
+			pg_usleep(es_guc_publisher_delay * 1000L);
 		if (no_extension)
 			timeout = 5000;
 		else if (n == ES_PUBLISH_BATCH)
