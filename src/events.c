@@ -156,6 +156,7 @@ es_emit_event(const char *topic, const char *key, Jsonb *data)
 
 	if (!es_guc_emit_events)
 		return 0;
+	es_check_topic(topic);
 	values[0] = CStringGetTextDatum(topic);
 	if (key)
 		values[1] = CStringGetTextDatum(key);
@@ -175,6 +176,7 @@ void
 es_event_written(int64 id, const char *topic, const char *key, Jsonb *data)
 {
 	xact_emitted = true;
+	es_queue_notifications(id, topic, key, data);
 	if (!es_publisher_serves_this_database())
 	{
 		char	   *json = data ? JsonbToCString(NULL, &data->root, VARSIZE(data)) : "{}";

@@ -2,8 +2,8 @@
  * notifications.c — the outbound notification queue (order confirmation,
  * shipping notice), fed from the outbox and drained by external senders.
  *
- * An AFTER INSERT trigger on elfsofa.events queues one row per (order, kind)
- * in the transaction that wrote the event, so a rolled-back order sends
+ * es_emit_event queues one row per (order, kind) in the transaction that
+ * wrote the event, so a rolled-back order sends
  * nothing.  Senders claim due rows with FOR UPDATE SKIP LOCKED (each claim
  * counts an attempt and leases the row for elfsofa.notification_lease
  * seconds, so a sender that dies does not lose it), then complete or fail
@@ -21,7 +21,6 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 
-PG_FUNCTION_INFO_V1(es_queue_notifications);
 PG_FUNCTION_INFO_V1(es_claim_notifications);
 PG_FUNCTION_INFO_V1(es_complete_notification);
 PG_FUNCTION_INFO_V1(es_fail_notification);
@@ -147,34 +146,20 @@ es_parse_id(const char *s, int64 *out)
 	return true;
 }
 
-/* Queues the customer messages an order event calls for. */
-Datum
-es_queue_notifications(PG_FUNCTION_ARGS)
+/*
+ * Queues the customer messages an order event calls for; called by
+ * es_emit_event for every event (SPI connected), so it must be cheap for
+ * the topics it ignores.
+ */
+void
+es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb *data)
 {
-	TriggerData *td;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	char	   *topic;
-	char	   *key;
-	Jsonb	   *data;
 	const char *kind = NULL;
 	int64		order_id;
 	Datum		values[3];
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_AFTER(((TriggerData *) fcinfo->context)->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(((TriggerData *) fcinfo->context)->tg_event) ||
-		!TRIGGER_FIRED_BY_INSERT(((TriggerData *) fcinfo->context)->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("queue_notifications must be fired AFTER INSERT ... FOR EACH ROW")));
-	td = (TriggerData *) fcinfo->context;
-	tup = td->tg_trigtuple;
-	desc = RelationGetDescr(td->tg_relation);
-
-	topic = TextDatumGetCString(heap_getattr(tup, 2, desc, &isnull));
-	data = DatumGetJsonbP(heap_getattr(tup, 4, desc, &isnull));
+	if (strncmp(topic, "order.", 6) != 0)
+		return;
 	if (strcmp(topic, "order.created") == 0)
 		kind = "order_confirmation";
 	else if (strcmp(topic, "order.shipped") == 0)
@@ -187,26 +172,18 @@ es_queue_notifications(PG_FUNCTION_ARGS)
 			kind = "shipping_notice";
 	}
 	if (kind == NULL)
-		return PointerGetDatum(NULL);
+		return;
 
 	/* The order: the event key, else data.order_id. */
-	key = es_jsonb_get_text(data, "order_id");
-	{
-		Datum		k = heap_getattr(tup, 3, desc, &isnull);
-
-		if (!isnull)
-			key = TextDatumGetCString(k);
-	}
+	if (key == NULL)
+		key = es_jsonb_get_text(data, "order_id");
 	if (key == NULL || !es_parse_id(key, &order_id))
-		return PointerGetDatum(NULL);
+		return;
 
 	values[0] = CStringGetTextDatum(kind);
 	values[1] = Int64GetDatum(order_id);
-	values[2] = heap_getattr(tup, 1, desc, &isnull);
-	SPI_connect();
+	values[2] = Int64GetDatum(event_id);
 	es_exec(&queue_plan, values, NULL, false, 0);
-	SPI_finish();
-	return PointerGetDatum(NULL);
 }
 
 Datum

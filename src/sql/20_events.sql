@@ -15,7 +15,8 @@ COMMENT ON FUNCTION @extschema@.next_xid() IS
 
 CREATE TABLE @extschema@.events (
     id          bigint NOT NULL DEFAULT @extschema@.next_event_id('@extschema@.events_id_seq'),
-    topic       text NOT NULL CHECK (topic ~ '^[a-z0-9_]+(\.[a-z0-9_]+)*$'),
+    -- Topics are checked in C (es_emit_event): a CHECK here would be re-read for every insert.
+    topic       text NOT NULL,
     key         text,
     data        jsonb NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT now(),
@@ -131,18 +132,8 @@ CREATE TABLE @extschema@.notifications (
     UNIQUE (order_id, kind)
 );
 CREATE INDEX notifications_ready_idx ON @extschema@.notifications (visible_at, id) WHERE status IN ('pending', 'processing');
-COMMENT ON TABLE @extschema@.notifications IS 'Outbound messages to customers, queued in the transaction that raised order.created / shipped; claimed with SKIP LOCKED, retried with exponential backoff, dead after elfsofa.notification_max_attempts.';
+COMMENT ON TABLE @extschema@.notifications IS 'Outbound messages to customers, queued by es_emit_event in the transaction that raised order.created / shipped; claimed with SKIP LOCKED, retried with exponential backoff, dead after elfsofa.notification_max_attempts.';
 COMMENT ON COLUMN @extschema@.notifications.visible_at IS 'Not claimable before this time: the retry time after a failure, or the end of a claim''s lease while processing.';
-
-CREATE FUNCTION @extschema@.queue_notifications() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'es_queue_notifications';
-COMMENT ON FUNCTION @extschema@.queue_notifications() IS
-    'AFTER INSERT trigger on events: queues an order confirmation for order.created and a shipping notice when an order becomes shipped.';
-
-CREATE TRIGGER elfsofa_queue_notifications AFTER INSERT ON @extschema@.events
-    FOR EACH ROW
-    WHEN (NEW.topic IN ('order.created', 'order.status.updated', 'order.shipped'))
-    EXECUTE FUNCTION @extschema@.queue_notifications();
 
 CREATE FUNCTION @extschema@.claim_notifications(worker text, max int DEFAULT 10)
     RETURNS SETOF @extschema@.notifications
