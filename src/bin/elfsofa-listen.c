@@ -27,7 +27,7 @@
 
 #include "libpq-fe.h"
 
-#define BATCH "1000"
+#define BATCH "5000"
 
 static volatile sig_atomic_t stop_requested = 0;
 static long long last_id = -1;
@@ -102,8 +102,10 @@ catch_up(PGconn *conn)
 
 		snprintf(after, sizeof(after), "%lld", last_id);
 		res = PQexecParams(conn,
-						   "SELECT id, jsonb_build_object('id', id, 'topic', topic, 'key', key, 'data', data,"
-						   " 'created_at', created_at)::text, extract(epoch FROM created_at)::float8"
+						   "SELECT id, '{\"id\": ' || id || ', \"topic\": ' || to_json(topic)"
+						   " || ', \"key\": ' || coalesce(to_json(key)::text, 'null') || ', \"data\": ' || data"
+						   " || ', \"created_at\": ' || to_json(created_at) || '}',"
+						   " extract(epoch FROM created_at)::float8"
 						   " FROM elfsofa.events_since($1::bigint, " BATCH ")",
 						   1, NULL, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
