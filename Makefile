@@ -5,7 +5,9 @@ OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
 DATA_built  = elfsofa--1.0.sql
 REGRESS     = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=.
-PG_CPPFLAGS = -Isrc
+PG_CPPFLAGS = -Isrc -I$(libpq_srcdir)
+# schedule.c talks to pg_cron's database over libpq when elfsofa lives elsewhere.
+SHLIB_LINK_INTERNAL = $(libpq)
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 EXTRA_CLEAN = elfsofa--1.0.sql results regression.diffs regression.out test/isolation/output_iso
 
