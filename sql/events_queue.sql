@@ -15,7 +15,9 @@ INSERT INTO elfsofa.orders (id, order_number, customer_id, total) VALUES
 
 -- order.created queues a confirmation; a rolled-back event queues nothing
 SELECT elfsofa.emit_event('order.created', '1', '{}') > 0 AS emitted;
-SELECT elfsofa.emit_event('order.created', '2', '{}') > 0 AS emitted;
+-- (process_order's order.created carries the customer: no order lookup then)
+SELECT elfsofa.emit_event('order.created', '2', jsonb_build_object('customer_id', :'malee', 'order_number', 'ELF-2026-000002',
+                          'total', 890.00, 'items', '[{"sku": "ELF-2S-GRY", "quantity": 1}]'::jsonb)) > 0 AS emitted;
 BEGIN;
 SELECT elfsofa.emit_event('order.created', '3', '{}') > 0 AS emitted;
 ROLLBACK;
@@ -27,7 +29,8 @@ SELECT elfsofa.emit_event('order.created', '999', '{}') > 0 AS unknown_order_emi
 -- shipped: a shipping notice, whichever field carries the new status
 SELECT elfsofa.emit_event('order.status.updated', '1', '{"from": "packed", "to": "shipped"}') > 0 AS emitted;
 SELECT elfsofa.emit_event('order.status.updated', '3', '{"status": "shipped"}') > 0 AS emitted;
-SELECT order_id, kind, channel, recipient, status, attempts, payload->>'order_number' AS order_number
+SELECT order_id, kind, channel, recipient, status, attempts, payload->>'order_number' AS order_number,
+       payload->>'customer_name' AS customer_name, payload ? 'items' AS has_items
   FROM elfsofa.notifications ORDER BY id;
 
 SELECT id AS n1 FROM elfsofa.notifications WHERE order_id = 1 AND kind = 'order_confirmation' \gset

@@ -176,11 +176,12 @@ void
 es_event_written(int64 id, const char *topic, const char *key, Jsonb *data)
 {
 	xact_emitted = true;
-	es_queue_notifications(id, topic, key, data);
+	/* In worker mode the publisher queues customer messages too, after commit. */
 	if (!es_publisher_serves_this_database())
 	{
 		char	   *json = data ? JsonbToCString(NULL, &data->root, VARSIZE(data)) : "{}";
 
+		es_queue_notifications(id, topic, key, data);
 		Async_Notify(ES_EVENTS_CHANNEL, es_event_payload(id, topic, key, json));
 	}
 }

@@ -13,9 +13,12 @@
  */
 #include "elfsofa.h"
 
+#include <ctype.h>
+
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "nodes/parsenodes.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
@@ -30,26 +33,78 @@ static int	es_guc_backoff_base = 30;
 static int	es_guc_backoff_max = 3600;
 static int	es_guc_lease = 300;
 
-static EsPlan queue_plan = {
+/* The recipient of customer c: preference channel and address, else the customer's e-mail. */
+#define ES_RECIPIENT_JOINS \
+	"   LEFT JOIN elfsofa.notification_preferences p ON p.customer_id = c.id" \
+	"  CROSS JOIN LATERAL (SELECT CASE" \
+	"          WHEN p.channel = 'sms' AND coalesce(p.address, c.phone) IS NOT NULL THEN 'sms'" \
+	"          WHEN p.channel = 'line' AND p.address IS NOT NULL THEN 'line'" \
+	"          ELSE 'email' END) ch(channel)" \
+	"  CROSS JOIN LATERAL (SELECT ch.channel, CASE ch.channel" \
+	"          WHEN 'sms' THEN coalesce(p.address, c.phone)" \
+	"          WHEN 'line' THEN p.address" \
+	"          ELSE CASE WHEN p.channel = 'email' THEN coalesce(p.address, c.email) ELSE c.email END END) d(channel, recipient)"
+
+/* order.created carries the customer and the order's figures: no order lookup needed. */
+static EsPlan queue_from_event_plan = {
 	"INSERT INTO elfsofa.notifications (kind, channel, recipient, customer_id, order_id, event_id, payload)"
-	" SELECT $1, d.channel, d.recipient, o.customer_id, o.id, $3,"
+	" SELECT $1, d.channel, d.recipient, c.id, $2, $3,"
+	"        ($5 - 'items') || jsonb_build_object('order_id', $2, 'customer_name', c.full_name)"
+	"   FROM elfsofa.customers c"
+	ES_RECIPIENT_JOINS
+	"  WHERE c.id = $4"
+	" ON CONFLICT (order_id, kind) DO NOTHING",
+	5, {TEXTOID, INT8OID, INT8OID, UUIDOID, JSONBOID}
+};
+
+/* Other events name only the order: read it. */
+static EsPlan queue_from_order_plan = {
+	"INSERT INTO elfsofa.notifications (kind, channel, recipient, customer_id, order_id, event_id, payload)"
+	" SELECT $1, d.channel, d.recipient, c.id, o.id, $3,"
 	"        jsonb_build_object('order_id', o.id, 'order_number', o.order_number, 'status', o.status,"
 	"                           'total', o.total, 'currency', o.currency, 'customer_name', c.full_name)"
 	"   FROM elfsofa.orders o"
 	"   JOIN elfsofa.customers c ON c.id = o.customer_id"
-	"   LEFT JOIN elfsofa.notification_preferences p ON p.customer_id = c.id"
-	"  CROSS JOIN LATERAL (SELECT CASE"
-	"          WHEN p.channel = 'sms' AND coalesce(p.address, c.phone) IS NOT NULL THEN 'sms'"
-	"          WHEN p.channel = 'line' AND p.address IS NOT NULL THEN 'line'"
-	"          ELSE 'email' END) ch(channel)"
-	"  CROSS JOIN LATERAL (SELECT ch.channel, CASE ch.channel"
-	"          WHEN 'sms' THEN coalesce(p.address, c.phone)"
-	"          WHEN 'line' THEN p.address"
-	"          ELSE CASE WHEN p.channel = 'email' THEN coalesce(p.address, c.email) ELSE c.email END END) d(channel, recipient)"
+	ES_RECIPIENT_JOINS
 	"  WHERE o.id = $2"
 	" ON CONFLICT (order_id, kind) DO NOTHING",
 	3, {TEXTOID, INT8OID, INT8OID}
 };
+
+/*
+ * Runs a queue plan prepared as a generic plan: these run once per order,
+ * and re-planning them every time (custom plans are chosen for partitioned
+ * tables) would cost more than the insert itself.
+ */
+static void
+es_exec_generic(EsPlan *p, Datum *values)
+{
+	if (p->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "elfsofa: could not prepare \"%s\": %s", p->sql, SPI_result_code_string(SPI_result));
+		p->plan = plan;
+	}
+	es_exec(p, values, NULL, false, 0);
+}
+
+/* Whether s is a uuid in its canonical text form (so uuid_in cannot fail). */
+static bool
+es_is_uuid(const char *s)
+{
+	if (s == NULL || strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++)
+	{
+		bool		dash = (i == 8 || i == 13 || i == 18 || i == 23);
+
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char) s[i]))
+			return false;
+	}
+	return true;
+}
 
 static EsPlan expire_plan = {
 	"UPDATE elfsofa.notifications SET status = 'dead', locked_by = NULL, updated_at = now(),"
@@ -156,7 +211,8 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 {
 	const char *kind = NULL;
 	int64		order_id;
-	Datum		values[3];
+	char	   *customer;
+	Datum		values[5];
 
 	if (strncmp(topic, "order.", 6) != 0)
 		return;
@@ -183,7 +239,15 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 	values[0] = CStringGetTextDatum(kind);
 	values[1] = Int64GetDatum(order_id);
 	values[2] = Int64GetDatum(event_id);
-	es_exec(&queue_plan, values, NULL, false, 0);
+	customer = es_jsonb_get_text(data, "customer_id");
+	if (data != NULL && es_is_uuid(customer))
+	{
+		values[3] = DirectFunctionCall1(uuid_in, CStringGetDatum(customer));
+		values[4] = JsonbPGetDatum(data);
+		es_exec_generic(&queue_from_event_plan, values);
+	}
+	else
+		es_exec_generic(&queue_from_order_plan, values);
 }
 
 Datum

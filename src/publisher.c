@@ -9,9 +9,9 @@
  * worker's latch when a transaction that wrote events commits; the worker then
  * reads the newly committed outbox rows in id order with es_fetch_events()
  * (never past an id that an in-flight transaction may still commit), NOTIFYs
- * them from its own transaction, and advances its position in
- * elfsofa.event_publisher in that same transaction, so a restart neither
- * loses nor repeats a NOTIFY.  Other databases, and servers without the
+ * them from its own transaction, queues the customer messages they call for
+ * (src/notifications.c), and advances its position in elfsofa.event_publisher
+ * in that same transaction, so a restart neither loses nor repeats one.  Other databases, and servers without the
  * preload, use commit mode (src/events.c).
  */
 #include "elfsofa.h"
@@ -67,8 +67,14 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 /* -1 unknown, 0 commit mode, 1 worker mode; fixed for a backend's database */
 static int	serves_this_db = -1;
 
+/* The position, creating the row on first use (the install script leaves it out). */
 static EsPlan position_plan = {
 	"SELECT last_id FROM elfsofa.event_publisher",
+	0, {InvalidOid}
+};
+
+static EsPlan position_init_plan = {
+	"INSERT INTO elfsofa.event_publisher DEFAULT VALUES ON CONFLICT DO NOTHING",
 	0, {InvalidOid}
 };
 
@@ -206,6 +212,7 @@ es_publish_batch(bool *blocked, bool *no_extension)
 	uint64		fetched;
 	int64		last_id;
 	bool		isnull;
+	SPITupleTable *events;
 
 	*blocked = false;
 	*no_extension = false;
@@ -221,21 +228,29 @@ es_publish_batch(bool *blocked, bool *no_extension)
 	{
 		es_exec(&position_plan, NULL, NULL, true, 1);
 		if (SPI_processed == 0)
-			*no_extension = true;
-		else
 		{
+			es_exec(&position_init_plan, NULL, NULL, false, 0);
+			last_id = 0;
+		}
+		else
 			last_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		{
 			n = es_fetch_events(last_id, ES_PUBLISH_BATCH);
+			events = SPI_tuptable;	/* kept until SPI_finish */
+
 			fetched = SPI_processed;
 			for (int i = 0; i < n; i++)
 			{
-				HeapTuple	tup = SPI_tuptable->vals[i];
-				TupleDesc	desc = SPI_tuptable->tupdesc;
+				HeapTuple	tup = events->vals[i];
+				TupleDesc	desc = events->tupdesc;
 				int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+				char	   *topic = SPI_getvalue(tup, desc, 2);
+				char	   *key = SPI_getvalue(tup, desc, 3);
 
 				Async_Notify(ES_EVENTS_CHANNEL,
-							 es_event_payload(id, SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3),
-											  SPI_getvalue(tup, desc, 4)));
+							 es_event_payload(id, topic, key, SPI_getvalue(tup, desc, 4)));
+				es_queue_notifications(id, topic, key,
+									   DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull)));
 				last_id = id;
 			}
 			*blocked = (uint64) n < fetched;

@@ -40,8 +40,7 @@ CREATE TABLE @extschema@.event_publisher (
     published   bigint NOT NULL DEFAULT 0,
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO @extschema@.event_publisher DEFAULT VALUES;
-COMMENT ON TABLE @extschema@.event_publisher IS 'Position of the background publisher (last event id it sent with NOTIFY) in the database named by elfsofa.database; updated in the same transaction as its NOTIFYs.';
+COMMENT ON TABLE @extschema@.event_publisher IS 'Position of the background publisher (last event id it sent with NOTIFY) in the database named by elfsofa.database; updated in the same transaction as its NOTIFYs; the worker creates the row on its first run (so a dump and restore does not double it).';
 
 CREATE TABLE @extschema@.event_consumers (
     name        text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$'),

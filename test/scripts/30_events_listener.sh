@@ -76,5 +76,20 @@ tap_is "$(q -d postgres -c "SELECT last_id = (SELECT max(id) FROM elfsofa.events
     "worker: the publisher's stored position reached the last event"
 run_case elfsofa_listen_commit commit
 
+# worker mode: the publisher also queues the order confirmation, after commit
+if [ "$(q -d postgres -c "SELECT to_regproc('elfsofa.process_order') IS NOT NULL")" = t ]; then
+    q -d postgres -c "INSERT INTO elfsofa.products (sku, name, price) VALUES ('LISTEN-1', 'listener test cover', 590) ON CONFLICT DO NOTHING" >/dev/null
+    q -d postgres -c "SELECT elfsofa.restock('LISTEN-1', 5)" >/dev/null
+    cust=$(q -d postgres -c "SELECT elfsofa.upsert_customer('listen@example.co.th')")
+    oid=$(q -d postgres -c "SELECT elfsofa.process_order(jsonb_build_object('customer_id', '$cust'::uuid,
+                                'items', '[{\"sku\": \"LISTEN-1\", \"quantity\": 1}]'::jsonb))->>'order_id'")
+    for _ in $(seq 1 50); do
+        n=$(q -d postgres -c "SELECT count(*) FROM elfsofa.notifications WHERE order_id = $oid AND kind = 'order_confirmation'")
+        [ "$n" = 1 ] && break
+        sleep 0.1
+    done
+    tap_is "$n" 1 "worker: the publisher queued the order confirmation of order $oid"
+fi
+
 q -c "DROP DATABASE elfsofa_listen_commit" >/dev/null
 tap_done
