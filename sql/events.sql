@@ -73,6 +73,19 @@ UPDATE public.parcels SET note = 'L-shape';
 DELETE FROM public.parcels;
 INSERT INTO public.couriers VALUES (1, 'Kerry Express');
 SELECT topic, key, data FROM elfsofa.events_since(0) ORDER BY id;
+-- a role may change a table with change events without any right on the outbox itself
+CREATE ROLE regress_events_clerk;
+GRANT USAGE ON SCHEMA public TO regress_events_clerk;
+GRANT INSERT ON public.couriers TO regress_events_clerk;
+SET ROLE regress_events_clerk;
+INSERT INTO public.couriers VALUES (7, 'J&T Express');
+INSERT INTO elfsofa.events (topic) VALUES ('forged.event');
+:err
+RESET ROLE;
+SELECT topic, key FROM elfsofa.events_since(0) WHERE key = '7';
+REVOKE ALL ON public.couriers FROM regress_events_clerk;
+REVOKE ALL ON SCHEMA public FROM regress_events_clerk;
+DROP ROLE regress_events_clerk;
 -- the row is left out when it is too big; the key stays
 INSERT INTO public.couriers VALUES (2, repeat('x', 7000));
 SELECT key, data FROM elfsofa.events_since(0) WHERE key = '2';

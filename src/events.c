@@ -21,8 +21,11 @@
  */
 #include "elfsofa.h"
 
+#include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/sequence.h"
@@ -32,7 +35,9 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/xid8.h"
 
 PG_FUNCTION_INFO_V1(es_next_event_id);
@@ -146,6 +151,25 @@ es_event_payload(int64 id, const char *topic, const char *key, const char *data_
 	return buf.data;
 }
 
+/* Owner of elfsofa.events: the outbox is written with its rights. */
+static Oid
+es_outbox_owner(void)
+{
+	Oid			nsp = get_namespace_oid("elfsofa", false);
+	Oid			relid = get_relname_relid("events", nsp);
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "elfsofa: table elfsofa.events is missing");
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "elfsofa: cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
 int64
 es_emit_event(const char *topic, const char *key, Jsonb *data)
 {
@@ -153,10 +177,19 @@ es_emit_event(const char *topic, const char *key, Jsonb *data)
 	char		nulls[3] = {' ', ' ', ' '};
 	bool		isnull;
 	int64		id;
+	Oid			save_userid;
+	int			save_sec;
 
 	if (!es_guc_emit_events)
 		return 0;
 	es_check_topic(topic);
+	/*
+	 * The outbox is the extension's own bookkeeping: a role allowed to change
+	 * a table that emits events need not be allowed to write the outbox (or
+	 * the notification queue) itself.  An error restores the user at abort.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(es_outbox_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	values[0] = CStringGetTextDatum(topic);
 	if (key)
 		values[1] = CStringGetTextDatum(key);
@@ -169,6 +202,7 @@ es_emit_event(const char *topic, const char *key, Jsonb *data)
 	es_exec(&emit_plan, values, nulls, false, 0);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	es_event_written(id, topic, key, data);
+	SetUserIdAndSecContext(save_userid, save_sec);
 	return id;
 }
 
