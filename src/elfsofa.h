@@ -103,6 +103,8 @@ extern int	es_fetch_events(int64 after_id, int max_events);
 extern bool es_publisher_serves_this_database(void);
 extern void es_check_topic(const char *topic);
 extern void es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb *data);
+extern void es_queue_batch_begin(int capacity);
+extern void es_queue_batch_flush(void);
 extern void es_publisher_wake(void);
 extern bool es_guc_emit_events;
 extern char *es_guc_database;

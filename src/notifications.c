@@ -21,7 +21,9 @@
 #include "nodes/parsenodes.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/uuid.h"
 #include "utils/guc.h"
 
 PG_FUNCTION_INFO_V1(es_claim_notifications);
@@ -57,18 +59,17 @@ static EsPlan queue_from_event_plan = {
 	5, {TEXTOID, INT8OID, INT8OID, UUIDOID, JSONBOID}
 };
 
-/* Other events name only the order: read it. */
-static EsPlan queue_from_order_plan = {
+/* The publisher's batched form of queue_from_event_plan: one statement per batch of events. */
+static EsPlan queue_batch_plan = {
 	"INSERT INTO elfsofa.notifications (kind, channel, recipient, customer_id, order_id, event_id, payload)"
-	" SELECT $1, d.channel, d.recipient, c.id, o.id, $3,"
-	"        jsonb_build_object('order_id', o.id, 'order_number', o.order_number, 'status', o.status,"
-	"                           'total', o.total, 'currency', o.currency, 'customer_name', c.full_name)"
-	"   FROM elfsofa.orders o"
-	"   JOIN elfsofa.customers c ON c.id = o.customer_id"
+	" SELECT e.kind, d.channel, d.recipient, c.id, e.order_id, e.event_id,"
+	"        (e.data - 'items') || jsonb_build_object('order_id', e.order_id, 'customer_name', c.full_name)"
+	"   FROM unnest($1::text[], $2::int8[], $3::int8[], $4::uuid[], $5::jsonb[])"
+	"        AS e(kind, order_id, event_id, customer_id, data)"
+	"   JOIN elfsofa.customers c ON c.id = e.customer_id"
 	ES_RECIPIENT_JOINS
-	"  WHERE o.id = $2"
 	" ON CONFLICT (order_id, kind) DO NOTHING",
-	3, {TEXTOID, INT8OID, INT8OID}
+	5, {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, UUIDARRAYOID, JSONBARRAYOID}
 };
 
 /*
@@ -89,6 +90,65 @@ es_exec_generic(EsPlan *p, Datum *values)
 	}
 	es_exec(p, values, NULL, false, 0);
 }
+
+/* Rows collected between es_queue_batch_begin() and es_queue_batch_flush(). */
+typedef struct EsQueueBatch
+{
+	int			n;
+	int			cap;
+	Datum	   *kind;
+	Datum	   *order_id;
+	Datum	   *event_id;
+	Datum	   *customer;
+	Datum	   *data;
+} EsQueueBatch;
+
+static EsQueueBatch *queue_batch = NULL;
+
+/* From now on queue rows are collected (in the current memory context) until the flush. */
+void
+es_queue_batch_begin(int capacity)
+{
+	queue_batch = palloc0(sizeof(EsQueueBatch));
+	queue_batch->cap = capacity;
+	queue_batch->kind = palloc(sizeof(Datum) * capacity);
+	queue_batch->order_id = palloc(sizeof(Datum) * capacity);
+	queue_batch->event_id = palloc(sizeof(Datum) * capacity);
+	queue_batch->customer = palloc(sizeof(Datum) * capacity);
+	queue_batch->data = palloc(sizeof(Datum) * capacity);
+}
+
+/* Inserts the collected rows with one statement; SPI must be connected. */
+void
+es_queue_batch_flush(void)
+{
+	EsQueueBatch *b = queue_batch;
+	Datum		values[5];
+
+	queue_batch = NULL;
+	if (b == NULL || b->n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(b->kind, b->n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(b->order_id, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(b->event_id, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_array(b->customer, b->n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	values[4] = PointerGetDatum(construct_array(b->data, b->n, JSONBOID, -1, false, TYPALIGN_INT));
+	es_exec_generic(&queue_batch_plan, values);
+}
+
+/* Other events name only the order: read it. */
+static EsPlan queue_from_order_plan = {
+	"INSERT INTO elfsofa.notifications (kind, channel, recipient, customer_id, order_id, event_id, payload)"
+	" SELECT $1, d.channel, d.recipient, c.id, o.id, $3,"
+	"        jsonb_build_object('order_id', o.id, 'order_number', o.order_number, 'status', o.status,"
+	"                           'total', o.total, 'currency', o.currency, 'customer_name', c.full_name)"
+	"   FROM elfsofa.orders o"
+	"   JOIN elfsofa.customers c ON c.id = o.customer_id"
+	ES_RECIPIENT_JOINS
+	"  WHERE o.id = $2"
+	" ON CONFLICT (order_id, kind) DO NOTHING",
+	3, {TEXTOID, INT8OID, INT8OID}
+};
 
 /* Whether s is a uuid in its canonical text form (so uuid_in cannot fail). */
 static bool
@@ -244,7 +304,19 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 	{
 		values[3] = DirectFunctionCall1(uuid_in, CStringGetDatum(customer));
 		values[4] = JsonbPGetDatum(data);
-		es_exec_generic(&queue_from_event_plan, values);
+		if (queue_batch != NULL && queue_batch->n < queue_batch->cap)
+		{
+			EsQueueBatch *b = queue_batch;
+
+			b->kind[b->n] = values[0];
+			b->order_id[b->n] = values[1];
+			b->event_id[b->n] = values[2];
+			b->customer[b->n] = values[3];
+			b->data[b->n] = values[4];
+			b->n++;
+		}
+		else
+			es_exec_generic(&queue_from_event_plan, values);
 	}
 	else
 		es_exec_generic(&queue_from_order_plan, values);

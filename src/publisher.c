@@ -239,6 +239,7 @@ es_publish_batch(bool *blocked, bool *no_extension)
 			events = SPI_tuptable;	/* kept until SPI_finish */
 
 			fetched = SPI_processed;
+			es_queue_batch_begin(n);
 			for (int i = 0; i < n; i++)
 			{
 				HeapTuple	tup = events->vals[i];
@@ -253,6 +254,7 @@ es_publish_batch(bool *blocked, bool *no_extension)
 									   DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull)));
 				last_id = id;
 			}
+			es_queue_batch_flush();
 			*blocked = (uint64) n < fetched;
 			if (n > 0)
 			{

@@ -28,9 +28,32 @@ else
     script() { echo "-f test/bench/events_place.sql"; }
 fi
 
-tps() {   # tps <db> <extra pgbench args...>
-    local db=$1; shift
-    pgbench -n -c 8 -j 2 -T "$SECS" $(script "$db") "$@" "$db" 2>/dev/null | awk '/^tps/ {printf "%.0f", $3}'
+PM_PID=$(head -1 "$ES_TMP/data/postmaster.pid")
+TCK=$(getconf CLK_TCK)
+# CPU ticks used by the server so far: exited backends (postmaster's cutime/cstime) + live ones.
+server_ticks() {
+    local t f
+    f=$(cut -d' ' -f14-17 "/proc/$PM_PID/stat")
+    t=$(echo "$f" | awk '{print $1 + $2 + $3 + $4}')
+    for c in $(pgrep -P "$PM_PID"); do
+        f=$(cut -d' ' -f14-15 "/proc/$c/stat" 2>/dev/null) && t=$((t + $(echo "$f" | awk '{print $1 + $2}')))
+    done
+    echo "$t"
+}
+proc_ticks() { cut -d' ' -f14-15 "/proc/$1/stat" 2>/dev/null | awk '{print $1 + $2}'; }
+
+# run <db> [pgbench args]: sets R_TPS and R_CPU (server + listener CPU microseconds per transaction)
+run() {
+    local db=$1 t0 t1 l0=0 l1=0 out n
+    shift
+    t0=$(server_ticks); [ -n "${LPID:-}" ] && l0=$(proc_ticks "$LPID")
+    out=$(pgbench -n -c 8 -j 2 -T "$SECS" $(script "$db") "$@" "$db" 2>/dev/null)
+    sleep 0.5      # let the publisher and the listener finish what was committed
+    [ -n "${LPID:-}" ] && l1=$(proc_ticks "$LPID")
+    t1=$(server_ticks)
+    R_TPS=$(echo "$out" | awk '/^tps/ {printf "%.0f", $3}')
+    n=$(echo "$out" | awk '/actually processed/ {print $NF}' | cut -d/ -f1)
+    R_CPU=$(echo "($t1 - $t0 + $l1 - $l0) * 1000000 / $TCK / $n" | bc)
 }
 
 start_listener() {   # start_listener <db> <outfile>
@@ -40,21 +63,27 @@ start_listener() {   # start_listener <db> <outfile>
 }
 
 echo "== bench events: $WORKLOAD"
-echo "-- 1. throughput, 8 clients, ${SECS}s per run, mean of 2 rounds (a listener is connected in the event runs)"
-# two rounds, alternating, so drift on a shared machine hits every mode alike
-T_OFF=0; T_WORKER=0; T_COMMIT=0
+echo "-- 1. throughput, 8 clients, ${SECS}s per run, mean of 2 rounds (elfsofa-listen connected in the event runs)"
+# two rounds, alternating, so drift on a shared machine hits every mode alike.  Throughput on
+# 2 shared cores swings with the neighbours' load, so the CPU each transaction costs (server
+# processes + the listener) is reported too: its ratio is what throughput converges to when
+# the machine is ours alone.
+T_OFF=0; T_WORKER=0; T_COMMIT=0; C_OFF=0; C_WORKER=0; C_COMMIT=0
 for round in 1 2; do
-    t=$(PGOPTIONS='-c elfsofa.emit_events=off' tps $WORKER_DB); T_OFF=$((T_OFF + t)); r_off=$t
-    start_listener $WORKER_DB /dev/null; t=$(tps $WORKER_DB); kill $LPID; wait $LPID 2>/dev/null
-    T_WORKER=$((T_WORKER + t)); r_worker=$t
-    start_listener $COMMIT_DB /dev/null; t=$(tps $COMMIT_DB); kill $LPID; wait $LPID 2>/dev/null
-    T_COMMIT=$((T_COMMIT + t)); r_commit=$t
-    echo "   round $round: off $r_off, background publisher $r_worker, NOTIFY in writers $r_commit tps"
+    LPID=""; PGOPTIONS='-c elfsofa.emit_events=off' run $WORKER_DB; T_OFF=$((T_OFF + R_TPS)); C_OFF=$((C_OFF + R_CPU))
+    echo "   round $round: events off                        $R_TPS tps, $R_CPU us CPU/tx"
+    start_listener $WORKER_DB /dev/null; run $WORKER_DB; kill $LPID; wait $LPID 2>/dev/null; LPID=""
+    T_WORKER=$((T_WORKER + R_TPS)); C_WORKER=$((C_WORKER + R_CPU))
+    echo "   round $round: events on, background publisher   $R_TPS tps, $R_CPU us CPU/tx"
+    start_listener $COMMIT_DB /dev/null; run $COMMIT_DB; kill $LPID; wait $LPID 2>/dev/null; LPID=""
+    T_COMMIT=$((T_COMMIT + R_TPS)); C_COMMIT=$((C_COMMIT + R_CPU))
+    echo "   round $round: events on, NOTIFY in each writer  $R_TPS tps, $R_CPU us CPU/tx"
 done
-T_OFF=$((T_OFF / 2)); T_WORKER=$((T_WORKER / 2)); T_COMMIT=$((T_COMMIT / 2))
-printf '%-34s %8s tps\n' "events off" "$T_OFF"
-printf '%-34s %8s tps  ratio %.2f (target >= 0.90)\n' "events on, background publisher" "$T_WORKER" "$(echo "$T_WORKER / $T_OFF" | bc -l)"
-printf '%-34s %8s tps  ratio %.2f\n' "events on, NOTIFY in each writer" "$T_COMMIT" "$(echo "$T_COMMIT / $T_OFF" | bc -l)"
+printf '%-34s %6d tps  %5d us CPU/tx\n' "events off" $((T_OFF / 2)) $((C_OFF / 2))
+printf '%-34s %6d tps  %5d us CPU/tx  ratio tps %.2f, CPU %.2f (target >= 0.90)\n' "events on, background publisher" \
+    $((T_WORKER / 2)) $((C_WORKER / 2)) "$(echo "$T_WORKER / $T_OFF" | bc -l)" "$(echo "$C_OFF / $C_WORKER" | bc -l)"
+printf '%-34s %6d tps  %5d us CPU/tx  ratio tps %.2f, CPU %.2f\n' "events on, NOTIFY in each writer" \
+    $((T_COMMIT / 2)) $((C_COMMIT / 2)) "$(echo "$T_COMMIT / $T_OFF" | bc -l)" "$(echo "$C_OFF / $C_COMMIT" | bc -l)"
 
 echo "-- 2. commit -> subscriber latency at 500 tx/s (${SECS}s, 4 clients)"
 for mode in worker commit; do
