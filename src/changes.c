@@ -133,6 +133,7 @@ es_append_json_value(StringInfo buf, HeapTuple tuple, TupleDesc desc, AttrNumber
 		escape_json(buf, v);
 }
 
+/* {"col": value, ...} of the key columns of one row version. */
 static char *
 es_key_object(EsChange *c, HeapTuple tuple)
 {
@@ -231,6 +232,7 @@ es_write_change(Relation rel, const char *topic, EsChange *c)
 				  DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
 }
 
+/* Which row version an event describes, by trigger event. */
 static void
 es_change_from_trigger(TriggerData *td, EsChange *c)
 {
@@ -281,6 +283,7 @@ es_change_event_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* One invalidation tag per NOTIFY, so consumers need not parse anything. */
 static void
 es_cache_tag(const char *prefix, const char *value)
 {
@@ -293,6 +296,7 @@ es_cache_tag(const char *prefix, const char *value)
 		Async_Notify(ES_CACHE_CHANNEL, tag);
 }
 
+/* category:<slug> of the category a product row points at, if any. */
 static void
 es_category_tag(HeapTuple tuple, TupleDesc desc)
 {
@@ -373,6 +377,7 @@ es_default_topic(const char *relname)
 	return buf.data;
 }
 
+/* The tbl argument, which must be a table (partitioned or not). */
 static Relation
 es_open_target(FunctionCallInfo fcinfo)
 {
@@ -440,6 +445,7 @@ es_enable_change_events(PG_FUNCTION_ARGS)
 	PG_RETURN_TEXT_P(cstring_to_text(topic));
 }
 
+/* Drops the change trigger; false when there was none. */
 Datum
 es_disable_change_events(PG_FUNCTION_ARGS)
 {

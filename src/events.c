@@ -12,6 +12,10 @@
  *   commit mode  otherwise: the writer queues the NOTIFY itself, and
  *                PostgreSQL delivers it only if the transaction commits.
  *
+ * The outbox (and the notification queue) are written with the rights of
+ * the outbox's owner, so any role allowed to change a table that emits
+ * events can, without any right on elfsofa.events itself.
+ *
  * events_since() hands out committed events in id order without a gap: ids
  * come from a sequence before commit, so an event is only handed out once no
  * transaction that could still commit a smaller id is in flight.  Each row
@@ -102,6 +106,7 @@ es_events_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* Settings and the commit hook; called once from _PG_init. */
 void
 es_events_init(void)
 {
@@ -170,6 +175,7 @@ es_outbox_owner(void)
 	return owner;
 }
 
+/* The C entry to the outbox (see elfsofa.h); SPI must be connected. */
 int64
 es_emit_event(const char *topic, const char *key, Jsonb *data)
 {
@@ -206,6 +212,7 @@ es_emit_event(const char *topic, const char *key, Jsonb *data)
 	return id;
 }
 
+/* Marks the transaction for a wake-up, or (commit mode) queues the NOTIFY and customer messages. */
 void
 es_event_written(int64 id, const char *topic, const char *key, Jsonb *data)
 {
@@ -302,6 +309,7 @@ es_snapshot_horizon(Snapshot snap)
 	return FullTransactionIdFromU64(U64FromFullTransactionId(next) - behind);
 }
 
+/* Shared by events_since, consumer_poll and the publisher, so all three stop at the same horizon. */
 int
 es_fetch_events(int64 after_id, int max_events)
 {
@@ -326,6 +334,7 @@ es_fetch_events(int64 after_id, int max_events)
 	return (int) n;
 }
 
+/* max_events: 1..100000, NULL meaning the default 1000. */
 static int
 es_check_max_events(FunctionCallInfo fcinfo, int argno)
 {
@@ -352,6 +361,7 @@ es_return_events(FunctionCallInfo fcinfo, int n)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
 }
 
+/* SQL: elfsofa.events_since(after_id, max_events). */
 Datum
 es_events_since(PG_FUNCTION_ARGS)
 {
@@ -393,6 +403,7 @@ es_require_consumer_name(FunctionCallInfo fcinfo)
 	return name;
 }
 
+/* SQL: elfsofa.consumer_poll(name, max_events): at-least-once, the position moves only on ack. */
 Datum
 es_consumer_poll(PG_FUNCTION_ARGS)
 {
@@ -413,6 +424,7 @@ es_consumer_poll(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* SQL: elfsofa.consumer_ack(name, last_id): positions only move forward, so a repeated ack is harmless. */
 Datum
 es_consumer_ack(PG_FUNCTION_ARGS)
 {

@@ -209,6 +209,7 @@ static EsPlan status_plan = {
 	1, {INT8OID}
 };
 
+/* The queue's settings; called from es_events_init. */
 void
 es_notifications_init(void)
 {
@@ -247,6 +248,7 @@ es_event_new_status(Jsonb *data)
 	return NULL;
 }
 
+/* A positive bigint in text, else false (an event key that names no order). */
 static bool
 es_parse_id(const char *s, int64 *out)
 {
@@ -322,6 +324,7 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 		es_exec_generic(&queue_from_order_plan, values);
 }
 
+/* SQL: elfsofa.claim_notifications(worker, max); expired leases at their last attempt go dead first. */
 Datum
 es_claim_notifications(PG_FUNCTION_ARGS)
 {
@@ -349,6 +352,7 @@ es_claim_notifications(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* The id argument, which must not be NULL. */
 static int64
 es_require_notification_id(FunctionCallInfo fcinfo)
 {
@@ -390,6 +394,7 @@ es_result_jsonb(void)
 	return SPI_datumTransfer(d, false, -1);
 }
 
+/* SQL: elfsofa.complete_notification(id). */
 Datum
 es_complete_notification(PG_FUNCTION_ARGS)
 {
@@ -406,6 +411,7 @@ es_complete_notification(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
+/* SQL: elfsofa.fail_notification(id, error); the error text is kept, cut to 2000 bytes. */
 Datum
 es_fail_notification(PG_FUNCTION_ARGS)
 {

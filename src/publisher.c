@@ -84,6 +84,7 @@ static EsPlan advance_plan = {
 };
 
 #if PG_VERSION_NUM >= 150000
+/* PG 15+: shared memory must be requested from this hook. */
 static void
 es_shmem_request(void)
 {
@@ -93,6 +94,7 @@ es_shmem_request(void)
 }
 #endif
 
+/* Creates (or attaches to) the publisher's shared state. */
 static void
 es_shmem_startup(void)
 {
@@ -110,6 +112,7 @@ es_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/* Settings, shared memory and the worker registration; the worker only with the preload. */
 void
 es_publisher_init(void)
 {
@@ -191,6 +194,7 @@ es_publisher_wake(void)
 		SetLatch(latch);
 }
 
+/* On exit, writers must stop setting our latch. */
 static void
 es_publisher_detach(int code, Datum arg)
 {
@@ -277,6 +281,7 @@ es_publish_batch(bool *blocked, bool *no_extension)
 	return n;
 }
 
+/* The worker: wait for a commit (or a short timeout), publish, repeat; errors are logged and retried. */
 void
 es_publisher_main(Datum arg)
 {
@@ -349,6 +354,7 @@ es_publisher_main(Datum arg)
 	}
 }
 
+/* SQL: elfsofa.publisher_status(), for operators and tests. */
 Datum
 es_publisher_status(PG_FUNCTION_ARGS)
 {
