@@ -21,7 +21,8 @@
  * transaction that could still commit a smaller id is in flight.  Each row
  * carries xid_horizon, the next xid read after its id was taken; every writer
  * holding a smaller id already had an xid below it (next_event_id assigns the
- * xid before nextval), so the row is safe once the snapshot's xmin reaches it.
+ * xid before nextval), so the row is safe once no transaction of this database
+ * that was in progress for the snapshot (its xip) has an xid below it.
  */
 #include "elfsofa.h"
 
@@ -36,6 +37,7 @@
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
@@ -292,24 +294,58 @@ es_next_xid(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Whether xid is the running top-level transaction of a backend connected to
+ * another database: such a transaction cannot write our outbox.  Read without
+ * locks; a transaction we cannot place (it ended, or its slot was reused)
+ * counts as ours, which only makes the horizon more cautious.
+ */
+static bool
+es_xid_in_other_database(TransactionId xid)
+{
+	for (uint32 i = 0; i < ProcGlobal->allProcCount; i++)
+	{
+		PGPROC	   *proc = &ProcGlobal->allProcs[i];
+
+		if (TransactionIdEquals(*((volatile TransactionId *) &proc->xid), xid))
+		{
+			Oid			db = *((volatile Oid *) &proc->databaseId);
+
+			return OidIsValid(db) && db != MyDatabaseId;
+		}
+	}
+	return false;
+}
+
+/*
  * The smallest xid that may still be running for this snapshot, as a full
- * xid; our own transaction counts, so its own uncommitted events wait.
+ * xid, ignoring transactions of other databases; our own transaction
+ * counts, so its own uncommitted events wait.
  */
 static FullTransactionId
 es_snapshot_horizon(Snapshot snap)
 {
 	FullTransactionId next = ReadNextFullTransactionId();
-	TransactionId xmin = snap->xmin;
+	TransactionId horizon = snap->xmin;
 	TransactionId own = GetTopTransactionIdIfAny();
 	uint32		behind;
 
-	if (TransactionIdIsValid(own) && TransactionIdPrecedes(own, xmin))
-		xmin = own;
-	behind = XidFromFullTransactionId(next) - xmin;
+	if (!snap->takenDuringRecovery && snap->xcnt > 0)
+	{
+		horizon = snap->xmax;
+		for (uint32 i = 0; i < snap->xcnt; i++)
+		{
+			TransactionId xid = snap->xip[i];
+
+			if (TransactionIdPrecedes(xid, horizon) && !es_xid_in_other_database(xid))
+				horizon = xid;
+		}
+	}
+	if (TransactionIdIsValid(own) && TransactionIdPrecedes(own, horizon))
+		horizon = own;
+	behind = XidFromFullTransactionId(next) - horizon;
 	return FullTransactionIdFromU64(U64FromFullTransactionId(next) - behind);
 }
 
-/* Shared by events_since, consumer_poll and the publisher, so all three stop at the same horizon. */
 int
 es_fetch_events(int64 after_id, int max_events)
 {

@@ -59,4 +59,26 @@ for line in open(sys.argv[1]):
 print(";".join(sorted(keys)))' "$OUT/payloads")" "data,id,key,topic;id,key,topic,truncated (big)" \
     "payloads are {id, topic, key, data}; the big one {id, topic, key, truncated}"
 tap_is "$(grep -c '"key": "a1", "data": {"n": 1}' "$OUT/payloads")" 1 "the data travels in the payload"
+
+# The horizon: a transaction of this database that holds an xid holds events back
+# (it could still commit a smaller id); one of another database does not.
+hold() {   # hold <db>: a transaction with an xid, open for 3 s
+    psql -X -q -d "$1" -c "BEGIN" -c "SELECT pg_current_xact_id()" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+    HOLD=$!
+    sleep 0.5
+}
+since_count() { q -d postgres -c "SELECT count(*) FROM elfsofa.events_since($1)"; }
+q -c "DROP DATABASE IF EXISTS elfsofa_other" -c "CREATE DATABASE elfsofa_other" >/dev/null
+base=$(q -d postgres -c "SELECT max(id) FROM elfsofa.events")
+hold elfsofa_other
+emit "SELECT elfsofa.emit_event('publisher.test', 'other-db')"
+tap_is "$(since_count "$base")" 1 "a transaction open in another database does not hold events back"
+wait $HOLD
+base=$(q -d postgres -c "SELECT max(id) FROM elfsofa.events")
+hold postgres
+emit "SELECT elfsofa.emit_event('publisher.test', 'same-db')"
+tap_is "$(since_count "$base")" 0 "a transaction open in this database holds later events back"
+wait $HOLD
+tap_is "$(since_count "$base")" 1 "... and releases them when it ends"
+q -c "DROP DATABASE elfsofa_other" >/dev/null
 tap_done
