@@ -56,7 +56,7 @@ typedef struct EsPublisherShared
 } EsPublisherShared;
 
 char	   *es_guc_database = NULL;
-static int	es_guc_publisher_delay = 2;
+static int	es_guc_publisher_delay = 10;
 
 static EsPublisherShared *es_shared = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -131,7 +131,7 @@ es_publisher_init(void)
 							"Milliseconds the publisher waits after sending a batch, so that more commits share the next one (0 to 100).",
 							"Adds at most this much latency; saves a transaction per commit under load.",
 							&es_guc_publisher_delay,
-							2, 0, 100,
+							10, 0, 100,
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
