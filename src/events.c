@@ -223,8 +223,13 @@ es_event_written(int64 id, const char *topic, const char *key, Jsonb *data)
 	if (!es_publisher_serves_this_database())
 	{
 		char	   *json = data ? JsonbToCString(NULL, &data->root, VARSIZE(data)) : "{}";
+		/* callers may be walking their own SPI result (e.g. RETURNING ids): keep it */
+		SPITupleTable *save_tuptable = SPI_tuptable;
+		uint64		save_processed = SPI_processed;
 
 		es_queue_notifications(id, topic, key, data);
+		SPI_tuptable = save_tuptable;
+		SPI_processed = save_processed;
 		Async_Notify(ES_EVENTS_CHANNEL, es_event_payload(id, topic, key, json));
 	}
 }
