@@ -78,8 +78,8 @@ run_case elfsofa_listen_commit commit
 
 # worker mode: the publisher also queues the order confirmation, after commit
 if [ "$(q -d postgres -c "SELECT to_regproc('elfsofa.process_order') IS NOT NULL")" = t ]; then
-    q -d postgres -c "INSERT INTO elfsofa.products (sku, name, price) VALUES ('LISTEN-1', 'listener test cover', 590) ON CONFLICT DO NOTHING" >/dev/null
-    q -d postgres -c "SELECT elfsofa.restock('LISTEN-1', 5)" >/dev/null
+    q -d postgres -c "INSERT INTO elfsofa.products (sku, name, price, low_stock_threshold) VALUES ('LISTEN-1', 'listener test cover', 590, 0) ON CONFLICT DO NOTHING" >/dev/null
+    q -d postgres -c "SELECT elfsofa.restock('LISTEN-1', 100)" >/dev/null
     cust=$(q -d postgres -c "SELECT elfsofa.upsert_customer('listen@example.co.th')")
     oid=$(q -d postgres -c "SELECT elfsofa.process_order(jsonb_build_object('customer_id', '$cust'::uuid,
                                 'items', '[{\"sku\": \"LISTEN-1\", \"quantity\": 1}]'::jsonb))->>'order_id'")
