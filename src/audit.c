@@ -688,7 +688,7 @@ audit_refresh_facts(void)
 {
 	const char *claims = GetConfigOption("request.jwt.claims", true, false);
 	const char *actor_guc = es_guc_actor;
-	Oid			userid = GetUserId();
+	Oid			userid = GetOuterUserId();
 	MemoryContext old;
 
 	if (claims != NULL && claims[0] == '\0')
