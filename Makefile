@@ -5,7 +5,9 @@ OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
 DATA_built  = elfsofa--1.0.sql
 REGRESS     = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=.
-PG_CPPFLAGS = -Isrc
+PG_CPPFLAGS = -Isrc -I$(libpq_srcdir)
+# schedule.c talks to pg_cron's database over libpq when elfsofa lives elsewhere.
+SHLIB_LINK_INTERNAL = $(libpq)
 PG_CFLAGS   = -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers -Wno-sign-compare
 EXTRA_CLEAN = elfsofa--1.0.sql results regression.diffs regression.out test/isolation/output_iso
 
@@ -21,6 +23,21 @@ all install installcheck:
 else
 include $(PGXS)
 endif
+
+# elfsofa-listen: a libpq client, kept out of the module's src/*.c wildcard.
+LISTEN_BIN = src/bin/elfsofa-listen
+EXTRA_CLEAN += $(LISTEN_BIN)
+ifneq ($(PGXS),)
+all: $(LISTEN_BIN)
+install: install-listen
+endif
+$(LISTEN_BIN): src/bin/elfsofa-listen.c
+	$(CC) -O2 -Wall -Wextra -Werror -I$(shell $(PG_CONFIG) --includedir) -o $@ $< \
+		-L$(shell $(PG_CONFIG) --libdir) -lpq
+.PHONY: install-listen
+install-listen: $(LISTEN_BIN)
+	$(MKDIR_P) '$(DESTDIR)$(bindir)'
+	$(INSTALL_PROGRAM) $(LISTEN_BIN) '$(DESTDIR)$(bindir)/elfsofa-listen'
 
 elfsofa--1.0.sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@

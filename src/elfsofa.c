@@ -26,6 +26,11 @@ _PG_init(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+	es_ops_init();
+
+	es_events_init();
+	es_partitions_init();
+	es_ratelimit_init();
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("elfsofa");

@@ -12,6 +12,7 @@
 #include "executor/spi.h"
 #include "fmgr.h"
 #include "utils/jsonb.h"
+#include "utils/uuid.h"
 
 #if PG_VERSION_NUM < 140000
 #error "elfsofa needs PostgreSQL 14 or later"
@@ -70,6 +71,80 @@ extern void es_check_location(const char *location, const char *argname);
  * return its id.  SPI must be connected.  data may be NULL ('{}').
  */
 extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
+
+/*
+ * orders.c: the customer a request acts for.  given is the customer id text
+ * from the request (NULL when omitted: then the customer whose auth_user_id is
+ * the JWT sub).  A JWT sub acting on another customer's id is 42501 unless the
+ * outer database role is privileged (superuser, BYPASSRLS, or member of
+ * service_role).  22023 on a malformed id (DETAIL names argpath), PT404 on an
+ * unknown customer.  Returns a uuid Datum palloc'd in the current context;
+ * SPI must be connected.
+ */
+extern Datum es_caller_customer(const char *given, const char *argpath);
+extern bool es_role_is_privileged(void);
+extern bool es_parse_uuid(const char *s, pg_uuid_t *out);
+
+/*
+ * Change events (events.c, publisher.c, changes.c, notifications.c).
+ * NOTIFY payloads must stay below BLCKSZ - NAMEDATALEN - 128 bytes.
+ */
+#define ES_EVENTS_CHANNEL		"elfsofa_events"
+#define ES_CACHE_CHANNEL		"elfsofa_cache"
+#define ES_NOTIFY_MAX_PAYLOAD	(BLCKSZ - NAMEDATALEN - 128)
+extern void es_events_init(void);
+extern void es_publisher_init(void);
+extern void es_notifications_init(void);
+/* After an outbox row was written (by es_emit_event or a trigger): wake-up or NOTIFY. */
+extern void es_event_written(int64 id, const char *topic, const char *key, Jsonb *data);
+extern char *es_event_payload(int64 id, const char *topic, const char *key, const char *data_json);
+/* Runs the events-after query into SPI_tuptable; returns how many leading rows are safe. */
+extern int	es_fetch_events(int64 after_id, int max_events);
+extern bool es_publisher_serves_this_database(void);
+extern void es_publisher_wake(void);
+extern bool es_guc_emit_events;
+extern char *es_guc_database;
+
+/*
+ * partitions.c / archive.c / schedule.c (issue 6): GUCs of partition
+ * maintenance, registered from _PG_init.
+ */
+extern void es_partitions_init(void);
+
+#if PG_VERSION_NUM >= 160000
+#define es_rel_ownercheck(relid, roleid) object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define es_rel_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#endif
+
+/*
+ * security.c and ratelimit.c (issue 7).  es_caller_is_privileged() is true
+ * when the database role (SET ROLE's role, unchanged inside SECURITY DEFINER)
+ * is a superuser or has BYPASSRLS, like Supabase's service_role; JWT claims
+ * never count.  es_current_customer_id() maps the JWT sub to customers.id.
+ */
+#include "utils/uuid.h"
+extern bool es_caller_is_privileged(void);
+extern bool es_jwt_sub_uuid(pg_uuid_t *out);
+extern bool es_current_customer_id(pg_uuid_t *out);
+extern void es_ratelimit_init(void);
+#if PG_VERSION_NUM >= 170000
+#define ES_MY_LXID (MyProc->vxid.lxid)
+#else
+#define ES_MY_LXID (MyProc->lxid)
+#endif
+/* PG15+ asks for shared memory in shmem_request_hook; 14 asks in _PG_init. */
+#define ES_HAVE_SHMEM_REQUEST_HOOK (PG_VERSION_NUM >= 150000)
+
+/*
+ * ops (health.c, logging.c, carts.c, crm.c, analytics.c): settings defined by
+ * es_ops_init() from _PG_init, and a jsonb-object check shared by log/CRM.
+ */
+extern void es_ops_init(void);
+extern void es_require_object(Jsonb *jb, const char *argname, int maxbytes);
+extern int	es_guc_recommend_window_days;
+extern int	es_guc_restock_lookback_days;
+extern int	es_guc_cart_abandon_hours;
 
 /* GUC values */
 extern char *es_guc_actor;

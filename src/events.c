@@ -1,16 +1,149 @@
 /*
- * events.c — the durable event outbox: business functions append events in
- * their own transaction with es_emit_event().
+ * events.c — the durable event outbox.
+ *
+ * Business functions append events in their own transaction with
+ * es_emit_event().  Once the transaction commits, each event is announced
+ * with NOTIFY on channel elfsofa_events, in one of two ways:
+ *
+ *   worker mode  elfsofa is in shared_preload_libraries and this database is
+ *                elfsofa.database: the commit only sets the publisher's latch
+ *                (src/publisher.c), which reads the new rows and NOTIFYs them
+ *                in id order, off the writers' path;
+ *   commit mode  otherwise: the writer queues the NOTIFY itself, and
+ *                PostgreSQL delivers it only if the transaction commits.
+ *
+ * events_since() hands out committed events in id order without a gap: ids
+ * come from a sequence before commit, so an event is only handed out once no
+ * transaction that could still commit a smaller id is in flight.  Each row
+ * carries xid_horizon, the next xid read after its id was taken; every writer
+ * holding a smaller id already had an xid below it (next_event_id assigns the
+ * xid before nextval), so the row is safe once the snapshot's xmin reaches it.
  */
 #include "elfsofa.h"
 
+#include "access/transam.h"
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "commands/async.h"
+#include "commands/sequence.h"
+#include "funcapi.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "utils/snapmgr.h"
+#include "utils/xid8.h"
+
+PG_FUNCTION_INFO_V1(es_next_event_id);
+PG_FUNCTION_INFO_V1(es_next_xid);
+PG_FUNCTION_INFO_V1(es_events_since);
+PG_FUNCTION_INFO_V1(es_consumer_poll);
+PG_FUNCTION_INFO_V1(es_consumer_ack);
+
+bool		es_guc_emit_events = true;
+
+/* Did the current transaction write an event?  Reset at every transaction end. */
+static bool xact_emitted = false;
 
 static EsPlan emit_plan = {
 	"INSERT INTO elfsofa.events (topic, key, data) VALUES ($1, $2, COALESCE($3, '{}'::jsonb)) RETURNING id",
 	3, {TEXTOID, TEXTOID, JSONBOID}
 };
+
+static EsPlan since_plan = {
+	"SELECT id, topic, key, data, created_at, xid_horizon FROM elfsofa.events"
+	" WHERE id > $1 ORDER BY id LIMIT $2",
+	2, {INT8OID, INT8OID}
+};
+
+static EsPlan consumer_get_plan = {
+	"SELECT last_id FROM elfsofa.event_consumers WHERE name = $1",
+	1, {TEXTOID}
+};
+
+static EsPlan consumer_new_plan = {
+	"INSERT INTO elfsofa.event_consumers (name) VALUES ($1)"
+	" ON CONFLICT (name) DO UPDATE SET name = EXCLUDED.name RETURNING last_id",
+	1, {TEXTOID}
+};
+
+static EsPlan consumer_ack_plan = {
+	"UPDATE elfsofa.event_consumers SET last_id = greatest(last_id, $2), updated_at = now()"
+	" WHERE name = $1 RETURNING last_id",
+	2, {TEXTOID, INT8OID}
+};
+
+/* Wakes the publisher after commits that wrote events; forgets the flag at every end. */
+static void
+es_events_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_PARALLEL_COMMIT:
+			if (xact_emitted)
+				es_publisher_wake();
+			xact_emitted = false;
+			break;
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PARALLEL_ABORT:
+		case XACT_EVENT_PREPARE:
+			xact_emitted = false;
+			break;
+		default:
+			break;
+	}
+}
+
+void
+es_events_init(void)
+{
+	DefineCustomBoolVariable("elfsofa.emit_events",
+							 "Whether business functions and change triggers write events to the outbox.",
+							 "Off skips the outbox entirely (no events, no NOTIFY, no notification queue); "
+							 "meant for bulk loads and for measuring the cost of events.",
+							 &es_guc_emit_events,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
+	RegisterXactCallback(es_events_xact_callback, NULL);
+	es_publisher_init();
+	es_notifications_init();
+}
+
+/* The NOTIFY payload for one event; the short form when the full one would not fit. */
+char *
+es_event_payload(int64 id, const char *topic, const char *key, const char *data_json)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfo(&buf, "{\"id\": " INT64_FORMAT ", \"topic\": ", id);
+	escape_json(&buf, topic);
+	appendStringInfoString(&buf, ", \"key\": ");
+	if (key)
+		escape_json(&buf, key);
+	else
+		appendStringInfoString(&buf, "null");
+	if (data_json != NULL &&
+		buf.len + strlen(data_json) + sizeof(", \"data\": }") < ES_NOTIFY_MAX_PAYLOAD)
+	{
+		appendStringInfoString(&buf, ", \"data\": ");
+		appendStringInfoString(&buf, data_json);
+		appendStringInfoChar(&buf, '}');
+	}
+	else
+		appendStringInfoString(&buf, ", \"truncated\": true}");
+	/* topic and key are bounded by the table's checks, but be sure. */
+	if (buf.len >= ES_NOTIFY_MAX_PAYLOAD)
+	{
+		resetStringInfo(&buf);
+		appendStringInfo(&buf, "{\"id\": " INT64_FORMAT ", \"topic\": null, \"key\": null, \"truncated\": true}", id);
+	}
+	return buf.data;
+}
 
 int64
 es_emit_event(const char *topic, const char *key, Jsonb *data)
@@ -18,7 +151,10 @@ es_emit_event(const char *topic, const char *key, Jsonb *data)
 	Datum		values[3];
 	char		nulls[3] = {' ', ' ', ' '};
 	bool		isnull;
+	int64		id;
 
+	if (!es_guc_emit_events)
+		return 0;
 	values[0] = CStringGetTextDatum(topic);
 	if (key)
 		values[1] = CStringGetTextDatum(key);
@@ -29,5 +165,171 @@ es_emit_event(const char *topic, const char *key, Jsonb *data)
 	else
 		nulls[2] = 'n';
 	es_exec(&emit_plan, values, nulls, false, 0);
-	return DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	es_event_written(id, topic, key, data);
+	return id;
+}
+
+void
+es_event_written(int64 id, const char *topic, const char *key, Jsonb *data)
+{
+	xact_emitted = true;
+	if (!es_publisher_serves_this_database())
+	{
+		char	   *json = data ? JsonbToCString(NULL, &data->root, VARSIZE(data)) : "{}";
+
+		Async_Notify(ES_EVENTS_CHANNEL, es_event_payload(id, topic, key, json));
+	}
+}
+
+/* Column default of events.id: the writer's xid exists before its id does. */
+Datum
+es_next_event_id(PG_FUNCTION_ARGS)
+{
+	(void) GetTopTransactionId();
+	return DirectFunctionCall1(nextval_oid, PG_GETARG_DATUM(0));
+}
+
+/* Column default of events.xid_horizon, evaluated after the id. */
+Datum
+es_next_xid(PG_FUNCTION_ARGS)
+{
+	PG_RETURN_FULLTRANSACTIONID(ReadNextFullTransactionId());
+}
+
+/*
+ * The smallest xid that may still be running for this snapshot, as a full
+ * xid; our own transaction counts, so its own uncommitted events wait.
+ */
+static FullTransactionId
+es_snapshot_horizon(Snapshot snap)
+{
+	FullTransactionId next = ReadNextFullTransactionId();
+	TransactionId xmin = snap->xmin;
+	TransactionId own = GetTopTransactionIdIfAny();
+	uint32		behind;
+
+	if (TransactionIdIsValid(own) && TransactionIdPrecedes(own, xmin))
+		xmin = own;
+	behind = XidFromFullTransactionId(next) - xmin;
+	return FullTransactionIdFromU64(U64FromFullTransactionId(next) - behind);
+}
+
+int
+es_fetch_events(int64 after_id, int max_events)
+{
+	Datum		values[2];
+	FullTransactionId horizon;
+	uint64		n;
+
+	values[0] = Int64GetDatum(after_id);
+	values[1] = Int64GetDatum(max_events);
+	/* read-only: the query runs under the active snapshot, whose xmin we use */
+	es_exec(&since_plan, values, NULL, true, 0);
+	horizon = es_snapshot_horizon(GetActiveSnapshot());
+	for (n = 0; n < SPI_processed; n++)
+	{
+		bool		isnull;
+		FullTransactionId h = DatumGetFullTransactionId(
+														SPI_getbinval(SPI_tuptable->vals[n], SPI_tuptable->tupdesc, 6, &isnull));
+
+		if (FullTransactionIdFollows(h, horizon))
+			break;
+	}
+	return (int) n;
+}
+
+static int
+es_check_max_events(FunctionCallInfo fcinfo, int argno)
+{
+	int32		max;
+
+	if (PG_ARGISNULL(argno))
+		return 1000;
+	max = PG_GETARG_INT32(argno);
+	if (max < 1 || max > 100000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_events must be between 1 and 100000"),
+				 errdetail("Argument \"max_events\" was %d.", max)));
+	return max;
+}
+
+/* Copies the first n rows of SPI_tuptable into the SRF's tuplestore. */
+static void
+es_return_events(FunctionCallInfo fcinfo, int n)
+{
+	ReturnSetInfo *rsinfo = (ReturnSetInfo *) fcinfo->resultinfo;
+
+	for (int i = 0; i < n; i++)
+		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
+}
+
+Datum
+es_events_since(PG_FUNCTION_ARGS)
+{
+	int64		after_id;
+	int			max = es_check_max_events(fcinfo, 1);
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("after_id must not be null"),
+				 errdetail("Argument \"after_id\" was null."),
+				 errhint("Pass 0 to start from the oldest retained event.")));
+	after_id = PG_GETARG_INT64(0);
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	es_return_events(fcinfo, es_fetch_events(after_id, max));
+	SPI_finish();
+	return (Datum) 0;
+}
+
+Datum
+es_consumer_poll(PG_FUNCTION_ARGS)
+{
+	char	   *name = es_require_text(fcinfo, 0, "name", 63);
+	int			max = es_check_max_events(fcinfo, 1);
+	Datum		arg = CStringGetTextDatum(name);
+	bool		isnull;
+	int64		last_id;
+
+	InitMaterializedSRF(fcinfo, 0);
+	SPI_connect();
+	es_exec(&consumer_get_plan, &arg, NULL, false, 1);
+	if (SPI_processed == 0)
+		es_exec(&consumer_new_plan, &arg, NULL, false, 1);
+	last_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	es_return_events(fcinfo, es_fetch_events(last_id, max));
+	SPI_finish();
+	return (Datum) 0;
+}
+
+Datum
+es_consumer_ack(PG_FUNCTION_ARGS)
+{
+	char	   *name = es_require_text(fcinfo, 0, "name", 63);
+	Datum		values[2];
+	bool		isnull;
+	int64		last_id;
+
+	if (PG_ARGISNULL(1) || PG_GETARG_INT64(1) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("last_id must be a non-negative event id"),
+				 errdetail("Argument \"last_id\" was %s.",
+						   PG_ARGISNULL(1) ? "null" : psprintf(INT64_FORMAT, PG_GETARG_INT64(1)))));
+	values[0] = CStringGetTextDatum(name);
+	values[1] = PG_GETARG_DATUM(1);
+	SPI_connect();
+	es_exec(&consumer_ack_plan, values, NULL, false, 1);
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ES_ERRCODE_NOT_FOUND),
+				 errmsg("unknown event consumer"),
+				 errdetail("No consumer is named \"%s\".", name),
+				 errhint("A consumer is created by its first consumer_poll.")));
+	last_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	SPI_finish();
+	PG_RETURN_INT64(last_id);
 }

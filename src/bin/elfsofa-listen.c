@@ -1,0 +1,281 @@
+/*
+ * elfsofa-listen — print every committed elfsofa event as one JSON line.
+ *
+ * It LISTENs on channel elfsofa_events and uses each notification only as a
+ * wake-up: the events themselves come from elfsofa.events_since(last_id),
+ * which hands them out in id order and never past an id that an in-flight
+ * transaction may still commit.  So after a restart or a lost connection it
+ * catches up from its last id with no gap, and it prints no id twice (ids
+ * only grow; with --state-file the last printed id survives restarts).
+ * LISTEN is issued before every catch-up, so nothing committed in between
+ * is missed.
+ *
+ * usage: elfsofa-listen [--from-id N] [--state-file F] [--timing] [--quiet-status] [CONNINFO]
+ *   CONNINFO defaults to the PG* environment (PGHOST, PGPORT, PGDATABASE, ...).
+ *   Without --from-id or a state file it starts after the newest committed event.
+ *   --timing adds "latency_ms": delivery time minus the event's created_at.
+ * SIGTERM/SIGINT stop it after the batch being printed; its state is saved.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/select.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "libpq-fe.h"
+
+#define BATCH "1000"
+
+static volatile sig_atomic_t stop_requested = 0;
+static long long last_id = -1;
+static long long notified_max = 0;
+static const char *state_file = NULL;
+static int	timing = 0;
+
+static void
+on_signal(int sig)
+{
+	(void) sig;
+	stop_requested = 1;
+}
+
+static double
+now_seconds(void)
+{
+	struct timeval tv;
+
+	gettimeofday(&tv, NULL);
+	return tv.tv_sec + tv.tv_usec / 1e6;
+}
+
+static void
+log_msg(const char *msg, const char *detail)
+{
+	fprintf(stderr, "elfsofa-listen: %s%s%s\n", msg, detail ? ": " : "", detail ? detail : "");
+}
+
+/* Saves last_id atomically (write, then rename). */
+static void
+save_state(void)
+{
+	char		tmp[4096];
+	FILE	   *f;
+
+	if (state_file == NULL)
+		return;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", state_file);
+	f = fopen(tmp, "w");
+	if (f == NULL || fprintf(f, "%lld\n", last_id) < 0 || fclose(f) != 0 || rename(tmp, state_file) != 0)
+		log_msg("could not save state", strerror(errno));
+}
+
+static void
+load_state(void)
+{
+	FILE	   *f;
+	long long	v;
+
+	if (state_file == NULL || (f = fopen(state_file, "r")) == NULL)
+		return;
+	if (fscanf(f, "%lld", &v) == 1 && v >= 0)
+		last_id = v;
+	fclose(f);
+}
+
+/*
+ * Prints every event after last_id that events_since hands out.  Returns 0
+ * when caught up, -1 when the connection failed.
+ */
+static int
+catch_up(PGconn *conn)
+{
+	for (;;)
+	{
+		char		after[32];
+		const char *params[1] = {after};
+		PGresult   *res;
+		int			n;
+		double		now;
+
+		snprintf(after, sizeof(after), "%lld", last_id);
+		res = PQexecParams(conn,
+						   "SELECT id, jsonb_build_object('id', id, 'topic', topic, 'key', key, 'data', data,"
+						   " 'created_at', created_at)::text, extract(epoch FROM created_at)::float8"
+						   " FROM elfsofa.events_since($1::bigint, " BATCH ")",
+						   1, NULL, params, NULL, NULL, 0);
+		if (PQresultStatus(res) != PGRES_TUPLES_OK)
+		{
+			log_msg("events_since failed", PQerrorMessage(conn));
+			PQclear(res);
+			return -1;
+		}
+		n = PQntuples(res);
+		now = now_seconds();
+		for (int i = 0; i < n; i++)
+		{
+			long long	id = atoll(PQgetvalue(res, i, 0));
+			const char *json = PQgetvalue(res, i, 1);
+
+			if (id <= last_id)
+				continue;		/* cannot happen with events_since; never print twice */
+			if (timing)
+				printf("%.*s, \"latency_ms\": %.3f}\n", (int) strlen(json) - 1, json,
+					   (now - atof(PQgetvalue(res, i, 2))) * 1000.0);
+			else
+				printf("%s\n", json);
+			last_id = id;
+		}
+		PQclear(res);
+		if (n > 0)
+		{
+			fflush(stdout);
+			save_state();
+		}
+		if (n < atoi(BATCH))
+			return 0;
+	}
+}
+
+/* Starting point when neither --from-id nor a state file says: after the newest event. */
+static int
+start_at_newest(PGconn *conn)
+{
+	PGresult   *res = PQexec(conn, "SELECT coalesce(max(id), 0) FROM elfsofa.events");
+
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		log_msg("could not read the newest event id", PQerrorMessage(conn));
+		PQclear(res);
+		return -1;
+	}
+	last_id = atoll(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return 0;
+}
+
+/* Highest event id named by the pending notifications (payload {"id": N, ...}). */
+static void
+drain_notifies(PGconn *conn)
+{
+	PGnotify   *nt;
+
+	while ((nt = PQnotifies(conn)) != NULL)
+	{
+		const char *p = strstr(nt->extra, "\"id\":");
+
+		if (p)
+		{
+			long long	id = atoll(p + 5);
+
+			if (id > notified_max)
+				notified_max = id;
+		}
+		PQfreemem(nt);
+	}
+}
+
+/* One connection's life: LISTEN, catch up, then wait for wake-ups. Returns when it breaks. */
+static void
+serve(PGconn *conn)
+{
+	PGresult   *res = PQexec(conn, "LISTEN elfsofa_events");
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		log_msg("LISTEN failed", PQerrorMessage(conn));
+		PQclear(res);
+		return;
+	}
+	PQclear(res);
+	if (last_id < 0 && start_at_newest(conn) < 0)
+		return;
+	if (catch_up(conn) < 0)
+		return;
+
+	while (!stop_requested)
+	{
+		int			sock = PQsocket(conn);
+		fd_set		fds;
+		struct timeval tv;
+		int			rc;
+
+		/* An event was announced but not yet handed out: an earlier id is in flight. */
+		tv.tv_sec = 0;
+		tv.tv_usec = notified_max > last_id ? 5000 : 500000;
+		FD_ZERO(&fds);
+		FD_SET(sock, &fds);
+		rc = select(sock + 1, &fds, NULL, NULL, &tv);
+		if (rc < 0 && errno != EINTR)
+		{
+			log_msg("select failed", strerror(errno));
+			return;
+		}
+		if (stop_requested)
+			return;
+		if (rc > 0)
+		{
+			if (!PQconsumeInput(conn))
+			{
+				log_msg("connection lost", PQerrorMessage(conn));
+				return;
+			}
+			drain_notifies(conn);
+		}
+		/* Also on timeouts: a safety net that costs one small query per half second. */
+		if (catch_up(conn) < 0)
+			return;
+	}
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conninfo = "";
+	int			backoff = 1;
+
+	for (int i = 1; i < argc; i++)
+	{
+		if (strcmp(argv[i], "--from-id") == 0 && i + 1 < argc)
+			last_id = atoll(argv[++i]);
+		else if (strcmp(argv[i], "--state-file") == 0 && i + 1 < argc)
+			state_file = argv[++i];
+		else if (strcmp(argv[i], "--timing") == 0)
+			timing = 1;
+		else if (strcmp(argv[i], "--help") == 0 || argv[i][0] == '-')
+		{
+			fprintf(stderr, "usage: %s [--from-id N] [--state-file FILE] [--timing] [CONNINFO]\n", argv[0]);
+			return strcmp(argv[i], "--help") == 0 ? 0 : 2;
+		}
+		else
+			conninfo = argv[i];
+	}
+	if (last_id < 0)
+		load_state();
+	signal(SIGTERM, on_signal);
+	signal(SIGINT, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	while (!stop_requested)
+	{
+		PGconn	   *conn = PQconnectdb(conninfo);
+
+		if (PQstatus(conn) == CONNECTION_OK)
+		{
+			backoff = 1;
+			serve(conn);
+		}
+		else
+			log_msg("could not connect", PQerrorMessage(conn));
+		PQfinish(conn);
+		if (stop_requested)
+			break;
+		sleep(backoff);
+		if (backoff < 8)
+			backoff *= 2;
+	}
+	save_state();
+	return 0;
+}

@@ -1,0 +1,609 @@
+/*
+ * lifecycle.c — what happens to an order after process_order: status changes
+ * along DESIGN.md's transition table with their stock effects (release on
+ * cancel, consume on ship, put back on return), the trigger that keeps direct
+ * UPDATEs from breaking that table, payments recorded from webhooks, and the
+ * expiry of stale unpaid transfer orders.
+ */
+#include "orders.h"
+
+#include "catalog/pg_type.h"
+#include "commands/trigger.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(elfsofa_set_order_status);
+PG_FUNCTION_INFO_V1(elfsofa_cancel_order);
+PG_FUNCTION_INFO_V1(elfsofa_record_payment);
+PG_FUNCTION_INFO_V1(elfsofa_expire_unpaid_orders);
+PG_FUNCTION_INFO_V1(elfsofa_orders_status_guard);
+
+/* True while this file's own UPDATE of orders.status runs (checked by the trigger). */
+static bool in_status_change = false;
+
+typedef enum StockEffect
+{
+	EFFECT_NONE,
+	EFFECT_RELEASE,				/* reserved -= q */
+	EFFECT_SHIP,				/* on_hand -= q, reserved -= q */
+	EFFECT_RETURN				/* on_hand += q */
+} StockEffect;
+
+static const char *const order_statuses[] = {
+	"pending", "confirmed", "packed", "shipped", "delivered", "cancelled", "returned", NULL
+};
+
+/* DESIGN.md's transition table, and what each allowed step does to stock. */
+static bool
+transition(const char *from, const char *to, StockEffect *effect)
+{
+	static const struct
+	{
+		const char *from;
+		const char *to;
+		StockEffect effect;
+	}			table[] = {
+		{"pending", "confirmed", EFFECT_NONE},
+		{"pending", "cancelled", EFFECT_RELEASE},
+		{"confirmed", "packed", EFFECT_NONE},
+		{"confirmed", "cancelled", EFFECT_RELEASE},
+		{"packed", "shipped", EFFECT_SHIP},
+		{"packed", "cancelled", EFFECT_RELEASE},
+		{"shipped", "delivered", EFFECT_NONE},
+		{"delivered", "returned", EFFECT_RETURN},
+	};
+
+	for (int i = 0; i < lengthof(table); i++)
+		if (strcmp(table[i].from, from) == 0 && strcmp(table[i].to, to) == 0)
+		{
+			if (effect)
+				*effect = table[i].effect;
+			return true;
+		}
+	return false;
+}
+
+static const char *
+allowed_from(const char *from)
+{
+	if (strcmp(from, "pending") == 0)
+		return "confirmed or cancelled";
+	if (strcmp(from, "confirmed") == 0)
+		return "packed or cancelled";
+	if (strcmp(from, "packed") == 0)
+		return "shipped or cancelled";
+	if (strcmp(from, "shipped") == 0)
+		return "delivered";
+	if (strcmp(from, "delivered") == 0)
+		return "returned";
+	return "nothing (it is final)";
+}
+
+static EsPlan lock_order_plan = {
+	"SELECT created_at, status, order_number, payment_status, total, payment_method "
+	"FROM elfsofa.orders WHERE id = $1 FOR NO KEY UPDATE",
+	1, {INT8OID}
+};
+
+static EsPlan lines_plan = {
+	"SELECT l.product_id, l.location, l.quantity, l.sku "
+	"FROM elfsofa.order_lines l WHERE l.order_id = $1 AND l.created_at = $2 "
+	"ORDER BY l.product_id, l.location",
+	2, {INT8OID, TIMESTAMPTZOID}
+};
+
+/* One stock row changed and its ledger row, in one statement. */
+static EsPlan stock_effect_plan = {
+	"WITH s AS (UPDATE elfsofa.stock_levels SET on_hand = on_hand + $3, reserved = reserved + $4, updated_at = now() "
+	"           WHERE product_id = $1 AND location = $2 RETURNING on_hand - reserved AS available), "
+	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, order_id, actor, note) "
+	"      SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM s) "
+	"SELECT available FROM s",
+	8, {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
+};
+
+static EsPlan set_status_plan = {
+	"UPDATE elfsofa.orders SET status = $3, updated_at = now() WHERE id = $1 AND created_at = $2",
+	3, {INT8OID, TIMESTAMPTZOID, TEXTOID}
+};
+
+static void
+unknown_order(int64 order_id)
+{
+	ereport(ERROR,
+			(errcode(ES_ERRCODE_NOT_FOUND),
+			 errmsg("unknown order"),
+			 errdetail("order_id " INT64_FORMAT " matches no order.", order_id)));
+}
+
+static int64
+require_order_id(FunctionCallInfo fcinfo)
+{
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("order_id must not be null"),
+				 errdetail("Argument \"order_id\" was null.")));
+	return PG_GETARG_INT64(0);
+}
+
+static char *
+optional_note(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strlen(s) > ES_MAX_TEXT_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too long", argname),
+				 errdetail("Argument \"%s\" has %zu bytes; at most %d are allowed.", argname, strlen(s), ES_MAX_TEXT_LEN)));
+	return s[0] ? s : NULL;
+}
+
+/*
+ * Moves one order to status `to` with its stock effects and events; SPI must
+ * be connected.  The result is built in retcxt.
+ */
+static Jsonb *
+change_status(int64 order_id, const char *to, const char *note, bool cancel, MemoryContext retcxt)
+{
+	Datum		arg = Int64GetDatum(order_id);
+	Datum		created_at;
+	char	   *from;
+	char	   *order_number;
+	char	   *payment_status;
+	StockEffect effect;
+	char	   *actor = es_actor();
+	char	   *key = psprintf(INT64_FORMAT, order_id);
+	bool		isnull;
+	JsonbParseState *st = NULL;
+	Jsonb	   *result;
+	MemoryContext oldcxt;
+
+	es_exec(&lock_order_plan, &arg, NULL, false, 1);
+	if (SPI_processed == 0)
+		unknown_order(order_id);
+	created_at = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	from = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	order_number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	payment_status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+
+	if (!transition(from, to, &effect))
+		ereport(ERROR,
+				(errcode(ES_ERRCODE_CONFLICT),
+				 errmsg("illegal order status transition"),
+				 errdetail("Order " INT64_FORMAT " is %s and cannot become %s.", order_id, from, to),
+				 errhint("From %s an order can become %s.", from, allowed_from(from))));
+
+	if (effect != EFFECT_NONE)
+	{
+		Datum		la[2] = {arg, created_at};
+		SPITupleTable *lines;
+		uint64		nlines;
+		const char *reason = effect == EFFECT_RELEASE ? "release" : effect == EFFECT_SHIP ? "ship" : "return";
+
+		es_exec(&lines_plan, la, NULL, false, 0);
+		lines = SPI_tuptable;
+		nlines = SPI_processed;
+		/* lines come sorted by product and location: the same global lock order as process_order */
+		for (uint64 i = 0; i < nlines; i++)
+		{
+			HeapTuple	t = lines->vals[i];
+			int32		q = DatumGetInt32(SPI_getbinval(t, lines->tupdesc, 3, &isnull));
+			char	   *sku = SPI_getvalue(t, lines->tupdesc, 4);
+			char	   *location = SPI_getvalue(t, lines->tupdesc, 2);
+			Datum		v[8];
+			char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+			int32		d_on_hand = effect == EFFECT_RELEASE ? 0 : effect == EFFECT_SHIP ? -q : q;
+			int32		d_reserved = effect == EFFECT_RETURN ? 0 : -q;
+			int32		available;
+
+			v[0] = SPI_getbinval(t, lines->tupdesc, 1, &isnull);
+			v[1] = CStringGetTextDatum(location);
+			v[2] = Int32GetDatum(d_on_hand);
+			v[3] = Int32GetDatum(d_reserved);
+			v[4] = CStringGetTextDatum(reason);
+			v[5] = arg;
+			v[6] = CStringGetTextDatum(actor);
+			if (note)
+				v[7] = CStringGetTextDatum(note);
+			else
+				n[7] = 'n';
+			es_exec(&stock_effect_plan, v, n, false, 0);
+			if (SPI_processed != 1)
+				elog(ERROR, "elfsofa: stock row of order " INT64_FORMAT " line %s@%s is missing", order_id, sku, location);
+			available = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+
+			st = NULL;
+			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+			es_jb_str(&st, "sku", sku);
+			es_jb_str(&st, "location", location);
+			es_jb_int(&st, "available", available);
+			es_jb_int(&st, "delta_on_hand", d_on_hand);
+			es_jb_int(&st, "delta_reserved", d_reserved);
+			es_jb_str(&st, "reason", reason);
+			es_jb_int(&st, "order_id", order_id);
+			es_emit_event("inventory.updated", sku, es_jb_finish(&st));
+		}
+	}
+
+	{
+		Datum		sv[3] = {arg, created_at, CStringGetTextDatum(to)};
+
+		in_status_change = true;
+		PG_TRY();
+		{
+			es_exec(&set_status_plan, sv, NULL, false, 0);
+		}
+		PG_FINALLY();
+		{
+			in_status_change = false;
+		}
+		PG_END_TRY();
+	}
+
+	st = NULL;
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	es_jb_int(&st, "order_id", order_id);
+	es_jb_str(&st, "order_number", order_number);
+	es_jb_str(&st, "from", from);
+	es_jb_str(&st, "to", to);
+	es_jb_str(&st, "note", note);
+	es_jb_str(&st, "actor", actor);
+	es_emit_event("order.status.updated", key, es_jb_finish(&st));
+	if (cancel)
+	{
+		st = NULL;
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		es_jb_int(&st, "order_id", order_id);
+		es_jb_str(&st, "order_number", order_number);
+		es_jb_str(&st, "previous_status", from);
+		es_jb_str(&st, "reason", note);
+		es_jb_str(&st, "payment_status", payment_status);
+		es_emit_event("order.cancelled", key, es_jb_finish(&st));
+	}
+
+	oldcxt = MemoryContextSwitchTo(retcxt);
+	st = NULL;
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	es_jb_int(&st, "order_id", order_id);
+	es_jb_str(&st, "order_number", order_number);
+	es_jb_str(&st, "status", to);
+	es_jb_str(&st, "previous_status", from);
+	es_jb_str(&st, "payment_status", payment_status);
+	result = es_jb_finish(&st);
+	MemoryContextSwitchTo(oldcxt);
+	return result;
+}
+
+/* elfsofa.set_order_status(order_id, status, note) */
+Datum
+elfsofa_set_order_status(PG_FUNCTION_ARGS)
+{
+	MemoryContext callcxt = CurrentMemoryContext;
+	int64		order_id = require_order_id(fcinfo);
+	char	   *status = es_require_text(fcinfo, 1, "status", 32);
+	char	   *note = optional_note(fcinfo, 2, "note");
+	bool		known = false;
+	Jsonb	   *result;
+
+	for (const char *const *s = order_statuses; *s; s++)
+		known |= strcmp(*s, status) == 0;
+	if (!known)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown order status"),
+				 errdetail("Argument \"status\" was \"%s\".", status),
+				 errhint("Use pending, confirmed, packed, shipped, delivered, cancelled or returned.")));
+
+	SPI_connect();
+	result = change_status(order_id, status, note, strcmp(status, "cancelled") == 0, callcxt);
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
+}
+
+/* elfsofa.cancel_order(order_id, reason): cancel before shipping, releasing reserved stock */
+Datum
+elfsofa_cancel_order(PG_FUNCTION_ARGS)
+{
+	MemoryContext callcxt = CurrentMemoryContext;
+	int64		order_id = require_order_id(fcinfo);
+	char	   *reason = optional_note(fcinfo, 1, "reason");
+	Jsonb	   *result;
+
+	SPI_connect();
+	result = change_status(order_id, "cancelled", reason, true, callcxt);
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
+}
+
+/*
+ * BEFORE UPDATE OF status trigger on elfsofa.orders: a direct UPDATE may take
+ * only a step of the transition table, and only one that moves no stock.
+ */
+Datum
+elfsofa_orders_status_guard(PG_FUNCTION_ARGS)
+{
+	TriggerData *td = (TriggerData *) fcinfo->context;
+	TupleDesc	desc;
+	int			col;
+	char	   *from;
+	char	   *to;
+	StockEffect effect;
+
+	if (!CALLED_AS_TRIGGER(fcinfo) || !TRIGGER_FIRED_BEFORE(td->tg_event) ||
+		!TRIGGER_FIRED_FOR_ROW(td->tg_event) || !TRIGGER_FIRED_BY_UPDATE(td->tg_event))
+		ereport(ERROR,
+				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
+				 errmsg("orders status guard must be a BEFORE UPDATE row trigger")));
+
+	desc = td->tg_relation->rd_att;
+	col = SPI_fnumber(desc, "status");
+	from = SPI_getvalue(td->tg_trigtuple, desc, col);
+	to = SPI_getvalue(td->tg_newtuple, desc, col);
+	if (from == NULL || to == NULL || strcmp(from, to) == 0)
+		return PointerGetDatum(td->tg_newtuple);
+
+	if (!transition(from, to, &effect))
+		ereport(ERROR,
+				(errcode(ES_ERRCODE_CONFLICT),
+				 errmsg("illegal order status transition"),
+				 errdetail("Order %s is %s and cannot become %s.",
+						   SPI_getvalue(td->tg_trigtuple, desc, SPI_fnumber(desc, "id")), from, to),
+				 errhint("From %s an order can become %s.", from, allowed_from(from))));
+	if (effect != EFFECT_NONE && !in_status_change)
+		ereport(ERROR,
+				(errcode(ES_ERRCODE_CONFLICT),
+				 errmsg("order status change needs stock changes"),
+				 errdetail("Order %s going from %s to %s must %s stock.",
+						   SPI_getvalue(td->tg_trigtuple, desc, SPI_fnumber(desc, "id")), from, to,
+						   effect == EFFECT_RELEASE ? "release" : effect == EFFECT_SHIP ? "consume" : "put back"),
+				 errhint("Use elfsofa.set_order_status() or elfsofa.cancel_order().")));
+	return PointerGetDatum(td->tg_newtuple);
+}
+
+/* ------------------------------------------------------------------------
+ * Payments
+ * ------------------------------------------------------------------------ */
+
+static EsPlan payment_by_ref_plan = {
+	"SELECT id, order_id, status FROM elfsofa.payments WHERE provider = $1 AND provider_ref = $2 FOR UPDATE",
+	2, {TEXTOID, TEXTOID}
+};
+
+static EsPlan payment_insert_plan = {
+	"INSERT INTO elfsofa.payments (order_id, order_created_at, method, amount, provider, provider_ref, status) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+	7, {INT8OID, TIMESTAMPTZOID, TEXTOID, NUMERICOID, TEXTOID, TEXTOID, TEXTOID}
+};
+
+static EsPlan payment_update_plan = {
+	"UPDATE elfsofa.payments SET status = $2, updated_at = now() WHERE id = $1",
+	2, {INT8OID, TEXTOID}
+};
+
+static EsPlan order_payment_plan = {
+	"UPDATE elfsofa.orders SET payment_status = $3, payment_method = COALESCE(payment_method, $4), updated_at = now() "
+	"WHERE id = $1 AND created_at = $2",
+	4, {INT8OID, TIMESTAMPTZOID, TEXTOID, TEXTOID}
+};
+
+static const char *const all_payment_statuses[] = {"pending", "authorized", "captured", "failed", "refunded", NULL};
+
+/* Forward steps a provider's webhooks can take for one charge. */
+static bool
+payment_step_ok(const char *from, const char *to)
+{
+	if (strcmp(from, "pending") == 0)
+		return strcmp(to, "authorized") == 0 || strcmp(to, "captured") == 0 || strcmp(to, "failed") == 0;
+	if (strcmp(from, "authorized") == 0)
+		return strcmp(to, "captured") == 0 || strcmp(to, "failed") == 0;
+	if (strcmp(from, "captured") == 0)
+		return strcmp(to, "refunded") == 0;
+	return false;
+}
+
+/* The order's money state after a payment reaches `status`; NULL to leave it. */
+static const char *
+next_order_payment_status(const char *current, const char *status)
+{
+	if (strcmp(status, "captured") == 0)
+		return "paid";
+	if (strcmp(status, "refunded") == 0)
+		return "refunded";
+	if (strcmp(status, "authorized") == 0 && strcmp(current, "unpaid") == 0)
+		return "authorized";
+	if (strcmp(status, "failed") == 0 && strcmp(current, "authorized") == 0)
+		return "unpaid";
+	return NULL;
+}
+
+/*
+ * elfsofa.record_payment(order_id, payment_info): idempotent by
+ * (provider, provider_ref), so a provider re-sending a webhook changes nothing.
+ */
+Datum
+elfsofa_record_payment(PG_FUNCTION_ARGS)
+{
+	MemoryContext callcxt = CurrentMemoryContext;
+	int64		order_id = require_order_id(fcinfo);
+	EsPayment	pay;
+	Datum		arg = Int64GetDatum(order_id);
+	Datum		created_at;
+	Numeric		total;
+	char	   *order_status;
+	char	   *payment_status;
+	const char *new_status;
+	int64		payment_id = 0;
+	bool		replayed = false;
+	bool		isnull;
+	JsonbParseState *st = NULL;
+	Jsonb	   *result;
+
+	if (!es_parse_payment(PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1), &pay, all_payment_statuses))
+		es_bad_input("payment_info", "payment_info is required", "was null");
+
+	SPI_connect();
+	es_exec(&lock_order_plan, &arg, NULL, false, 1);
+	if (SPI_processed == 0)
+		unknown_order(order_id);
+	created_at = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	order_status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+	payment_status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
+	total = DatumGetNumericCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
+
+	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(pay.amount), NumericGetDatum(total))) != 0)
+		ereport(ERROR,
+				(errcode(ES_ERRCODE_UNPROCESSABLE),
+				 errmsg("payment amount differs from the order total"),
+				 errdetail("payment_info.amount was %s but order " INT64_FORMAT " totals %s.",
+						   DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(pay.amount))),
+						   order_id, DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(total))))));
+
+	if (pay.provider_ref)
+	{
+		Datum		ra[2] = {CStringGetTextDatum(pay.provider), CStringGetTextDatum(pay.provider_ref)};
+
+		es_exec(&payment_by_ref_plan, ra, NULL, false, 1);
+		if (SPI_processed > 0)
+		{
+			int64		other_order = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+			char	   *old_status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+
+			payment_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			if (other_order != order_id)
+				ereport(ERROR,
+						(errcode(ES_ERRCODE_CONFLICT),
+						 errmsg("payment reference belongs to another order"),
+						 errdetail("payment_info.provider_ref \"%s\" of provider \"%s\" was recorded for order " INT64_FORMAT ".",
+								   pay.provider_ref, pay.provider, other_order)));
+			if (strcmp(old_status, pay.status) == 0)
+				replayed = true;
+			else if (!payment_step_ok(old_status, pay.status))
+				ereport(ERROR,
+						(errcode(ES_ERRCODE_CONFLICT),
+						 errmsg("illegal payment status transition"),
+						 errdetail("Payment \"%s\" is %s and cannot become %s.", pay.provider_ref, old_status, pay.status)));
+			else
+			{
+				Datum		ua[2] = {Int64GetDatum(payment_id), CStringGetTextDatum(pay.status)};
+
+				es_exec(&payment_update_plan, ua, NULL, false, 0);
+			}
+		}
+	}
+
+	if (payment_id == 0)
+	{
+		Datum		v[7];
+		char		n[7] = {' ', ' ', ' ', ' ', ' ', ' ', ' '};
+
+		v[0] = arg;
+		v[1] = created_at;
+		v[2] = CStringGetTextDatum(pay.method);
+		v[3] = NumericGetDatum(pay.amount);
+		if (pay.provider)
+			v[4] = CStringGetTextDatum(pay.provider);
+		else
+			n[4] = 'n';
+		if (pay.provider_ref)
+			v[5] = CStringGetTextDatum(pay.provider_ref);
+		else
+			n[5] = 'n';
+		v[6] = CStringGetTextDatum(pay.status);
+		es_exec(&payment_insert_plan, v, n, false, 0);
+		payment_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	if (!replayed)
+	{
+		new_status = next_order_payment_status(payment_status, pay.status);
+		if (new_status && strcmp(new_status, payment_status) != 0)
+		{
+			Datum		oa[4] = {arg, created_at, CStringGetTextDatum(new_status), CStringGetTextDatum(pay.method)};
+
+			es_exec(&order_payment_plan, oa, NULL, false, 0);
+			payment_status = pstrdup(new_status);
+		}
+		st = NULL;
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		es_jb_int(&st, "payment_id", payment_id);
+		es_jb_int(&st, "order_id", order_id);
+		es_jb_str(&st, "method", pay.method);
+		es_jb_num(&st, "amount", pay.amount);
+		es_jb_str(&st, "provider", pay.provider);
+		es_jb_str(&st, "provider_ref", pay.provider_ref);
+		es_jb_str(&st, "status", pay.status);
+		es_jb_str(&st, "payment_status", payment_status);
+		es_jb_str(&st, "order_status", order_status);
+		es_emit_event("payment.recorded", psprintf(INT64_FORMAT, order_id), es_jb_finish(&st));
+	}
+
+	MemoryContextSwitchTo(callcxt);
+	st = NULL;
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	es_jb_int(&st, "payment_id", payment_id);
+	es_jb_int(&st, "order_id", order_id);
+	es_jb_str(&st, "status", pay.status);
+	es_jb_str(&st, "payment_status", payment_status);
+	es_jb_bool(&st, "replayed", replayed);
+	result = es_jb_finish(&st);
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
+}
+
+static EsPlan stale_orders_plan = {
+	"SELECT id FROM elfsofa.orders "
+	"WHERE status = 'pending' AND payment_status = 'unpaid' AND payment_method IN ('promptpay', 'bank_transfer') "
+	"  AND created_at < now() - $1 "
+	"ORDER BY id FOR NO KEY UPDATE SKIP LOCKED",
+	1, {INTERVALOID}
+};
+
+/*
+ * elfsofa.expire_unpaid_orders(older_than): upkeep; orders being worked on
+ * right now (locked) are left for the next run.
+ */
+Datum
+elfsofa_expire_unpaid_orders(PG_FUNCTION_ARGS)
+{
+	Interval   *older;
+	Interval	zero = {0};
+	SPITupleTable *stale;
+	uint64		n;
+	Datum		arg;
+	char	   *reason;
+
+	if (PG_ARGISNULL(0))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be null"),
+				 errdetail("Argument \"older_than\" was null.")));
+	older = PG_GETARG_INTERVAL_P(0);
+	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(older), IntervalPGetDatum(&zero))) < 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("older_than must not be negative"),
+				 errdetail("Argument \"older_than\" was %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(older))))));
+
+	SPI_connect();
+	reason = "payment not received in time";
+	arg = IntervalPGetDatum(older);
+	es_exec(&stale_orders_plan, &arg, NULL, false, 0);
+	stale = SPI_tuptable;
+	n = SPI_processed;
+	for (uint64 i = 0; i < n; i++)
+	{
+		bool		isnull;
+		int64		id = DatumGetInt64(SPI_getbinval(stale->vals[i], stale->tupdesc, 1, &isnull));
+
+		change_status(id, "cancelled", reason, true, CurrentMemoryContext);
+	}
+	SPI_finish();
+	PG_RETURN_INT32((int32) n);
+}

@@ -1,0 +1,1122 @@
+/*
+ * orders.c — process_order(): validate an order, price it from the catalog,
+ * reserve stock in one global lock order, and write the order, its lines, the
+ * ledger, the payment, the events and the idempotency key in the caller's
+ * transaction.  Also the reusable "which customer is the caller" lookup and
+ * the jsonb helpers lifecycle.c shares (orders.h).
+ */
+#include "orders.h"
+
+#include <math.h>
+
+#include "catalog/pg_type.h"
+#include "common/cryptohash.h"
+#include "common/hashfn.h"
+#include "common/sha2.h"
+#include "miscadmin.h"
+#include "utils/acl.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/fmgrprotos.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/uuid.h"
+
+PG_FUNCTION_INFO_V1(elfsofa_process_order);
+PG_FUNCTION_INFO_V1(elfsofa_purge_idempotency_keys);
+
+/* Advisory-lock class for idempotency keys ('ELFi'), first half of the two-int4 key. */
+#define ES_IDEM_LOCK_CLASS	0x454C4669
+
+/* ------------------------------------------------------------------------
+ * jsonb helpers (declared in orders.h)
+ * ------------------------------------------------------------------------ */
+
+void
+es_jb_key(JsonbParseState **st, const char *key)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) key;
+	v.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &v);
+}
+
+void
+es_jb_str(JsonbParseState **st, const char *key, const char *val)
+{
+	JsonbValue	v;
+
+	es_jb_key(st, key);
+	if (val == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvString;
+		v.val.string.val = (char *) val;
+		v.val.string.len = strlen(val);
+	}
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+void
+es_jb_num(JsonbParseState **st, const char *key, Numeric val)
+{
+	JsonbValue	v;
+
+	es_jb_key(st, key);
+	if (val == NULL)
+		v.type = jbvNull;
+	else
+	{
+		v.type = jbvNumeric;
+		v.val.numeric = val;
+	}
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+void
+es_jb_int(JsonbParseState **st, const char *key, int64 val)
+{
+	es_jb_num(st, key, int64_to_numeric(val));
+}
+
+void
+es_jb_bool(JsonbParseState **st, const char *key, bool val)
+{
+	JsonbValue	v;
+
+	es_jb_key(st, key);
+	v.type = jbvBool;
+	v.val.boolean = val;
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+Jsonb *
+es_jb_finish(JsonbParseState **st)
+{
+	return JsonbValueToJsonb(pushJsonbValue(st, WJB_END_OBJECT, NULL));
+}
+
+JsonbValue *
+es_jget(JsonbContainer *obj, const char *key)
+{
+	JsonbValue	k;
+
+	k.type = jbvString;
+	k.val.string.val = (char *) key;
+	k.val.string.len = strlen(key);
+	return findJsonbValueFromContainer(obj, JB_FOBJECT, &k);
+}
+
+const char *
+es_jtype(JsonbValue *v)
+{
+	if (v == NULL)
+		return "missing";
+	switch (v->type)
+	{
+		case jbvNull:
+			return "null";
+		case jbvString:
+			return "a string";
+		case jbvNumeric:
+			return "a number";
+		case jbvBool:
+			return "a boolean";
+		case jbvBinary:
+			return JsonContainerIsArray(v->val.binary.data) ? "an array" : "an object";
+		default:
+			return "a value";
+	}
+}
+
+void
+es_bad_input(const char *path, const char *msg, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s", msg),
+			 errdetail("%s %s.", path, why)));
+	pg_unreachable();
+}
+
+char *
+es_jtext(JsonbContainer *obj, const char *key, const char *path, int maxlen, bool required)
+{
+	JsonbValue *v = es_jget(obj, key);
+
+	if (v == NULL || v->type == jbvNull)
+	{
+		if (required)
+			es_bad_input(path, "required field is missing", v ? "was null" : "was missing");
+		return NULL;
+	}
+	if (v->type != jbvString)
+		es_bad_input(path, "field has the wrong type", psprintf("was %s; it must be a string", es_jtype(v)));
+	if (v->val.string.len == 0)
+		es_bad_input(path, "field must not be empty", "was an empty string");
+	if (maxlen > 0 && v->val.string.len > maxlen)
+		es_bad_input(path, "field is too long",
+					 psprintf("has %d bytes; at most %d are allowed", v->val.string.len, maxlen));
+	return pnstrdup(v->val.string.val, v->val.string.len);
+}
+
+/* A jsonb value is "absent" when it is SQL NULL or the json literal null. */
+static bool
+jsonb_is_null(Jsonb *jb)
+{
+	JsonbValue	v;
+
+	if (jb == NULL)
+		return true;
+	return JB_ROOT_IS_SCALAR(jb) && JsonbExtractScalar(&jb->root, &v) && v.type == jbvNull;
+}
+
+/* Root object of an argument, or 22023 naming it. */
+static JsonbContainer *
+require_object(Jsonb *jb, const char *path)
+{
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
+	{
+		JsonbValue	v;
+		const char *t = "an array";
+
+		if (JB_ROOT_IS_SCALAR(jb) && JsonbExtractScalar(&jb->root, &v))
+			t = es_jtype(&v);
+		es_bad_input(path, psprintf("%s must be a JSON object", path), psprintf("was %s", t));
+	}
+	return &jb->root;
+}
+
+/* quantities are whole json numbers in 1..ES_MAX_QUANTITY */
+static int32
+jquantity(JsonbContainer *obj, const char *key, const char *path)
+{
+	JsonbValue *v = es_jget(obj, key);
+	char	   *s;
+	double		d;
+
+	if (v == NULL || v->type == jbvNull)
+		es_bad_input(path, "required field is missing", v ? "was null" : "was missing");
+	if (v->type != jbvNumeric)
+		es_bad_input(path, "invalid quantity", psprintf("was %s; it must be a whole number", es_jtype(v)));
+	s = DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(v->val.numeric)));
+	d = strtod(s, NULL);
+	if (isfinite(d) && d != floor(d))
+		es_bad_input(path, "invalid quantity", psprintf("was %s; it must be a whole number", s));
+	if (d < 1 || d > ES_MAX_QUANTITY)
+		es_bad_input(path, "invalid quantity",
+					 psprintf("was %s; it must be between 1 and %d", strlen(s) > 20 ? "out of range" : s,
+							  ES_MAX_QUANTITY));
+	return (int32) d;
+}
+
+static const char *const payment_methods[] = {"promptpay", "card", "bank_transfer", "cod", NULL};
+
+static bool
+in_list(const char *s, const char *const *list)
+{
+	for (; *list; list++)
+		if (strcmp(s, *list) == 0)
+			return true;
+	return false;
+}
+
+bool
+es_parse_payment(Jsonb *jb, EsPayment *out, const char *const *allowed_statuses)
+{
+	JsonbContainer *root;
+	JsonbValue *amount;
+	char	   *currency;
+
+	if (jsonb_is_null(jb))
+		return false;
+	root = require_object(jb, "payment_info");
+
+	out->method = es_jtext(root, "method", "payment_info.method", 32, true);
+	if (!in_list(out->method, payment_methods))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unknown payment method"),
+				 errdetail("payment_info.method was \"%s\".", out->method),
+				 errhint("Use promptpay, card, bank_transfer or cod.")));
+
+	amount = es_jget(root, "amount");
+	if (amount == NULL || amount->type == jbvNull)
+		es_bad_input("payment_info.amount", "required field is missing", amount ? "was null" : "was missing");
+	if (amount->type != jbvNumeric)
+		es_bad_input("payment_info.amount", "field has the wrong type",
+					 psprintf("was %s; it must be a number", es_jtype(amount)));
+	if (numeric_is_nan(amount->val.numeric) ||
+		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(amount->val.numeric),
+										  NumericGetDatum(int64_to_numeric(0)))) < 0)
+		es_bad_input("payment_info.amount", "invalid payment amount",
+					 psprintf("was %s; it must not be negative", numeric_normalize(amount->val.numeric)));
+	out->amount = amount->val.numeric;
+
+	currency = es_jtext(root, "currency", "payment_info.currency", 3, false);
+	if (currency && strcmp(currency, "THB") != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("unsupported currency"),
+				 errdetail("payment_info.currency was \"%s\".", currency),
+				 errhint("The shop sells in THB only.")));
+
+	out->provider = es_jtext(root, "provider", "payment_info.provider", 50, false);
+	out->provider_ref = es_jtext(root, "provider_ref", "payment_info.provider_ref", 200, false);
+	if (out->provider_ref && !out->provider)
+		es_bad_input("payment_info.provider", "payment provider is required with provider_ref", "was missing");
+
+	out->status = es_jtext(root, "status", "payment_info.status", 32, false);
+	if (out->status == NULL)
+		out->status = "pending";
+	if (!in_list(out->status, allowed_statuses))
+	{
+		StringInfoData allowed;
+
+		initStringInfo(&allowed);
+		for (const char *const *s = allowed_statuses; *s; s++)
+			appendStringInfo(&allowed, "%s%s", allowed.len ? ", " : "", *s);
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid payment status"),
+				 errdetail("payment_info.status was \"%s\".", out->status),
+				 errhint("Use one of: %s.", allowed.data)));
+	}
+	return true;
+}
+
+const char *
+es_payment_order_status(const char *payment_status)
+{
+	if (strcmp(payment_status, "captured") == 0)
+		return "paid";
+	if (strcmp(payment_status, "authorized") == 0)
+		return "authorized";
+	if (strcmp(payment_status, "refunded") == 0)
+		return "refunded";
+	return "unpaid";
+}
+
+/* ------------------------------------------------------------------------
+ * Who is the caller's customer (declared in elfsofa.h)
+ * ------------------------------------------------------------------------ */
+
+static EsPlan customer_by_id_plan = {
+	"SELECT auth_user_id::text FROM elfsofa.customers WHERE id = $1",
+	1, {UUIDOID}
+};
+
+static EsPlan customer_by_auth_plan = {
+	"SELECT id FROM elfsofa.customers WHERE auth_user_id = $1",
+	1, {UUIDOID}
+};
+
+bool
+es_parse_uuid(const char *s, pg_uuid_t *out)
+{
+	int			n = 0;
+	size_t		len = strlen(s);
+
+	if (len != 32 && len != 36)
+		return false;
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = s[i];
+		int			v;
+
+		if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
+		{
+			if (c != '-')
+				return false;
+			continue;
+		}
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v = c - 'A' + 10;
+		else
+			return false;
+		if (n % 2 == 0)
+			out->data[n / 2] = v << 4;
+		else
+			out->data[n / 2] |= v;
+		n++;
+	}
+	return n == 32;
+}
+
+/*
+ * Judged on the outer role (current_user outside any SECURITY DEFINER
+ * function), never on JWT claims, which a caller can only assert.
+ */
+bool
+es_role_is_privileged(void)
+{
+	Oid			role = GetOuterUserId();
+	Oid			service = get_role_oid("service_role", true);
+
+	if (superuser_arg(role) || has_bypassrls_privilege(role))
+		return true;
+	return OidIsValid(service) && is_member_of_role(role, service);
+}
+
+Datum
+es_caller_customer(const char *given, const char *argpath)
+{
+	char	   *sub = es_jsonb_get_text(es_jwt_claims(), "sub");
+	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+	Datum		arg;
+
+	if (sub != NULL && sub[0] == '\0')
+		sub = NULL;
+
+	if (given != NULL)
+	{
+		char	   *owner;
+
+		if (!es_parse_uuid(given, id))
+			es_bad_input(argpath, "invalid customer id", psprintf("was \"%s\", which is not a uuid", given));
+		arg = UUIDPGetDatum(id);
+		es_exec(&customer_by_id_plan, &arg, NULL, true, 1);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ES_ERRCODE_NOT_FOUND),
+					 errmsg("unknown customer"),
+					 errdetail("%s \"%s\" matches no customer.", argpath, given)));
+		owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		if (sub != NULL && (owner == NULL || pg_strcasecmp(owner, sub) != 0) && !es_role_is_privileged())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("customer belongs to another user"),
+					 errdetail("%s \"%s\" is not linked to the signed-in user \"%s\".", argpath, given, sub),
+					 errhint("Omit customer_id to act as the signed-in user's own customer.")));
+		return arg;
+	}
+
+	if (sub == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("required field is missing"),
+				 errdetail("%s was missing and the request carries no JWT sub to find the customer by.", argpath)));
+	if (es_parse_uuid(sub, id))
+	{
+		bool		isnull;
+
+		arg = UUIDPGetDatum(id);
+		es_exec(&customer_by_auth_plan, &arg, NULL, true, 1);
+		if (SPI_processed > 0)
+		{
+			memcpy(id, DatumGetUUIDP(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)),
+				   sizeof(pg_uuid_t));
+			return UUIDPGetDatum(id);
+		}
+	}
+	ereport(ERROR,
+			(errcode(ES_ERRCODE_NOT_FOUND),
+			 errmsg("unknown customer"),
+			 errdetail("The signed-in user \"%s\" is not linked to any customer.", sub),
+			 errhint("Create the customer with upsert_customer(..., auth_user_id) first.")));
+	pg_unreachable();
+}
+
+/* ------------------------------------------------------------------------
+ * process_order
+ * ------------------------------------------------------------------------ */
+
+/* One SKU of the order after merging duplicates. */
+typedef struct OrderItem
+{
+	char	   *sku;
+	int32		qty;
+	int			index;			/* first position in items[] (for messages) */
+	int32		allocated;		/* units placed through inventory_updates */
+	int64		product_id;		/* 0 until the catalog lookup */
+	Numeric		price;
+	int32		threshold;
+	bool		active;
+} OrderItem;
+
+/* Units of one SKU taken from one location: one order line. */
+typedef struct Alloc
+{
+	int			item;
+	char	   *location;
+	int32		qty;
+	int32		available_after;
+} Alloc;
+
+typedef struct Order
+{
+	OrderItem	   *items;
+	int			nitems;
+	Alloc	   *allocs;
+	int			nallocs;
+	char	   *customer_text;	/* as given, or NULL */
+	char	   *idem_key;
+	Jsonb	   *shipping;
+	char	   *note;
+	bool		has_payment;
+	EsPayment	pay;
+} Order;
+
+static EsPlan products_plan = {
+	"SELECT sku, id, price, low_stock_threshold, is_active FROM elfsofa.products WHERE sku = ANY($1)",
+	1, {TEXTARRAYOID}
+};
+
+static EsPlan idem_lookup_plan = {
+	"SELECT request_hash, response || '{\"replayed\": true}'::jsonb FROM elfsofa.idempotency_keys "
+	"WHERE customer_id = $1 AND key = $2 AND expires_at > now()",
+	2, {UUIDOID, TEXTOID}
+};
+
+static EsPlan payment_ref_plan = {
+	"SELECT order_id FROM elfsofa.payments WHERE provider = $1 AND provider_ref = $2",
+	2, {TEXTOID, TEXTOID}
+};
+
+/* Reserve: only succeeds when enough is available on the locked, current row. */
+static EsPlan reserve_plan = {
+	"UPDATE elfsofa.stock_levels SET reserved = reserved + $3, updated_at = now() "
+	"WHERE product_id = $1 AND location = $2 AND on_hand - reserved >= $3 "
+	"RETURNING on_hand - reserved",
+	3, {INT8OID, TEXTOID, INT4OID}
+};
+
+static EsPlan available_plan = {
+	"SELECT on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2",
+	2, {INT8OID, TEXTOID}
+};
+
+/* Order, lines, ledger and payment in one statement; lines share the order's created_at. */
+static EsPlan write_plan = {
+	"WITH o AS ("
+	"  INSERT INTO elfsofa.orders (id, order_number, customer_id, payment_status, payment_method, "
+	"                              total, shipping_address, note, idempotency_key) "
+	"  SELECT n.id, 'ELF-' || to_char(now(), 'YYYY') || '-' || lpad(n.id::text, greatest(6, length(n.id::text)), '0'), "
+	"         $1, $2, $13[1], $3, $4, $5, $6 "
+	"  FROM (SELECT nextval('elfsofa.orders_id_seq') AS id) n "
+	"  RETURNING id, order_number, created_at, status), "
+	"l AS (INSERT INTO elfsofa.order_lines (order_id, line_no, product_id, sku, location, quantity, "
+	"                                       unit_price, line_total, created_at) "
+	"  SELECT o.id, u.n, u.pid, u.sku, u.loc, u.q, u.price, u.price * u.q, o.created_at "
+	"  FROM o, unnest($7::bigint[], $8::text[], $9::text[], $10::int[], $11::numeric[]) "
+	"          WITH ORDINALITY AS u(pid, sku, loc, q, price, n)), "
+	"g AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_reserved, reason, order_id, actor) "
+	"  SELECT u.pid, u.loc, u.q, 'reserve', o.id, $12 "
+	"  FROM o, unnest($7::bigint[], $9::text[], $10::int[]) AS u(pid, loc, q)), "
+	"p AS (INSERT INTO elfsofa.payments (order_id, order_created_at, method, amount, provider, provider_ref, status) "
+	"  SELECT o.id, o.created_at, $13[1], $14, $13[2], $13[3], $13[4] FROM o WHERE $14 IS NOT NULL) "
+	"SELECT id, order_number, status FROM o",
+	14, {UUIDOID, TEXTOID, NUMERICOID, JSONBOID, TEXTOID, TEXTOID,
+		INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, NUMERICARRAYOID, TEXTOID,
+	TEXTARRAYOID, NUMERICOID}
+};
+
+static EsPlan idem_save_plan = {
+	"INSERT INTO elfsofa.idempotency_keys AS k (customer_id, key, request_hash, order_id, response) "
+	"VALUES ($1, $2, $3, $4, $5) "
+	"ON CONFLICT (customer_id, key) DO UPDATE SET request_hash = EXCLUDED.request_hash, "
+	"  order_id = EXCLUDED.order_id, response = EXCLUDED.response, created_at = now(), "
+	"  expires_at = now() + interval '24 hours' "
+	"WHERE k.expires_at <= now()",
+	5, {UUIDOID, TEXTOID, TEXTOID, INT8OID, JSONBOID}
+};
+
+static EsPlan purge_plan = {
+	"DELETE FROM elfsofa.idempotency_keys WHERE expires_at <= now()",
+	0, {InvalidOid}
+};
+
+static int
+find_item(Order *o, const char *sku)
+{
+	for (int i = 0; i < o->nitems; i++)
+		if (strcmp(o->items[i].sku, sku) == 0)
+			return i;
+	return -1;
+}
+
+/* Validates order_data and inventory_updates into o; no database access. */
+static void
+parse_order(Jsonb *order_data, Jsonb *inv, Order *o)
+{
+	JsonbContainer *root = require_object(order_data, "order_data");
+	JsonbValue *v;
+	JsonbContainer *arr;
+	int			n;
+
+	v = es_jget(root, "customer_id");
+	if (v != NULL && v->type != jbvNull)
+	{
+		if (v->type != jbvString)
+			es_bad_input("customer_id", "field has the wrong type",
+						 psprintf("was %s; it must be a uuid string", es_jtype(v)));
+		o->customer_text = pnstrdup(v->val.string.val, v->val.string.len);
+	}
+	o->idem_key = es_jtext(root, "idempotency_key", "idempotency_key", 255, false);
+	o->note = es_jtext(root, "note", "note", 2000, false);
+	v = es_jget(root, "shipping_address");
+	if (v != NULL && v->type != jbvNull)
+	{
+		if (v->type != jbvBinary || !JsonContainerIsObject(v->val.binary.data))
+			es_bad_input("shipping_address", "field has the wrong type",
+						 psprintf("was %s; it must be an object", es_jtype(v)));
+		o->shipping = JsonbValueToJsonb(v);
+		if (VARSIZE(o->shipping) > 8192)
+			es_bad_input("shipping_address", "field is too long", "is larger than 8 kB");
+	}
+
+	v = es_jget(root, "items");
+	if (v == NULL || v->type == jbvNull)
+		es_bad_input("items", "required field is missing", v ? "was null" : "was missing");
+	if (v->type != jbvBinary || !JsonContainerIsArray(v->val.binary.data))
+		es_bad_input("items", "field has the wrong type", psprintf("was %s; it must be an array", es_jtype(v)));
+	arr = v->val.binary.data;
+	n = JsonContainerSize(arr);
+	if (n == 0)
+		es_bad_input("items", "order has no items", "was an empty array");
+	if (n > ES_MAX_ORDER_ITEMS)
+		es_bad_input("items", "too many order lines",
+					 psprintf("had %d elements; at most %d are allowed", n, ES_MAX_ORDER_ITEMS));
+
+	o->items = palloc0(sizeof(OrderItem) * n);
+	for (int i = 0; i < n; i++)
+	{
+		JsonbValue *e = getIthJsonbValueFromContainer(arr, i);
+		char	   *path = psprintf("items[%d]", i);
+		char	   *sku;
+		int32		qty;
+		int			k;
+
+		if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
+			es_bad_input(path, "order item must be an object", psprintf("was %s", es_jtype(e)));
+		sku = es_jtext(e->val.binary.data, "sku", psprintf("%s.sku", path), 64, true);
+		qty = jquantity(e->val.binary.data, "quantity", psprintf("%s.quantity", path));
+		k = find_item(o, sku);
+		if (k < 0)
+		{
+			k = o->nitems++;
+			o->items[k].sku = sku;
+			o->items[k].index = i;
+		}
+		else if (o->items[k].qty + qty > ES_MAX_QUANTITY)
+			es_bad_input(psprintf("%s.quantity", path), "invalid quantity",
+						 psprintf("brings sku \"%s\" to %d units; at most %d are allowed per order",
+								  sku, o->items[k].qty + qty, ES_MAX_QUANTITY));
+		o->items[k].qty += qty;
+	}
+
+	/* at most one line per (item, location); never more lines than items + updates */
+	o->allocs = palloc0(sizeof(Alloc) * (o->nitems + ES_MAX_ORDER_ITEMS));
+	if (!jsonb_is_null(inv))
+	{
+		if (!JB_ROOT_IS_ARRAY(inv) || JB_ROOT_IS_SCALAR(inv))
+			es_bad_input("inventory_updates", "inventory_updates must be a JSON array", "was not an array");
+		n = JsonContainerSize(&inv->root);
+		if (n > ES_MAX_ORDER_ITEMS)
+			es_bad_input("inventory_updates", "too many inventory updates",
+						 psprintf("had %d elements; at most %d are allowed", n, ES_MAX_ORDER_ITEMS));
+		for (int i = 0; i < n; i++)
+		{
+			JsonbValue *e = getIthJsonbValueFromContainer(&inv->root, i);
+			char	   *path = psprintf("inventory_updates[%d]", i);
+			char	   *sku;
+			char	   *loc;
+			int32		qty;
+			int			k;
+			int			a;
+
+			if (e->type != jbvBinary || !JsonContainerIsObject(e->val.binary.data))
+				es_bad_input(path, "inventory update must be an object", psprintf("was %s", es_jtype(e)));
+			sku = es_jtext(e->val.binary.data, "sku", psprintf("%s.sku", path), 64, true);
+			loc = es_jtext(e->val.binary.data, "location", psprintf("%s.location", path), 32, true);
+			es_check_location(loc, psprintf("%s.location", path));
+			qty = jquantity(e->val.binary.data, "quantity", psprintf("%s.quantity", path));
+			k = find_item(o, sku);
+			if (k < 0)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("inventory update for a sku that is not ordered"),
+						 errdetail("%s.sku was \"%s\", which is not among the items.", path, sku),
+						 errhint("inventory_updates only says where the ordered units come from.")));
+			for (a = 0; a < o->nallocs; a++)
+				if (o->allocs[a].item == k && strcmp(o->allocs[a].location, loc) == 0)
+					break;
+			if (a == o->nallocs)
+			{
+				o->nallocs++;
+				o->allocs[a].item = k;
+				o->allocs[a].location = loc;
+			}
+			o->allocs[a].qty += qty;
+			o->items[k].allocated += qty;
+			if (o->items[k].allocated > o->items[k].qty)
+				break;			/* reported below */
+		}
+		for (int k = 0; k < o->nitems; k++)
+			if (o->items[k].allocated != 0 && o->items[k].allocated != o->items[k].qty)
+				ereport(ERROR,
+						(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+						 errmsg("inventory updates do not match the items"),
+						 errdetail("inventory_updates place %s%d units of sku \"%s\" but items order %d.",
+								   o->items[k].allocated > o->items[k].qty ? "at least " : "",
+								   o->items[k].allocated, o->items[k].sku, o->items[k].qty),
+						 errhint("Per sku, the inventory_updates quantities must add up to the ordered quantity.")));
+	}
+	/* SKUs no update mentions come from the main warehouse */
+	for (int k = 0; k < o->nitems; k++)
+		if (o->items[k].allocated == 0)
+		{
+			o->allocs[o->nallocs].item = k;
+			o->allocs[o->nallocs].location = "main";
+			o->allocs[o->nallocs].qty = o->items[k].qty;
+			o->nallocs++;
+		}
+}
+
+/* global lock order: product id, then location */
+static OrderItem *sort_items;
+
+static int
+alloc_cmp(const void *a, const void *b)
+{
+	const Alloc *x = a;
+	const Alloc *y = b;
+	int64		px = sort_items[x->item].product_id;
+	int64		py = sort_items[y->item].product_id;
+
+	if (px != py)
+		return px < py ? -1 : 1;
+	return strcmp(x->location, y->location);
+}
+
+/* canonical order for the request hash: sku, then location */
+static Order *canon_order;
+
+static int
+alloc_canon_cmp(const void *a, const void *b)
+{
+	const Alloc *x = a;
+	const Alloc *y = b;
+	int			c = strcmp(canon_order->items[x->item].sku, canon_order->items[y->item].sku);
+
+	return c != 0 ? c : strcmp(x->location, y->location);
+}
+
+static void
+add_field(StringInfo s, const char *tag, const char *val)
+{
+	/* length-prefixed, so no two different requests share a canonical form */
+	if (val == NULL)
+		appendStringInfo(s, "%s-;", tag);
+	else
+		appendStringInfo(s, "%s%zu:%s;", tag, strlen(val), val);
+}
+
+/* SHA-256 of the request after validation (merged items, unknown fields dropped). */
+static char *
+request_hash(Order *o, Datum customer)
+{
+	StringInfoData s;
+	pg_cryptohash_ctx *ctx;
+	uint8		digest[PG_SHA256_DIGEST_LENGTH];
+	char	   *hex = palloc(PG_SHA256_DIGEST_LENGTH * 2 + 1);
+
+	initStringInfo(&s);
+	add_field(&s, "c", DatumGetCString(DirectFunctionCall1(uuid_out, customer)));
+	for (int a = 0; a < o->nallocs; a++)	/* sorted by sku and location */
+	{
+		Alloc	   *al = &o->allocs[a];
+
+		add_field(&s, "s", o->items[al->item].sku);
+		add_field(&s, "l", al->location);
+		appendStringInfo(&s, "q%d;", al->qty);
+	}
+	add_field(&s, "a", o->shipping ? JsonbToCString(NULL, &o->shipping->root, VARSIZE(o->shipping)) : NULL);
+	add_field(&s, "n", o->note);
+	if (o->has_payment)
+	{
+		add_field(&s, "pm", o->pay.method);
+		add_field(&s, "pa", numeric_normalize(o->pay.amount));
+		add_field(&s, "pp", o->pay.provider);
+		add_field(&s, "pr", o->pay.provider_ref);
+		add_field(&s, "ps", o->pay.status);
+	}
+
+	ctx = pg_cryptohash_create(PG_SHA256);
+	if (pg_cryptohash_init(ctx) < 0 ||
+		pg_cryptohash_update(ctx, (uint8 *) s.data, s.len) < 0 ||
+		pg_cryptohash_final(ctx, digest, sizeof(digest)) < 0)
+		elog(ERROR, "elfsofa: could not compute SHA-256");
+	pg_cryptohash_free(ctx);
+	for (int i = 0; i < PG_SHA256_DIGEST_LENGTH; i++)
+		sprintf(hex + 2 * i, "%02x", digest[i]);
+	return hex;
+}
+
+/* Serialises concurrent calls with one key; held to the end of the transaction. */
+static void
+lock_idempotency_key(Datum customer, const char *key)
+{
+	StringInfoData s;
+
+	initStringInfo(&s);
+	appendBinaryStringInfo(&s, (char *) DatumGetUUIDP(customer)->data, UUID_LEN);
+	appendStringInfoString(&s, key);
+	DirectFunctionCall2(pg_advisory_xact_lock_int4,
+						Int32GetDatum(ES_IDEM_LOCK_CLASS),
+						Int32GetDatum((int32) hash_bytes((unsigned char *) s.data, s.len)));
+}
+
+static Datum
+text_array(char **vals, int n)
+{
+	Datum	   *d = palloc(sizeof(Datum) * n);
+
+	for (int i = 0; i < n; i++)
+		d[i] = vals[i] ? CStringGetTextDatum(vals[i]) : CStringGetTextDatum("");
+	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+}
+
+static const char *const order_payment_statuses[] = {"pending", "authorized", "captured", NULL};
+
+/*
+ * elfsofa.process_order(order_data, inventory_updates, payment_info): the
+ * whole order in the caller's transaction; any error leaves nothing behind.
+ */
+Datum
+elfsofa_process_order(PG_FUNCTION_ARGS)
+{
+	MemoryContext callcxt = CurrentMemoryContext;
+	MemoryContext spicxt;
+	Order		o = {0};
+	Datum		customer;
+	char	   *hash = NULL;
+	char	   *actor;
+	Numeric		total = int64_to_numeric(0);
+	Numeric    *line_price;
+	Datum		values[14];
+	char		nulls[14];
+	bool		isnull;
+	int64		order_id;
+	char	   *order_number;
+	char	   *status;
+	Jsonb	   *result;
+	JsonbParseState *st = NULL;
+
+	if (PG_ARGISNULL(0) || jsonb_is_null(PG_GETARG_JSONB_P(0)))
+		es_bad_input("order_data", "order_data is required", "was null");
+	parse_order(PG_GETARG_JSONB_P(0), PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1), &o);
+	o.has_payment = es_parse_payment(PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2), &o.pay,
+									 order_payment_statuses);
+	actor = es_actor();
+
+	SPI_connect();
+	spicxt = CurrentMemoryContext;
+	customer = es_caller_customer(o.customer_text, "customer_id");
+
+	/* idempotency first: a replay must not depend on today's catalog or stock */
+	if (o.idem_key)
+	{
+		Datum		args[2] = {customer, CStringGetTextDatum(o.idem_key)};
+
+		canon_order = &o;
+		qsort(o.allocs, o.nallocs, sizeof(Alloc), alloc_canon_cmp);
+		hash = request_hash(&o, customer);
+		lock_idempotency_key(customer, o.idem_key);
+		es_exec(&idem_lookup_plan, args, NULL, false, 1);
+		if (SPI_processed > 0)
+		{
+			char	   *stored = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+			Datum		resp;
+
+			if (strcmp(stored, hash) != 0)
+				ereport(ERROR,
+						(errcode(ES_ERRCODE_CONFLICT),
+						 errmsg("idempotency key was already used for a different request"),
+						 errdetail("idempotency_key \"%s\" belongs to an earlier order with other contents.", o.idem_key),
+						 errhint("Use a new idempotency key for a new order.")));
+			resp = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull);
+			MemoryContextSwitchTo(callcxt);
+			result = DatumGetJsonbPCopy(resp);
+			SPI_finish();
+			PG_RETURN_JSONB_P(result);
+		}
+	}
+
+	/* catalog: ids, prices and thresholds of every SKU in one statement */
+	{
+		char	  **skus = palloc(sizeof(char *) * o.nitems);
+		Datum		arg;
+
+		for (int k = 0; k < o.nitems; k++)
+			skus[k] = o.items[k].sku;
+		arg = text_array(skus, o.nitems);
+		es_exec(&products_plan, &arg, NULL, true, 0);
+		for (uint64 r = 0; r < SPI_processed; r++)
+		{
+			HeapTuple	t = SPI_tuptable->vals[r];
+			TupleDesc	d = SPI_tuptable->tupdesc;
+			char	   *sku = SPI_getvalue(t, d, 1);
+			int			k = find_item(&o, sku);
+
+			if (k < 0)
+				continue;
+			o.items[k].product_id = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
+			o.items[k].price = DatumGetNumericCopy(SPI_getbinval(t, d, 3, &isnull));
+			o.items[k].threshold = DatumGetInt32(SPI_getbinval(t, d, 4, &isnull));
+			o.items[k].active = DatumGetBool(SPI_getbinval(t, d, 5, &isnull));
+		}
+		SPI_freetuptable(SPI_tuptable);
+		for (int k = 0; k < o.nitems; k++)
+		{
+			if (o.items[k].product_id == 0)
+				ereport(ERROR,
+						(errcode(ES_ERRCODE_NOT_FOUND),
+						 errmsg("unknown sku"),
+						 errdetail("items[%d].sku \"%s\" matches no product.", o.items[k].index, o.items[k].sku)));
+			if (!o.items[k].active)
+				ereport(ERROR,
+						(errcode(ES_ERRCODE_NOT_FOUND),
+						 errmsg("product is not for sale"),
+						 errdetail("items[%d].sku \"%s\" is no longer active.", o.items[k].index, o.items[k].sku)));
+		}
+	}
+
+	sort_items = o.items;
+	qsort(o.allocs, o.nallocs, sizeof(Alloc), alloc_cmp);
+
+	/* price every line from the catalog */
+	line_price = palloc(sizeof(Numeric) * o.nallocs);
+	for (int a = 0; a < o.nallocs; a++)
+	{
+		OrderItem	   *it = &o.items[o.allocs[a].item];
+
+		line_price[a] = it->price;
+		total = DatumGetNumeric(DirectFunctionCall2(numeric_add, NumericGetDatum(total),
+													DirectFunctionCall2(numeric_mul, NumericGetDatum(it->price),
+																		NumericGetDatum(int64_to_numeric(o.allocs[a].qty)))));
+	}
+
+	if (o.has_payment)
+	{
+		if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(o.pay.amount), NumericGetDatum(total))) != 0)
+			ereport(ERROR,
+					(errcode(ES_ERRCODE_UNPROCESSABLE),
+					 errmsg("payment amount differs from the order total"),
+					 errdetail("payment_info.amount was %s but the order total is %s.",
+							   DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(o.pay.amount))),
+							   DatumGetCString(DirectFunctionCall1(numeric_out, NumericGetDatum(total)))),
+					 errhint("Prices come from the catalog; pay the total process_order computes.")));
+		if (o.pay.provider_ref)
+		{
+			Datum		args[2] = {CStringGetTextDatum(o.pay.provider), CStringGetTextDatum(o.pay.provider_ref)};
+
+			es_exec(&payment_ref_plan, args, NULL, false, 1);
+			if (SPI_processed > 0)
+				ereport(ERROR,
+						(errcode(ES_ERRCODE_CONFLICT),
+						 errmsg("payment reference was already recorded"),
+						 errdetail("payment_info.provider_ref \"%s\" of provider \"%s\" belongs to order %s.",
+								   o.pay.provider_ref, o.pay.provider,
+								   SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1))));
+		}
+	}
+
+	/* reserve stock row by row in the global order, so concurrent orders never deadlock */
+	for (int a = 0; a < o.nallocs; a++)
+	{
+		Alloc	   *al = &o.allocs[a];
+		OrderItem	   *it = &o.items[al->item];
+		Datum		args[3] = {Int64GetDatum(it->product_id), CStringGetTextDatum(al->location), Int32GetDatum(al->qty)};
+
+		es_exec(&reserve_plan, args, NULL, false, 0);
+		if (SPI_processed == 0)
+		{
+			int32		avail = 0;
+
+			es_exec(&available_plan, args, NULL, true, 1);
+			if (SPI_processed > 0)
+				avail = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			ereport(ERROR,
+					(errcode(ES_ERRCODE_CONFLICT),
+					 errmsg("insufficient stock"),
+					 errdetail("sku \"%s\" has %d available at location \"%s\"; the order needs %d.",
+							   it->sku, Max(avail, 0), al->location, al->qty)));
+		}
+		al->available_after = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	}
+
+	/* order + lines + ledger + payment */
+	{
+		int64	   *pids = palloc(sizeof(int64) * o.nallocs);
+		char	  **skus = palloc(sizeof(char *) * o.nallocs);
+		char	  **locs = palloc(sizeof(char *) * o.nallocs);
+		Datum	   *qtys = palloc(sizeof(Datum) * o.nallocs);
+		Datum	   *prices = palloc(sizeof(Datum) * o.nallocs);
+		Datum	   *pidd = palloc(sizeof(Datum) * o.nallocs);
+		char	   *pay[4];
+
+		memset(nulls, ' ', sizeof(nulls));
+		for (int a = 0; a < o.nallocs; a++)
+		{
+			pids[a] = o.items[o.allocs[a].item].product_id;
+			pidd[a] = Int64GetDatum(pids[a]);
+			skus[a] = o.items[o.allocs[a].item].sku;
+			locs[a] = o.allocs[a].location;
+			qtys[a] = Int32GetDatum(o.allocs[a].qty);
+			prices[a] = NumericGetDatum(line_price[a]);
+		}
+		values[0] = customer;
+		values[1] = CStringGetTextDatum(o.has_payment ? es_payment_order_status(o.pay.status) : "unpaid");
+		values[2] = NumericGetDatum(total);
+		if (o.shipping)
+			values[3] = JsonbPGetDatum(o.shipping);
+		else
+			nulls[3] = 'n';
+		if (o.note)
+			values[4] = CStringGetTextDatum(o.note);
+		else
+			nulls[4] = 'n';
+		if (o.idem_key)
+			values[5] = CStringGetTextDatum(o.idem_key);
+		else
+			nulls[5] = 'n';
+		values[6] = PointerGetDatum(construct_array(pidd, o.nallocs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[7] = text_array(skus, o.nallocs);
+		values[8] = text_array(locs, o.nallocs);
+		values[9] = PointerGetDatum(construct_array(qtys, o.nallocs, INT4OID, 4, true, TYPALIGN_INT));
+		values[10] = PointerGetDatum(construct_array(prices, o.nallocs, NUMERICOID, -1, false, TYPALIGN_INT));
+		values[11] = CStringGetTextDatum(actor);
+		if (o.has_payment)
+		{
+			Datum		pd[4];
+			bool		pn[4] = {false, o.pay.provider == NULL, o.pay.provider_ref == NULL, false};
+			int			dims[1] = {4};
+			int			lbs[1] = {1};
+
+			pay[0] = o.pay.method;
+			pay[1] = o.pay.provider;
+			pay[2] = o.pay.provider_ref;
+			pay[3] = o.pay.status;
+			for (int i = 0; i < 4; i++)
+				pd[i] = pay[i] ? CStringGetTextDatum(pay[i]) : (Datum) 0;
+			values[12] = PointerGetDatum(construct_md_array(pd, pn, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+			values[13] = NumericGetDatum(o.pay.amount);
+		}
+		else
+		{
+			nulls[12] = 'n';
+			nulls[13] = 'n';
+		}
+		es_exec(&write_plan, values, nulls, false, 0);
+		if (SPI_processed != 1)
+			elog(ERROR, "elfsofa: order insert returned %lu rows", (unsigned long) SPI_processed);
+		order_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		order_number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
+		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+	}
+
+	/* outbox: order.created, then inventory.updated / inventory.low_stock per stock row */
+	{
+		char	   *key = psprintf(INT64_FORMAT, order_id);
+		st = NULL;
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		es_jb_int(&st, "order_id", order_id);
+		es_jb_str(&st, "order_number", order_number);
+		es_jb_str(&st, "customer_id", DatumGetCString(DirectFunctionCall1(uuid_out, customer)));
+		es_jb_str(&st, "status", status);
+		es_jb_num(&st, "total", total);
+		es_jb_str(&st, "currency", "THB");
+		es_jb_str(&st, "payment_status", o.has_payment ? es_payment_order_status(o.pay.status) : "unpaid");
+		es_jb_key(&st, "items");
+		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+		for (int a = 0; a < o.nallocs; a++)
+		{
+			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+			es_jb_str(&st, "sku", o.items[o.allocs[a].item].sku);
+			es_jb_str(&st, "location", o.allocs[a].location);
+			es_jb_int(&st, "quantity", o.allocs[a].qty);
+			es_jb_num(&st, "unit_price", line_price[a]);
+			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+		}
+		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+		es_emit_event("order.created", key, es_jb_finish(&st));
+
+		for (int a = 0; a < o.nallocs; a++)
+		{
+			Alloc	   *al = &o.allocs[a];
+			OrderItem	   *it = &o.items[al->item];
+
+			st = NULL;
+			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+			es_jb_str(&st, "sku", it->sku);
+			es_jb_str(&st, "location", al->location);
+			es_jb_int(&st, "available", al->available_after);
+			es_jb_int(&st, "delta_reserved", al->qty);
+			es_jb_str(&st, "reason", "reserve");
+			es_jb_int(&st, "order_id", order_id);
+			es_emit_event("inventory.updated", it->sku, es_jb_finish(&st));
+
+			if (al->available_after < it->threshold && al->available_after + al->qty >= it->threshold)
+			{
+				st = NULL;
+				pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+				es_jb_str(&st, "sku", it->sku);
+				es_jb_str(&st, "location", al->location);
+				es_jb_int(&st, "available", al->available_after);
+				es_jb_int(&st, "threshold", it->threshold);
+				es_emit_event("inventory.low_stock", it->sku, es_jb_finish(&st));
+			}
+		}
+	}
+
+	/* the response, built in the caller's memory so it outlives SPI */
+	MemoryContextSwitchTo(callcxt);
+	st = NULL;
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	es_jb_int(&st, "order_id", order_id);
+	es_jb_str(&st, "order_number", order_number);
+	es_jb_str(&st, "status", status);
+	es_jb_num(&st, "total", total);
+	es_jb_str(&st, "currency", "THB");
+	es_jb_bool(&st, "replayed", false);
+	result = es_jb_finish(&st);
+	MemoryContextSwitchTo(spicxt);
+
+	if (o.idem_key)
+	{
+		Datum		args[5] = {customer, CStringGetTextDatum(o.idem_key), CStringGetTextDatum(hash),
+		Int64GetDatum(order_id), JsonbPGetDatum(result)};
+
+		es_exec(&idem_save_plan, args, NULL, false, 0);
+		if (SPI_processed != 1)
+			ereport(ERROR,
+					(errcode(ES_ERRCODE_CONFLICT),
+					 errmsg("idempotency key was already used"),
+					 errdetail("idempotency_key \"%s\" was taken by a concurrent request.", o.idem_key)));
+	}
+
+	SPI_finish();
+	PG_RETURN_JSONB_P(result);
+}
+
+/* elfsofa.purge_idempotency_keys(): upkeep, deletes expired keys */
+Datum
+elfsofa_purge_idempotency_keys(PG_FUNCTION_ARGS)
+{
+	uint64		n;
+
+	SPI_connect();
+	es_exec(&purge_plan, NULL, NULL, false, 0);
+	n = SPI_processed;
+	SPI_finish();
+	PG_RETURN_INT64((int64) n);
+}

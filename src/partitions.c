@@ -1,0 +1,1179 @@
+/*
+ * partitions.c — the partition manager: partition_table() registers a
+ * RANGE-partitioned table, run_maintenance() keeps partitions premade ahead
+ * of now() and retires those wholly past retention, partition_reach() tells
+ * how far a table reaches.
+ *
+ * Everything is driven by the catalog (pg_inherits + pg_class.relpartbound):
+ * no data is ever scanned.  New partitions are made as plain tables and then
+ * ATTACHed, which takes only SHARE UPDATE EXCLUSIVE on the parent, so inserts
+ * carry on.  Every DDL step runs under a short lock_timeout with a few
+ * retries; each set runs in its own subtransaction so one failing set is
+ * recorded and the others go on; a per-set advisory lock makes a concurrent
+ * run skip a set that is busy instead of queueing behind it.
+ *
+ * Partitions are deliberately not extension members (even those created
+ * while CREATE EXTENSION runs), so pg_dump dumps them and their rows like any
+ * user table; partition_sets is a pg_extension_config_dump table.
+ */
+#include "elfsofa.h"
+
+#include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/dependency.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
+#include "catalog/pg_extension.h"
+#include "catalog/pg_inherits.h"
+#include "catalog/pg_type.h"
+#include "commands/extension.h"
+#include "lib/stringinfo.h"
+#include "miscadmin.h"
+#include "nodes/parsenodes.h"
+#include "partitioning/partdefs.h"
+#include "storage/lock.h"
+#include "utils/acl.h"
+#include "utils/builtins.h"
+#include "utils/date.h"
+#include "utils/datetime.h"
+#include "utils/fmgrprotos.h"
+#include "utils/guc.h"
+#include "utils/json.h"
+#include "access/relation.h"
+#include "mb/pg_wchar.h"
+#include "pgtime.h"
+#include "utils/lsyscache.h"
+#include "utils/memutils.h"
+#include "utils/partcache.h"
+#include "utils/rel.h"
+#include "utils/syscache.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(elfsofa_partition_table);
+PG_FUNCTION_INFO_V1(elfsofa_run_maintenance);
+PG_FUNCTION_INFO_V1(elfsofa_partition_reach);
+
+/* Advisory lock space for partition sets: key1 of pg_advisory_xact_lock(int, int). */
+#define ES_PART_LOCK_KEY	0x656C6673
+
+static int	es_lock_timeout_ms = 200;
+static int	es_lock_retries = 5;
+
+/* A period: n days, n weeks or n months (years are 12n months). */
+typedef enum
+{
+	PU_DAY,
+	PU_WEEK,
+	PU_MONTH
+} PeriodUnit;
+
+/* One registered set as read from partition_sets (leader values resolved). */
+typedef struct PartSet
+{
+	Oid			parent;
+	Oid			leader;			/* InvalidOid for a leader itself */
+	char	   *control_column;
+	Interval   *interval;
+	int			premake;
+	Interval   *retention;		/* leader's; NULL = keep forever */
+	bool		drop;			/* leader's action */
+	char	   *time_zone;
+	PeriodUnit	unit;
+	int			n;
+	Oid			keytype;		/* TIMESTAMPTZOID or DATEOID */
+} PartSet;
+
+/* A partition's bounds in the column's own domain (µs for timestamptz, days for date). */
+typedef struct Bound
+{
+	Oid			relid;
+	bool		is_default;
+	int64		lo;				/* PG_INT64_MIN for MINVALUE */
+	int64		hi;				/* PG_INT64_MAX for MAXVALUE */
+} Bound;
+
+void
+es_partitions_init(void)
+{
+	DefineCustomIntVariable("elfsofa.maintenance_lock_timeout",
+							"lock_timeout (ms) for each DDL step of partition maintenance.",
+							"Range 1 to 60000. Maintenance gives up a step after this wait instead of queueing behind the shop; it retries elfsofa.maintenance_lock_retries times.",
+							&es_lock_timeout_ms, 200, 1, 60000,
+							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
+	DefineCustomIntVariable("elfsofa.maintenance_lock_retries",
+							"How many times partition maintenance retries a DDL step that hit its lock timeout.",
+							"Range 0 to 100.",
+							&es_lock_retries, 5, 0, 100,
+							PGC_USERSET, 0, NULL, NULL, NULL);
+}
+
+static void
+bad_input(const char *msg, const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s", msg),
+			 errdetail("%s", detail),
+			 hint ? errhint("%s", hint) : 0));
+}
+
+/* Turns an interval into a period; false when it is not 1 day/week/month/year or a multiple. */
+static bool
+parse_period(Interval *iv, PeriodUnit *unit, int *n)
+{
+	if (iv->time != 0)
+		return false;
+	if (iv->month > 0 && iv->day == 0)
+	{
+		if (iv->month > 1200)
+			return false;
+		*unit = PU_MONTH;
+		*n = iv->month;
+		return true;
+	}
+	if (iv->month == 0 && iv->day > 0)
+	{
+		if (iv->day % 7 == 0)
+		{
+			if (iv->day / 7 > 520)
+				return false;
+			*unit = PU_WEEK;
+			*n = iv->day / 7;
+		}
+		else
+		{
+			if (iv->day > 3660)
+				return false;
+			*unit = PU_DAY;
+			*n = iv->day;
+		}
+		return true;
+	}
+	return false;
+}
+
+static int32
+floor_mod(int32 a, int32 b)
+{
+	int32		m = a % b;
+
+	return m < 0 ? m + b : m;
+}
+
+/* First day (days since 2000-01-01, local) of the period that contains day d. */
+static int32
+period_start(int32 d, PeriodUnit unit, int n)
+{
+	int			y,
+				m,
+				dd;
+
+	switch (unit)
+	{
+		case PU_DAY:
+			return d - floor_mod(d, n);
+		case PU_WEEK:
+			{
+				/* 2000-01-03 was a Monday: weeks counted from there */
+				int32		w = d - 2;
+				int32		wk = (w - floor_mod(w, 7)) / 7;
+
+				wk -= floor_mod(wk, n);
+				return wk * 7 + 2;
+			}
+		case PU_MONTH:
+			{
+				int32		idx;
+
+				j2date(d + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
+				idx = y * 12 + (m - 1);
+				idx -= floor_mod(idx, n);
+				return date2j(idx / 12, idx % 12 + 1, 1) - POSTGRES_EPOCH_JDATE;
+			}
+	}
+	return d;
+}
+
+static int32
+period_next(int32 start, PeriodUnit unit, int n)
+{
+	int			y,
+				m,
+				dd;
+	int32		idx;
+
+	if (unit == PU_DAY)
+		return start + n;
+	if (unit == PU_WEEK)
+		return start + 7 * n;
+	j2date(start + POSTGRES_EPOCH_JDATE, &y, &m, &dd);
+	idx = y * 12 + (m - 1) + n;
+	return date2j(idx / 12, idx % 12 + 1, 1) - POSTGRES_EPOCH_JDATE;
+}
+
+/* Local midnight of day d as a value of the key type. */
+static int64
+day_to_key(PartSet *s, int32 d)
+{
+	Timestamp	local;
+
+	if (s->keytype == DATEOID)
+		return d;
+	local = (Timestamp) d * USECS_PER_DAY;
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone,
+												   CStringGetTextDatum(s->time_zone),
+												   TimestampGetDatum(local)));
+}
+
+/* now() - retention (or now()) as a value of the key type, computed in the set's time zone. */
+static int64
+cutoff_key(PartSet *s, Interval *minus)
+{
+	Timestamp	local;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+
+	local = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
+												  CStringGetTextDatum(s->time_zone),
+												  TimestampTzGetDatum(now)));
+	if (minus)
+		local = DatumGetTimestamp(DirectFunctionCall2(timestamp_mi_interval,
+													  TimestampGetDatum(local),
+													  IntervalPGetDatum(minus)));
+	if (s->keytype == DATEOID)
+	{
+		/* a date partition [lo, hi) is wholly older than local iff hi <= floor(local) days */
+		int64		days = local / USECS_PER_DAY;
+
+		if (local < 0 && local % USECS_PER_DAY != 0)
+			days--;
+		return days;
+	}
+	return DatumGetTimestampTz(DirectFunctionCall2(timestamp_zone,
+												   CStringGetTextDatum(s->time_zone),
+												   TimestampGetDatum(local)));
+}
+
+/* Today's local day number in the set's time zone. */
+static int32
+local_today(PartSet *s)
+{
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Timestamp	local;
+	int64		days;
+
+	local = DatumGetTimestamp(DirectFunctionCall2(timestamptz_zone,
+												  CStringGetTextDatum(s->time_zone),
+												  TimestampTzGetDatum(now)));
+	days = local / USECS_PER_DAY;
+	if (local < 0 && local % USECS_PER_DAY != 0)
+		days--;
+	return (int32) days;
+}
+
+/* SQL literal of a key value, independent of DateStyle and TimeZone. */
+static char *
+key_literal(Oid keytype, int64 v)
+{
+	char		buf[64];
+	struct pg_tm tm;
+	fsec_t		fsec;
+
+	if (keytype == DATEOID)
+	{
+		j2date((int) v + POSTGRES_EPOCH_JDATE, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
+		snprintf(buf, sizeof(buf), "%04d-%02d-%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
+	}
+	else
+	{
+		if (timestamp2tm((Timestamp) v, NULL, &tm, &fsec, NULL, NULL) != 0)
+			ereport(ERROR,
+					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+					 errmsg("partition bound out of range")));
+		snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d.%06d+00",
+				 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+	}
+	return quote_literal_cstr(buf);
+}
+
+/* <table>_pYYYY_MM_DD / _pYYYY_wWW / _pYYYY_MM / _pYYYY, clipped to NAMEDATALEN. */
+static char *
+partition_name(const char *base, PartSet *s, int32 start)
+{
+	int			y,
+				m,
+				d;
+	char		suffix[32];
+	int			baselen;
+
+	j2date(start + POSTGRES_EPOCH_JDATE, &y, &m, &d);
+	if (s->unit == PU_DAY)
+		snprintf(suffix, sizeof(suffix), "_p%04d_%02d_%02d", y, m, d);
+	else if (s->unit == PU_WEEK)
+		snprintf(suffix, sizeof(suffix), "_p%04d_w%02d", date2isoyear(y, m, d), date2isoweek(y, m, d));
+	else if (s->n % 12 == 0)
+		snprintf(suffix, sizeof(suffix), "_p%04d", y);
+	else
+		snprintf(suffix, sizeof(suffix), "_p%04d_%02d", y, m);
+	baselen = strlen(base);
+	if (baselen + strlen(suffix) > NAMEDATALEN - 1)
+		baselen = pg_mbcliplen(base, baselen, NAMEDATALEN - 1 - strlen(suffix));
+	return psprintf("%.*s%s", baselen, base, suffix);
+}
+
+static int64
+datum_key(Oid keytype, Datum d)
+{
+	if (keytype == DATEOID)
+		return DatumGetDateADT(d);
+	return DatumGetTimestampTz(d);
+}
+
+/* Bounds of every partition of parent, straight from pg_class.relpartbound. */
+static List *
+read_bounds(Oid parent, Oid keytype)
+{
+	List	   *children = find_inheritance_children(parent, NoLock);
+	List	   *result = NIL;
+	ListCell   *lc;
+
+	foreach(lc, children)
+	{
+		Oid			child = lfirst_oid(lc);
+		HeapTuple	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(child));
+		Datum		d;
+		bool		isnull;
+		PartitionBoundSpec *spec;
+		Bound	   *b;
+
+		if (!HeapTupleIsValid(tup))
+			continue;			/* dropped meanwhile */
+		d = SysCacheGetAttr(RELOID, tup, Anum_pg_class_relpartbound, &isnull);
+		if (isnull)
+		{
+			ReleaseSysCache(tup);
+			continue;
+		}
+		spec = (PartitionBoundSpec *) stringToNode(TextDatumGetCString(d));
+		ReleaseSysCache(tup);
+
+		b = palloc0(sizeof(Bound));
+		b->relid = child;
+		b->is_default = spec->is_default;
+		if (!spec->is_default && spec->strategy == PARTITION_STRATEGY_RANGE)
+		{
+			PartitionRangeDatum *lo = linitial_node(PartitionRangeDatum, spec->lowerdatums);
+			PartitionRangeDatum *hi = linitial_node(PartitionRangeDatum, spec->upperdatums);
+
+			b->lo = lo->kind == PARTITION_RANGE_DATUM_VALUE ?
+				datum_key(keytype, castNode(Const, lo->value)->constvalue) :
+				(lo->kind == PARTITION_RANGE_DATUM_MINVALUE ? PG_INT64_MIN : PG_INT64_MAX);
+			b->hi = hi->kind == PARTITION_RANGE_DATUM_VALUE ?
+				datum_key(keytype, castNode(Const, hi->value)->constvalue) :
+				(hi->kind == PARTITION_RANGE_DATUM_MINVALUE ? PG_INT64_MIN : PG_INT64_MAX);
+		}
+		result = lappend(result, b);
+	}
+	return result;
+}
+
+static bool
+overlaps(List *bounds, int64 lo, int64 hi)
+{
+	ListCell   *lc;
+
+	foreach(lc, bounds)
+	{
+		Bound	   *b = lfirst(lc);
+
+		if (!b->is_default && lo < b->hi && b->lo < hi)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Runs one DDL statement under elfsofa.maintenance_lock_timeout, retrying
+ * when the lock was not granted in time; other errors propagate.
+ */
+static void
+run_ddl_with_retry(const char *const *stmts, int nstmts)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+
+	for (int attempt = 0;; attempt++)
+	{
+		BeginInternalSubTransaction(NULL);
+		MemoryContextSwitchTo(oldcxt);
+		PG_TRY();
+		{
+			for (int i = 0; i < nstmts; i++)
+			{
+				int			rc = SPI_execute(stmts[i], false, 0);
+
+				if (rc < 0)
+					elog(ERROR, "elfsofa: SPI failed (%s) running \"%s\"",
+						 SPI_result_code_string(rc), stmts[i]);
+			}
+			ReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+			return;
+		}
+		PG_CATCH();
+		{
+			ErrorData  *edata;
+
+			MemoryContextSwitchTo(oldcxt);
+			edata = CopyErrorData();
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || attempt >= es_lock_retries)
+				PG_RE_THROW();
+			FlushErrorState();
+			RollbackAndReleaseCurrentSubTransaction();
+			MemoryContextSwitchTo(oldcxt);
+			CurrentResourceOwner = oldowner;
+			FreeErrorData(edata);
+		}
+		PG_END_TRY();
+		/* back off a little, longer each time, interruptibly */
+		for (int i = 0; i < attempt + 1; i++)
+		{
+			CHECK_FOR_INTERRUPTS();
+			pg_usleep(20000L);
+		}
+	}
+}
+
+/* A partition created while CREATE EXTENSION runs must not become an extension member. */
+static void
+forget_extension_membership(Oid relid)
+{
+	if (creating_extension && OidIsValid(CurrentExtensionObject))
+		deleteDependencyRecordsForSpecific(RelationRelationId, relid, DEPENDENCY_EXTENSION,
+										   ExtensionRelationId, CurrentExtensionObject);
+}
+
+static void
+json_str(StringInfo buf, const char *s)
+{
+	if (s == NULL)
+		appendStringInfoString(buf, "null");
+	else
+		escape_json(buf, s);
+}
+
+/* Creates the missing partitions of one set from the current period to premake ahead; appends their names to out. */
+static int
+create_ahead(PartSet *s, StringInfo out)
+{
+	char	   *nsp = get_namespace_name(get_rel_namespace(s->parent));
+	char	   *relname = get_rel_name(s->parent);
+	char	   *qparent;
+	List	   *bounds;
+	int32		start;
+	int			created = 0;
+
+	if (nsp == NULL || relname == NULL)
+		ereport(ERROR,
+				(errcode(ES_ERRCODE_NOT_FOUND),
+				 errmsg("partitioned table no longer exists"),
+				 errdetail("Set with parent OID %u has no table.", s->parent),
+				 errhint("Remove it with DELETE FROM elfsofa.partition_sets.")));
+	qparent = quote_qualified_identifier(nsp, relname);
+	bounds = read_bounds(s->parent, s->keytype);
+	start = period_start(local_today(s), s->unit, s->n);
+
+	for (int i = 0; i <= s->premake; i++)
+	{
+		int32		next = period_next(start, s->unit, s->n);
+		int64		lo = day_to_key(s, start);
+		int64		hi = day_to_key(s, next);
+
+		if (!overlaps(bounds, lo, hi))
+		{
+			char	   *name = partition_name(relname, s, start);
+			char	   *qname = quote_qualified_identifier(nsp, name);
+			const char *stmts[2];
+			Oid			relid;
+			Bound	   *b;
+
+			if (OidIsValid(get_relname_relid(name, get_rel_namespace(s->parent))))
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_TABLE),
+						 errmsg("cannot create partition %s", qname),
+						 errdetail("A relation named %s exists but is not a partition of %s for this period.", qname, qparent),
+						 errhint("Rename or attach that table, then run maintenance again.")));
+			stmts[0] = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+								"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", qname, qparent);
+			stmts[1] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+								qparent, qname, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
+			run_ddl_with_retry(stmts, 2);
+			relid = get_relname_relid(name, get_rel_namespace(s->parent));
+			forget_extension_membership(relid);
+			b = palloc0(sizeof(Bound));
+			b->relid = relid;
+			b->lo = lo;
+			b->hi = hi;
+			bounds = lappend(bounds, b);
+			if (out->len > 0)
+				appendStringInfoChar(out, ',');
+			created++;
+			json_str(out, qname);
+		}
+		start = next;
+	}
+	return created;
+}
+
+static EsPlan fk_plan = {
+	"SELECT conname::text FROM pg_catalog.pg_constraint WHERE conrelid = $1 AND contype = 'f'",
+	1, {OIDOID}
+};
+
+/* Detaches partitions of one set wholly older than its cutoff and archives or drops them. */
+static int
+retire_old(PartSet *s, StringInfo out)
+{
+	char	   *nsp = get_namespace_name(get_rel_namespace(s->parent));
+	char	   *relname = get_rel_name(s->parent);
+	char	   *qparent;
+	List	   *bounds;
+	int64		cutoff;
+	ListCell   *lc;
+	int			retired = 0;
+	Oid			archive_nsp;
+
+	if (s->retention == NULL)
+		return 0;
+	if (nsp == NULL || relname == NULL)
+		return 0;
+	qparent = quote_qualified_identifier(nsp, relname);
+	bounds = read_bounds(s->parent, s->keytype);
+	cutoff = cutoff_key(s, s->retention);
+	archive_nsp = get_namespace_oid("elfsofa_archive", true);
+
+	foreach(lc, bounds)
+	{
+		Bound	   *b = lfirst(lc);
+		char	   *pname;
+		char	   *qname;
+		const char *stmts[3];
+		int			nstmts = 0;
+
+		if (b->is_default || b->hi == PG_INT64_MAX || b->hi > cutoff)
+			continue;
+		pname = get_rel_name(b->relid);
+		if (pname == NULL)
+			continue;
+		qname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(b->relid)), pname);
+		stmts[nstmts++] = psprintf("ALTER TABLE %s DETACH PARTITION %s", qparent, qname);
+		if (s->drop)
+			stmts[nstmts++] = psprintf("DROP TABLE %s", qname);
+		else
+		{
+			if (!OidIsValid(archive_nsp))
+				ereport(ERROR,
+						(errcode(ERRCODE_UNDEFINED_SCHEMA),
+						 errmsg("schema elfsofa_archive does not exist"),
+						 errdetail("Partition %s is past retention and its set archives.", qname)));
+			if (OidIsValid(get_relname_relid(pname, archive_nsp)))
+				ereport(ERROR,
+						(errcode(ERRCODE_DUPLICATE_TABLE),
+						 errmsg("cannot archive partition %s", qname),
+						 errdetail("elfsofa_archive already has a table named %s.", quote_identifier(pname)),
+						 errhint("Rename the archived table, then run maintenance again.")));
+		}
+		run_ddl_with_retry(stmts, nstmts);
+		if (!s->drop)
+		{
+			/* archived rows must not pin live tables: drop its foreign keys, then move it */
+			Datum		v[1] = {ObjectIdGetDatum(b->relid)};
+			StringInfoData sql;
+			const char *mv[1];
+
+			initStringInfo(&sql);
+			es_exec(&fk_plan, v, NULL, true, 0);
+			for (uint64 i = 0; i < SPI_processed; i++)
+			{
+				char	   *con = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+
+				appendStringInfo(&sql, "%s DROP CONSTRAINT %s", sql.len ? "," : "", quote_identifier(con));
+			}
+			if (sql.len > 0)
+			{
+				mv[0] = psprintf("ALTER TABLE %s %s", qname, sql.data);
+				run_ddl_with_retry(mv, 1);
+			}
+			mv[0] = psprintf("ALTER TABLE %s SET SCHEMA elfsofa_archive", qname);
+			run_ddl_with_retry(mv, 1);
+		}
+		if (out->len > 0)
+			appendStringInfoChar(out, ',');
+		retired++;
+		appendStringInfoString(out, "{\"partition\":");
+		json_str(out, qname);
+		appendStringInfo(out, ",\"action\":\"%s\"}", s->drop ? "drop" : "archive");
+	}
+	return retired;
+}
+
+/* Validates a parent and returns its key type; raises 22023/PT404/42501 with details. */
+static Oid
+check_parent(Oid relid, const char *column)
+{
+	Relation	rel;
+	PartitionKey key;
+	AttrNumber	attnum;
+	Oid			keytype;
+	char	   *relname;
+
+	if (!SearchSysCacheExists1(RELOID, ObjectIdGetDatum(relid)))
+		ereport(ERROR,
+				(errcode(ES_ERRCODE_NOT_FOUND),
+				 errmsg("unknown table"),
+				 errdetail("No relation has OID %u.", relid)));
+	rel = relation_open(relid, AccessShareLock);
+	relname = quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+										 RelationGetRelationName(rel));
+	if (!es_rel_ownercheck(relid, GetUserId()))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("must be owner of table %s", relname),
+				 errdetail("Only the owner of %s can register it for partition maintenance.", relname)));
+	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		bad_input("table is not partitioned",
+				  psprintf("Table %s is not a partitioned table.", relname),
+				  "Create it with PARTITION BY RANGE (control_column).");
+	if (RelationGetNamespace(rel) == get_namespace_oid("elfsofa_archive", true))
+		bad_input("archived tables cannot be managed",
+				  psprintf("Table %s is in schema elfsofa_archive.", relname), NULL);
+	if (rel->rd_rel->relispartition)
+		bad_input("table is itself a partition",
+				  psprintf("Table %s is a partition; register its top-level parent.", relname), NULL);
+	attnum = get_attnum(relid, column);
+	if (attnum == InvalidAttrNumber || attnum < 0)
+		bad_input("control column does not exist",
+				  psprintf("Table %s has no column \"%s\".", relname, column), NULL);
+	key = RelationGetPartitionKey(rel);
+	if (key->strategy != PARTITION_STRATEGY_RANGE)
+		bad_input("table is not partitioned by range",
+				  psprintf("Table %s is partitioned by %s.", relname,
+						   key->strategy == PARTITION_STRATEGY_LIST ? "LIST" : "HASH"),
+				  "Only RANGE partitioning by a timestamptz or date column is managed.");
+	if (key->partnatts != 1 || key->partattrs[0] != attnum)
+		bad_input("table is not partitioned by the control column",
+				  psprintf("Table %s is not partitioned by exactly column \"%s\".", relname, column),
+				  NULL);
+	keytype = key->parttypid[0];
+	if (keytype != TIMESTAMPTZOID && keytype != DATEOID)
+		bad_input("control column must be timestamptz or date",
+				  psprintf("Column \"%s\" of %s has type %s.", column, relname, format_type_be(keytype)),
+				  NULL);
+	relation_close(rel, AccessShareLock);
+	return keytype;
+}
+
+static EsPlan load_plan = {
+	"SELECT s.parent::oid, s.retire_with::oid, s.control_column, s.part_interval, s.premake, "
+	"       COALESCE(l.retention, CASE WHEN s.retire_with IS NULL THEN s.retention END), "
+	"       COALESCE(l.retention_action, s.retention_action) = 'drop', s.time_zone "
+	"  FROM elfsofa.partition_sets s LEFT JOIN elfsofa.partition_sets l ON l.parent = s.retire_with "
+	" WHERE $1::oid IS NULL OR s.parent::oid = $1 OR s.retire_with::oid = $1 "
+	"    OR s.parent::oid = (SELECT retire_with::oid FROM elfsofa.partition_sets WHERE parent::oid = $1) "
+	"    OR s.retire_with::oid = (SELECT retire_with::oid FROM elfsofa.partition_sets WHERE parent::oid = $1) "
+	" ORDER BY COALESCE(s.retire_with, s.parent)::oid, s.retire_with IS NOT NULL, s.parent::oid",
+	1, {OIDOID}
+};
+
+/* Reads sets (all, or the group of one parent) ordered leader first, followers after. */
+static List *
+load_sets(Oid only)
+{
+	Datum		v[1];
+	char		nulls[1] = {' '};
+	List	   *sets = NIL;
+
+	v[0] = ObjectIdGetDatum(only);
+	if (!OidIsValid(only))
+		nulls[0] = 'n';
+	es_exec(&load_plan, v, nulls, false, 0);	/* not read-only: must see a row upserted just before */
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+		TupleDesc	td = SPI_tuptable->tupdesc;
+		bool		isnull;
+		PartSet    *s = palloc0(sizeof(PartSet));
+		Datum		d;
+
+		s->parent = DatumGetObjectId(SPI_getbinval(t, td, 1, &isnull));
+		d = SPI_getbinval(t, td, 2, &isnull);
+		s->leader = isnull ? InvalidOid : DatumGetObjectId(d);
+		s->control_column = SPI_getvalue(t, td, 3);
+		s->interval = (Interval *) palloc(sizeof(Interval));
+		memcpy(s->interval, DatumGetIntervalP(SPI_getbinval(t, td, 4, &isnull)), sizeof(Interval));
+		s->premake = DatumGetInt32(SPI_getbinval(t, td, 5, &isnull));
+		d = SPI_getbinval(t, td, 6, &isnull);
+		if (!isnull)
+		{
+			s->retention = (Interval *) palloc(sizeof(Interval));
+			memcpy(s->retention, DatumGetIntervalP(d), sizeof(Interval));
+		}
+		s->drop = DatumGetBool(SPI_getbinval(t, td, 7, &isnull));
+		s->time_zone = SPI_getvalue(t, td, 8);
+		if (!parse_period(s->interval, &s->unit, &s->n))
+		{
+			s->n = 0;			/* reported as an error for this set */
+		}
+		sets = lappend(sets, s);
+	}
+	return sets;
+}
+
+/* The key type of a set's parent, or an error naming what changed under us. */
+static void
+resolve_keytype(PartSet *s)
+{
+	if (s->n == 0)
+		bad_input("unsupported partition interval",
+				  "The set's part_interval is not a whole number of days, weeks, months or years.", NULL);
+	s->keytype = check_parent(s->parent, s->control_column);
+}
+
+static EsPlan upsert_plan = {
+	"INSERT INTO elfsofa.partition_sets AS p (parent, control_column, part_interval, premake, retention, "
+	"       retention_action, retire_with, time_zone, builtin) "
+	"VALUES ($1::oid::regclass, $2, $3, $4, $5, $6, $7::oid::regclass, $8, $9) "
+	"ON CONFLICT (parent) DO UPDATE SET control_column = EXCLUDED.control_column, "
+	"       part_interval = EXCLUDED.part_interval, premake = EXCLUDED.premake, "
+	"       retention = EXCLUDED.retention, retention_action = EXCLUDED.retention_action, "
+	"       retire_with = EXCLUDED.retire_with",
+	9, {OIDOID, TEXTOID, INTERVALOID, INT4OID, INTERVALOID, TEXTOID, OIDOID, TEXTOID, BOOLOID}
+};
+
+static EsPlan leader_plan = {
+	"SELECT retire_with::oid, part_interval FROM elfsofa.partition_sets WHERE parent::oid = $1",
+	1, {OIDOID}
+};
+
+static EsPlan followers_plan = {
+	"SELECT count(*) FROM elfsofa.partition_sets WHERE retire_with::oid = $1",
+	1, {OIDOID}
+};
+
+static EsPlan mark_plan = {
+	"UPDATE elfsofa.partition_sets SET last_run = now(), last_error = $2 WHERE parent::oid = $1",
+	2, {OIDOID, TEXTOID}
+};
+
+/* elfsofa.partition_table(parent, control_column, part_interval, premake, retention, retention_action, retire_with) */
+Datum
+elfsofa_partition_table(PG_FUNCTION_ARGS)
+{
+	Oid			parent;
+	char	   *column;
+	Interval   *iv;
+	int32		premake;
+	Interval   *retention = NULL;
+	const char *action = "archive";
+	Oid			leader = InvalidOid;
+	PartSet		s;
+	StringInfoData out;
+	StringInfoData res;
+	Datum		v[9];
+	char		nulls[9] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	int			save_nestlevel;
+	char	   *relname;
+
+	if (PG_ARGISNULL(0))
+		bad_input("parent must not be null", "Argument \"parent\" was null.", NULL);
+	parent = PG_GETARG_OID(0);
+	column = es_require_text(fcinfo, 1, "control_column", NAMEDATALEN - 1);
+	if (PG_ARGISNULL(2))
+		bad_input("part_interval must not be null", "Argument \"part_interval\" was null.", NULL);
+	iv = PG_GETARG_INTERVAL_P(2);
+	memset(&s, 0, sizeof(s));
+	if (!parse_period(iv, &s.unit, &s.n))
+		bad_input("unsupported partition interval",
+				  psprintf("Argument \"part_interval\" was %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(iv)))),
+				  "Use 1 day, 1 week, 1 month or 1 year, or a whole multiple of one (e.g. 3 months).");
+	if (PG_ARGISNULL(3))
+		bad_input("premake must not be null", "Argument \"premake\" was null.", NULL);
+	premake = PG_GETARG_INT32(3);
+	if (premake < 0 || premake > 1000)
+		bad_input("premake must be between 0 and 1000",
+				  psprintf("Argument \"premake\" was %d.", premake), NULL);
+	if (!PG_ARGISNULL(4))
+	{
+		Interval	zero;
+
+		retention = PG_GETARG_INTERVAL_P(4);
+		memset(&zero, 0, sizeof(zero));
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(retention),
+											  IntervalPGetDatum(&zero))) <= 0)
+			bad_input("retention must be positive",
+					  psprintf("Argument \"retention\" was %s.",
+							   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(retention)))),
+					  "Pass NULL to keep every partition.");
+	}
+	if (!PG_ARGISNULL(5))
+	{
+		action = text_to_cstring(PG_GETARG_TEXT_PP(5));
+		if (strcmp(action, "archive") != 0 && strcmp(action, "drop") != 0)
+			bad_input("retention_action must be archive or drop",
+					  psprintf("Argument \"retention_action\" was \"%s\".", action), NULL);
+	}
+	if (!PG_ARGISNULL(6))
+		leader = PG_GETARG_OID(6);
+
+	s.keytype = check_parent(parent, column);
+	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)), get_rel_name(parent));
+
+	initStringInfo(&out);
+	SPI_connect();
+	if (OidIsValid(leader))
+	{
+		Datum		lv[1] = {ObjectIdGetDatum(leader)};
+		bool		isnull;
+
+		if (leader == parent)
+			bad_input("a set cannot retire with itself",
+					  psprintf("Arguments \"parent\" and \"retire_with\" were both %s.", relname), NULL);
+		es_exec(&leader_plan, lv, NULL, true, 0);
+		if (SPI_processed == 0)
+			ereport(ERROR,
+					(errcode(ES_ERRCODE_NOT_FOUND),
+					 errmsg("retire_with is not a registered partition set"),
+					 errdetail("Argument \"retire_with\" (OID %u) is not in elfsofa.partition_sets.", leader),
+					 errhint("Register the leader table first.")));
+		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+		if (!isnull)
+			bad_input("retire_with must name a leader set",
+					  "Argument \"retire_with\" itself retires with another set; link to that one.", NULL);
+		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
+											  SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
+											  IntervalPGetDatum(iv))) != 0)
+			bad_input("retire_with must have the same interval",
+					  "Sets retired together must share one schedule: the leader's part_interval differs.", NULL);
+	}
+	if (OidIsValid(leader))
+	{
+		Datum		fv[1] = {ObjectIdGetDatum(parent)};
+		bool		isnull;
+
+		es_exec(&followers_plan, fv, NULL, true, 0);
+		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0)
+			bad_input("a leader set cannot retire with another set",
+					  psprintf("Other sets retire with %s.", relname), NULL);
+	}
+
+	v[0] = ObjectIdGetDatum(parent);
+	v[1] = CStringGetTextDatum(column);
+	v[2] = IntervalPGetDatum(iv);
+	v[3] = Int32GetDatum(premake);
+	if (retention)
+		v[4] = IntervalPGetDatum(retention);
+	else
+		nulls[4] = 'n';
+	v[5] = CStringGetTextDatum(action);
+	if (OidIsValid(leader))
+		v[6] = ObjectIdGetDatum(leader);
+	else
+		nulls[6] = 'n';
+	v[7] = CStringGetTextDatum(pg_get_timezone_name(session_timezone));
+	v[8] = BoolGetDatum(creating_extension);
+	es_exec(&upsert_plan, v, nulls, false, 0);
+
+	/* create ahead with the stored settings (time zone kept from the first registration) */
+	{
+		List	   *sets = load_sets(parent);
+		ListCell   *lc;
+
+		save_nestlevel = NewGUCNestLevel();
+		(void) set_config_option("lock_timeout", psprintf("%d", es_lock_timeout_ms),
+								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+		foreach(lc, sets)
+		{
+			PartSet    *ps = lfirst(lc);
+
+			if (ps->parent != parent)
+				continue;
+			resolve_keytype(ps);
+			create_ahead(ps, &out);
+		}
+		AtEOXact_GUC(true, save_nestlevel);
+	}
+	SPI_finish();
+
+	initStringInfo(&res);
+	appendStringInfoString(&res, "{\"parent\":");
+	json_str(&res, relname);
+	appendStringInfo(&res, ",\"created\":[%s]}", out.data);
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(res.data)));
+}
+
+/* Takes the set's advisory lock without waiting; false when another run holds it. */
+static bool
+try_lock_set(Oid parent)
+{
+	LOCKTAG		tag;
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, ES_PART_LOCK_KEY, (uint32) parent, 2);
+	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
+}
+
+/* Creates (or retires) for the sets of one group in a subtransaction; returns the error message or NULL. */
+static char *
+group_step(List *group, bool retire, StringInfo out, int *count)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	char	   *volatile err = NULL;
+	int			outlen = out->len;
+	volatile int n = 0;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		ListCell   *lc;
+
+		if (!retire)
+		{
+			foreach(lc, group)
+			{
+				PartSet    *s = lfirst(lc);
+
+				resolve_keytype(s);
+				n += create_ahead(s, out);
+			}
+		}
+		else
+		{
+			/* followers (lines) first, leader (orders) last */
+			for (int i = list_length(group) - 1; i >= 0; i--)
+			{
+				PartSet    *s = list_nth(group, i);
+
+				resolve_keytype(s);
+				n += retire_old(s, out);
+			}
+		}
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		*count += n;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		out->len = outlen;
+		out->data[outlen] = '\0';
+		err = psprintf("%s: %s (SQLSTATE %s)", retire ? "retire" : "create", edata->message,
+					   unpack_sql_state(edata->sqlerrcode));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return err;
+}
+
+/* elfsofa.run_maintenance(parent regclass DEFAULT NULL) returns what it did as jsonb */
+Datum
+elfsofa_run_maintenance(PG_FUNCTION_ARGS)
+{
+	Oid			only = PG_ARGISNULL(0) ? InvalidOid : PG_GETARG_OID(0);
+	List	   *sets;
+	StringInfoData res;
+	int			total_created = 0,
+				total_retired = 0,
+				errors = 0,
+				skipped = 0;
+	int			save_nestlevel;
+	int			i = 0;
+	bool		first = true;
+	MemoryContext loopcxt;
+
+	initStringInfo(&res);
+	SPI_connect();
+	sets = load_sets(only);
+	if (OidIsValid(only) && sets == NIL)
+		ereport(ERROR,
+				(errcode(ES_ERRCODE_NOT_FOUND),
+				 errmsg("table is not a registered partition set"),
+				 errdetail("Argument \"parent\" (%s) is not in elfsofa.partition_sets.",
+						   DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(only)))),
+				 errhint("Register it with elfsofa.partition_table().")));
+
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("lock_timeout", psprintf("%d", es_lock_timeout_ms),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+
+	appendStringInfoString(&res, "{\"sets\":[");
+	loopcxt = AllocSetContextCreate(CurrentMemoryContext, "elfsofa maintenance", ALLOCSET_DEFAULT_SIZES);
+
+	while (i < list_length(sets))
+	{
+		/* one group: a leader and the followers that come right after it */
+		List	   *group = NIL;
+		PartSet    *lead = list_nth(sets, i);
+		Oid			key = OidIsValid(lead->leader) ? lead->leader : lead->parent;
+		bool		busy = false;
+		ListCell   *lc;
+		MemoryContext old;
+
+		while (i < list_length(sets))
+		{
+			PartSet    *s = list_nth(sets, i);
+
+			if ((OidIsValid(s->leader) ? s->leader : s->parent) != key)
+				break;
+			group = lappend(group, s);
+			i++;
+		}
+
+		foreach(lc, group)
+		{
+			PartSet    *s = lfirst(lc);
+
+			if (!try_lock_set(s->parent))
+				busy = true;
+		}
+
+		old = MemoryContextSwitchTo(loopcxt);
+		foreach(lc, group)
+		{
+			PartSet    *s = lfirst(lc);
+			List	   *one = list_make1(s);
+			StringInfoData created,
+						retired;
+			char	   *e1 = NULL,
+					   *e2 = NULL;
+			char	   *err;
+			int			c = 0,
+						r = 0;
+			Datum		v[2];
+			char		nulls[2] = {' ', ' '};
+
+			initStringInfo(&created);
+			initStringInfo(&retired);
+			if (!first)
+				appendStringInfoChar(&res, ',');
+			first = false;
+			appendStringInfoString(&res, "{\"parent\":");
+			json_str(&res, DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(s->parent))));
+			if (busy)
+			{
+				appendStringInfoString(&res, ",\"skipped\":\"busy\"}");
+				skipped++;
+				continue;
+			}
+			e1 = group_step(one, false, &created, &c);
+			/* a follower retires with its leader, in the leader's step, lines before orders */
+			if (!OidIsValid(s->leader))
+			{
+				List	   *rev = NIL;
+				ListCell   *lc2;
+
+				foreach(lc2, group)
+					rev = lappend(rev, lfirst(lc2));
+				e2 = group_step(rev, true, &retired, &r);
+			}
+			total_created += c;
+			total_retired += r;
+			err = e1 && e2 ? psprintf("%s; %s", e1, e2) : (e1 ? e1 : e2);
+			if (err)
+				errors++;
+			appendStringInfo(&res, ",\"created\":[%s],\"retired\":[%s],\"error\":", created.data, retired.data);
+			json_str(&res, err);
+			appendStringInfoChar(&res, '}');
+
+			v[0] = ObjectIdGetDatum(s->parent);
+			if (err)
+				v[1] = CStringGetTextDatum(err);
+			else
+				nulls[1] = 'n';
+			es_exec(&mark_plan, v, nulls, false, 0);
+			/* a failed retire of the group is the followers' error too */
+			if (e2 && list_length(group) > 1)
+			{
+				ListCell   *lc3;
+
+				foreach(lc3, group)
+				{
+					PartSet    *f = lfirst(lc3);
+
+					if (f == s)
+						continue;
+					v[0] = ObjectIdGetDatum(f->parent);
+					v[1] = CStringGetTextDatum(e2);
+					nulls[1] = ' ';
+					es_exec(&mark_plan, v, nulls, false, 0);
+				}
+			}
+		}
+		MemoryContextSwitchTo(old);
+		appendStringInfoString(&res, "");
+		MemoryContextReset(loopcxt);
+	}
+	appendStringInfo(&res, "],\"created\":%d,\"retired\":%d,\"errors\":%d,\"skipped\":%d}",
+					 total_created, total_retired, errors, skipped);
+	AtEOXact_GUC(true, save_nestlevel);
+	SPI_finish();
+	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(res.data)));
+}
+
+/* elfsofa.partition_reach(parent): upper bound of the newest partition, from the catalog */
+Datum
+elfsofa_partition_reach(PG_FUNCTION_ARGS)
+{
+	Oid			parent;
+	Relation	rel;
+	PartitionKey key;
+	Oid			keytype;
+	List	   *bounds;
+	ListCell   *lc;
+	bool		found = false;
+	int64		best = PG_INT64_MIN;
+
+	if (PG_ARGISNULL(0))
+		PG_RETURN_NULL();
+	parent = PG_GETARG_OID(0);
+	if (get_rel_relkind(parent) != RELKIND_PARTITIONED_TABLE)
+		PG_RETURN_NULL();
+	rel = relation_open(parent, AccessShareLock);
+	key = RelationGetPartitionKey(rel);
+	if (key->strategy != PARTITION_STRATEGY_RANGE || key->partnatts != 1)
+	{
+		relation_close(rel, AccessShareLock);
+		PG_RETURN_NULL();
+	}
+	keytype = key->parttypid[0];
+	relation_close(rel, AccessShareLock);
+	if (keytype != TIMESTAMPTZOID && keytype != DATEOID)
+		PG_RETURN_NULL();
+	bounds = read_bounds(parent, keytype);
+	foreach(lc, bounds)
+	{
+		Bound	   *b = lfirst(lc);
+
+		if (b->is_default)
+			continue;
+		found = true;
+		if (b->hi > best)
+			best = b->hi;
+	}
+	if (!found)
+		PG_RETURN_NULL();
+	if (best == PG_INT64_MAX)
+		PG_RETURN_TIMESTAMPTZ(DT_NOEND);
+	if (keytype == DATEOID)
+		return DirectFunctionCall1(date_timestamptz, DateADTGetDatum((DateADT) best));
+	PG_RETURN_TIMESTAMPTZ((TimestampTz) best);
+}

@@ -1,0 +1,490 @@
+/*
+ * ratelimit.c — token-bucket rate limits: elfsofa.rate_limit() and the
+ * PostgREST pre-request guard elfsofa.api_guard().
+ *
+ * A bucket holds up to max_requests tokens and refills at max_requests per
+ * `per`; each allowed request takes one token.  When elfsofa is in
+ * shared_preload_libraries the buckets live in a fixed-size shared hash table
+ * under one LWLock (not transactional: a request that later fails still
+ * counts).  Otherwise they live in the unlogged table elfsofa.rate_limits,
+ * updated with one UPSERT (counts only committed requests; read-only
+ * transactions check without consuming).
+ */
+#include "elfsofa.h"
+
+#include <math.h>
+
+#include "access/xact.h"
+#include "access/xlog.h"
+#include "catalog/pg_type.h"
+#include "common/hashfn.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "storage/lwlock.h"
+#include "storage/shmem.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/timestamp.h"
+
+PG_FUNCTION_INFO_V1(elfsofa_rate_limit);
+PG_FUNCTION_INFO_V1(elfsofa_api_guard);
+PG_FUNCTION_INFO_V1(elfsofa_rate_limit_reset);
+
+#define RL_MAX_BUCKET_LEN	200
+
+typedef struct RlKey
+{
+	uint64		h1;
+	uint64		h2;
+} RlKey;
+
+typedef struct RlEntry
+{
+	RlKey		key;			/* hash key: must be first */
+	double		tokens;
+	double		capacity;
+	double		rate_per_us;	/* tokens regained per microsecond */
+	TimestampTz last;
+} RlEntry;
+
+typedef struct RlShared
+{
+	LWLock	   *lock;
+} RlShared;
+
+typedef struct RlResult
+{
+	bool		allowed;
+	double		retry_after;	/* seconds until one token is back (when denied) */
+} RlResult;
+
+enum
+{
+	RL_STORE_AUTO,
+	RL_STORE_TABLE
+};
+
+static const struct config_enum_entry store_options[] = {
+	{"auto", RL_STORE_AUTO, false},
+	{"table", RL_STORE_TABLE, false},
+	{NULL, 0, false}
+};
+
+static int	rl_slots = 10000;
+static int	rl_user_per_minute = 600;
+static int	rl_anon_per_minute = 120;
+static int	rl_store = RL_STORE_AUTO;
+
+static RlShared *rl_shared = NULL;
+static HTAB *rl_hash = NULL;
+static bool rl_requested = false;
+
+#if ES_HAVE_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type prev_shmem_request_hook = NULL;
+#endif
+static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
+
+static Size
+rl_shmem_size(void)
+{
+	return add_size(MAXALIGN(sizeof(RlShared)), hash_estimate_size(rl_slots, sizeof(RlEntry)));
+}
+
+static void
+rl_request(void)
+{
+	RequestAddinShmemSpace(rl_shmem_size());
+	RequestNamedLWLockTranche("elfsofa_ratelimit", 1);
+	rl_requested = true;
+}
+
+#if ES_HAVE_SHMEM_REQUEST_HOOK
+static void
+rl_shmem_request(void)
+{
+	if (prev_shmem_request_hook)
+		prev_shmem_request_hook();
+	rl_request();
+}
+#endif
+
+static void
+rl_shmem_startup(void)
+{
+	bool		found;
+	HASHCTL		info;
+
+	if (prev_shmem_startup_hook)
+		prev_shmem_startup_hook();
+	if (!rl_requested)
+		return;
+
+	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
+	rl_shared = ShmemInitStruct("elfsofa rate limit state", sizeof(RlShared), &found);
+	if (!found)
+		rl_shared->lock = &(GetNamedLWLockTranche("elfsofa_ratelimit"))->lock;
+	memset(&info, 0, sizeof(info));
+	info.keysize = sizeof(RlKey);
+	info.entrysize = sizeof(RlEntry);
+	rl_hash = ShmemInitHash("elfsofa rate limit buckets", rl_slots, rl_slots,
+							&info, HASH_ELEM | HASH_BLOBS);
+	LWLockRelease(AddinShmemInitLock);
+}
+
+/* Called once from _PG_init: settings, and shared memory when preloaded. */
+void
+es_ratelimit_init(void)
+{
+	DefineCustomIntVariable("elfsofa.rate_limit_per_minute",
+							"Requests per minute api_guard() allows each signed-in user (JWT sub).",
+							"Token bucket: bursts up to this many, refilled evenly over a minute; 0 turns the limit off. Range 0 to 1000000.",
+							&rl_user_per_minute, 600, 0, 1000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("elfsofa.rate_limit_anon_per_minute",
+							"Requests per minute api_guard() allows each client IP without a JWT sub.",
+							"The IP comes from the cf-connecting-ip or x-forwarded-for request header; 0 turns the limit off. Range 0 to 1000000.",
+							&rl_anon_per_minute, 120, 0, 1000000,
+							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomEnumVariable("elfsofa.rate_limit_store",
+							 "Where rate-limit buckets live: auto (shared memory when preloaded, else table) or table.",
+							 NULL,
+							 &rl_store, RL_STORE_AUTO, store_options,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("elfsofa.rate_limit_slots",
+							"Rate-limit buckets kept in shared memory (needs shared_preload_libraries).",
+							"Idle full buckets are evicted when the table is full; beyond that the table store is used. Range 100 to 1000000.",
+							&rl_slots, 10000, 100, 1000000,
+							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+#if ES_HAVE_SHMEM_REQUEST_HOOK
+	prev_shmem_request_hook = shmem_request_hook;
+	shmem_request_hook = rl_shmem_request;
+#else
+	rl_request();
+#endif
+	prev_shmem_startup_hook = shmem_startup_hook;
+	shmem_startup_hook = rl_shmem_startup;
+}
+
+/* One token-bucket step on an entry; returns whether a token was taken. */
+static bool
+rl_step(RlEntry *e, double capacity, double rate_per_us, TimestampTz now, bool consume)
+{
+	double		elapsed = (now > e->last) ? (double) (now - e->last) : 0.0;
+
+	e->capacity = capacity;
+	e->rate_per_us = rate_per_us;
+	e->tokens = Min(capacity, e->tokens + elapsed * rate_per_us);
+	e->last = Max(now, e->last);
+	if (e->tokens >= 1.0)
+	{
+		if (consume)
+			e->tokens -= 1.0;
+		return true;
+	}
+	return false;
+}
+
+/* Makes room in a full table by dropping buckets that have refilled completely. */
+static void
+rl_evict_idle(TimestampTz now)
+{
+	HASH_SEQ_STATUS seq;
+	RlEntry    *e;
+
+	hash_seq_init(&seq, rl_hash);
+	while ((e = hash_seq_search(&seq)) != NULL)
+	{
+		double		elapsed = (now > e->last) ? (double) (now - e->last) : 0.0;
+
+		if (e->tokens + elapsed * e->rate_per_us >= e->capacity)
+			hash_search(rl_hash, &e->key, HASH_REMOVE, NULL);
+	}
+}
+
+/* 128 bits of two seeded hashes, database included: collisions are negligible. */
+static RlKey
+rl_key(const char *bucket)
+{
+	RlKey		key;
+	size_t		len = strlen(bucket);
+
+	key.h1 = hash_bytes_extended((const unsigned char *) bucket, len, (uint64) MyDatabaseId);
+	key.h2 = hash_bytes_extended((const unsigned char *) bucket, len,
+								 UINT64CONST(0x9e3779b97f4a7c15) ^ (uint64) MyDatabaseId);
+	return key;
+}
+
+/* Shared-memory store; false when there is no room even after eviction. */
+static bool
+rl_take_shmem(const char *bucket, double capacity, double rate_per_us, RlResult *res)
+{
+	RlKey		key = rl_key(bucket);
+	RlEntry    *e;
+	bool		found;
+	TimestampTz now = GetCurrentTimestamp();
+
+	LWLockAcquire(rl_shared->lock, LW_EXCLUSIVE);
+	e = hash_search(rl_hash, &key, HASH_FIND, &found);
+	if (e == NULL)
+	{
+		/* never grow past rl_slots: shared hash tables would eat others' memory */
+		if (hash_get_num_entries(rl_hash) >= rl_slots)
+			rl_evict_idle(now);
+		if (hash_get_num_entries(rl_hash) < rl_slots)
+			e = hash_search(rl_hash, &key, HASH_ENTER_NULL, &found);
+		if (e == NULL)
+		{
+			LWLockRelease(rl_shared->lock);
+			return false;
+		}
+	}
+	if (!found)
+	{
+		e->tokens = capacity;
+		e->last = now;
+	}
+	res->allowed = rl_step(e, capacity, rate_per_us, now, true);
+	res->retry_after = res->allowed ? 0 : (1.0 - e->tokens) / rate_per_us / 1e6;
+	LWLockRelease(rl_shared->lock);
+	return true;
+}
+
+static EsPlan take_plan = {
+	"WITH c AS (SELECT $2::float8 AS cap, $3::float8 AS rate, $4::timestamptz AS now) "
+	"INSERT INTO elfsofa.rate_limits AS r (bucket, tokens, allowed, updated_at) "
+	"SELECT $1, c.cap - 1, true, c.now FROM c "
+	"ON CONFLICT (bucket) DO UPDATE SET "
+	"  tokens = (SELECT CASE WHEN f.t >= 1 THEN f.t - 1 ELSE f.t END FROM "
+	"            (SELECT least($2, r.tokens + greatest(0, extract(epoch FROM $4 - r.updated_at)::float8) * $3) AS t) f), "
+	"  allowed = (SELECT least($2, r.tokens + greatest(0, extract(epoch FROM $4 - r.updated_at)::float8) * $3) >= 1), "
+	"  updated_at = greatest(r.updated_at, $4) "
+	"RETURNING allowed, tokens",
+	4, {TEXTOID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID}
+};
+
+static EsPlan peek_plan = {
+	"SELECT least($2, tokens + greatest(0, extract(epoch FROM $4 - updated_at)::float8) * $3) "
+	"  FROM elfsofa.rate_limits WHERE bucket = $1 AND $3 IS NOT NULL",
+	4, {TEXTOID, FLOAT8OID, FLOAT8OID, TIMESTAMPTZOID}
+};
+
+/* Table store: one UPSERT; read-only transactions (PostgREST GETs) only check. */
+static void
+rl_take_table(const char *bucket, double capacity, double rate_per_us, RlResult *res)
+{
+	double		rate_per_s = rate_per_us * 1e6;
+	Datum		values[4];
+	bool		isnull;
+	double		tokens;
+
+	values[0] = CStringGetTextDatum(bucket);
+	values[1] = Float8GetDatum(capacity);
+	values[2] = Float8GetDatum(rate_per_s);
+	values[3] = TimestampTzGetDatum(GetCurrentTimestamp());
+
+	SPI_connect();
+	if (XactReadOnly || RecoveryInProgress())
+	{
+		es_exec(&peek_plan, values, NULL, true, 1);
+		tokens = capacity;
+		if (SPI_processed > 0)
+			tokens = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		res->allowed = tokens >= 1.0;
+	}
+	else
+	{
+		es_exec(&take_plan, values, NULL, false, 1);
+		res->allowed = DatumGetBool(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		tokens = DatumGetFloat8(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_finish();
+	res->retry_after = res->allowed ? 0 : (1.0 - tokens) / rate_per_s;
+}
+
+static void
+rl_take(const char *bucket, int32 max_requests, int64 per_us, RlResult *res)
+{
+	double		capacity = (double) max_requests;
+	double		rate_per_us = capacity / (double) per_us;
+
+	if (rl_store == RL_STORE_AUTO && rl_hash != NULL &&
+		rl_take_shmem(bucket, capacity, rate_per_us, res))
+		return;
+	rl_take_table(bucket, capacity, rate_per_us, res);
+}
+
+/* elfsofa.rate_limit(bucket, max_requests, per): true when this request may go ahead. */
+Datum
+elfsofa_rate_limit(PG_FUNCTION_ARGS)
+{
+	char	   *bucket = es_require_text(fcinfo, 0, "bucket", RL_MAX_BUCKET_LEN);
+	int32		max_requests;
+	Interval   *per;
+	int64		per_us;
+	RlResult	res;
+
+	if (PG_ARGISNULL(1) || PG_GETARG_INT32(1) < 1 || PG_GETARG_INT32(1) > 1000000)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("max_requests must be between 1 and 1000000"),
+				 errdetail("Argument \"max_requests\" was %s.",
+						   PG_ARGISNULL(1) ? "null" : psprintf("%d", PG_GETARG_INT32(1)))));
+	max_requests = PG_GETARG_INT32(1);
+	if (PG_ARGISNULL(2))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("per must not be null"),
+				 errdetail("Argument \"per\" was null.")));
+	per = PG_GETARG_INTERVAL_P(2);
+	if (per->month != 0 || per->day < 0 || per->day > 31)
+		per_us = -1;
+	else
+		per_us = per->time + (int64) per->day * USECS_PER_DAY;
+	if (per_us < 1000 || per_us > 31 * USECS_PER_DAY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("per must be between 1 millisecond and 31 days"),
+				 errdetail("Argument \"per\" was %s.",
+						   DatumGetCString(DirectFunctionCall1(interval_out, PG_GETARG_DATUM(2))))));
+
+	rl_take(bucket, max_requests, per_us, &res);
+	PG_RETURN_BOOL(res.allowed);
+}
+
+/* First address of x-forwarded-for, or cf-connecting-ip, from PostgREST's request.headers. */
+static char *
+client_ip(void)
+{
+	const char *raw = GetConfigOption("request.headers", true, false);
+	Jsonb	   *headers;
+	char	   *ip;
+
+	if (raw == NULL || raw[0] == '\0')
+		return NULL;
+	headers = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(raw)));
+	ip = es_jsonb_get_text(headers, "cf-connecting-ip");
+	if (ip == NULL || ip[0] == '\0')
+	{
+		ip = es_jsonb_get_text(headers, "x-forwarded-for");
+		if (ip != NULL)
+		{
+			char	   *comma = strchr(ip, ',');
+
+			if (comma)
+				*comma = '\0';
+		}
+	}
+	if (ip == NULL)
+		return NULL;
+	while (*ip == ' ')
+		ip++;
+	ip[strcspn(ip, " ")] = '\0';
+	if (ip[0] == '\0')
+		return NULL;
+	if (strlen(ip) > 64)
+		ip[64] = '\0';
+	return ip;
+}
+
+/*
+ * elfsofa.api_guard(): PostgREST db-pre-request hook.  Limits each JWT sub,
+ * else each client IP; privileged roles (service_role) are not limited.
+ */
+Datum
+elfsofa_api_guard(PG_FUNCTION_ARGS)
+{
+	char	   *sub;
+	char	   *bucket;
+	int			per_minute;
+	RlResult	res;
+	int			retry;
+	char		header[64];
+
+	if (es_caller_is_privileged())
+		PG_RETURN_VOID();
+
+	sub = es_jsonb_get_text(es_jwt_claims(), "sub");
+	if (sub != NULL && sub[0] != '\0')
+	{
+		per_minute = rl_user_per_minute;
+		bucket = psprintf("user:%.100s", sub);
+	}
+	else
+	{
+		char	   *ip = client_ip();
+
+		per_minute = rl_anon_per_minute;
+		if (ip == NULL)
+			PG_RETURN_VOID();	/* not an HTTP request: nothing to key on */
+		bucket = psprintf("ip:%s", ip);
+	}
+	if (per_minute <= 0)
+		PG_RETURN_VOID();
+
+	rl_take(bucket, per_minute, USECS_PER_MINUTE, &res);
+	if (res.allowed)
+		PG_RETURN_VOID();
+
+	retry = (int) ceil(res.retry_after);
+	if (retry < 1)
+		retry = 1;
+	snprintf(header, sizeof(header), "[{\"Retry-After\": \"%d\"}]", retry);
+	(void) set_config_option("response.headers", header, PGC_USERSET, PGC_S_SESSION,
+							 GUC_ACTION_LOCAL, true, 0, false);
+	ereport(ERROR,
+			(errcode(ES_ERRCODE_RATE_LIMITED),
+			 errmsg("rate limit exceeded"),
+			 errdetail("Bucket \"%s\" allows %d requests per minute.", bucket, per_minute),
+			 errhint_plural("Retry after %d second.", "Retry after %d seconds.", retry, retry)));
+	PG_RETURN_VOID();
+}
+
+static EsPlan reset_plan = {
+	"DELETE FROM elfsofa.rate_limits WHERE $1::text IS NULL OR bucket = $1",
+	1, {TEXTOID}
+};
+
+/*
+ * elfsofa.rate_limit_reset(bucket): forgives one bucket, or every bucket (of
+ * every database, in shared memory) when NULL; returns how many were dropped.
+ */
+Datum
+elfsofa_rate_limit_reset(PG_FUNCTION_ARGS)
+{
+	int64		n = 0;
+	Datum		arg = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
+
+	if (rl_hash != NULL)
+	{
+		LWLockAcquire(rl_shared->lock, LW_EXCLUSIVE);
+		if (PG_ARGISNULL(0))
+		{
+			HASH_SEQ_STATUS seq;
+			RlEntry    *e;
+
+			hash_seq_init(&seq, rl_hash);
+			while ((e = hash_seq_search(&seq)) != NULL)
+			{
+				hash_search(rl_hash, &e->key, HASH_REMOVE, NULL);
+				n++;
+			}
+		}
+		else
+		{
+			RlKey		key = rl_key(text_to_cstring(PG_GETARG_TEXT_PP(0)));
+			bool		found;
+
+			hash_search(rl_hash, &key, HASH_REMOVE, &found);
+			n += found ? 1 : 0;
+		}
+		LWLockRelease(rl_shared->lock);
+	}
+	SPI_connect();
+	es_exec(&reset_plan, &arg, PG_ARGISNULL(0) ? "n" : NULL, false, 0);
+	n += SPI_processed;
+	SPI_finish();
+	PG_RETURN_INT64(n);
+}

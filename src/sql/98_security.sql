@@ -1,0 +1,233 @@
+-- elfsofa install script, part 98 (runs last): who may call and see what.
+-- Supabase's roles (anon, authenticated, service_role) may not exist here:
+-- everything role-specific happens in grant_api(), which this script calls
+-- only when they do.  PUBLIC gets nothing.  (src/security.c, src/ratelimit.c)
+
+---------------------------------------------------------------------------
+-- Caller identity
+---------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.current_customer_id()
+RETURNS uuid
+LANGUAGE c STABLE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'elfsofa_current_customer_id';
+COMMENT ON FUNCTION @extschema@.current_customer_id() IS
+  'The customer whose auth_user_id is the JWT sub of this request, or NULL. Used by the row-level security policies; ignores every other claim (a "role" claim never widens access).';
+
+CREATE FUNCTION @extschema@.register_customer(full_name text DEFAULT NULL, phone text DEFAULT NULL)
+RETURNS uuid
+LANGUAGE c VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'elfsofa_register_customer';
+COMMENT ON FUNCTION @extschema@.register_customer(text, text) IS
+  'A signed-in user creates or updates their own customer row: e-mail and auth_user_id come from the JWT (email, sub), never from arguments. 42501 without a sub, 22023 without an email claim or on bad input, PT409 when the e-mail belongs to another auth user.';
+
+---------------------------------------------------------------------------
+-- Rate limits
+---------------------------------------------------------------------------
+CREATE UNLOGGED TABLE @extschema@.rate_limits (
+    bucket      text PRIMARY KEY,
+    tokens      double precision NOT NULL,
+    allowed     boolean NOT NULL,
+    updated_at  timestamptz NOT NULL
+);
+COMMENT ON TABLE @extschema@.rate_limits IS
+  'Token buckets of rate_limit()/api_guard() when elfsofa is not in shared_preload_libraries (or elfsofa.rate_limit_store = table). Unlogged: emptied by a crash, which only forgives callers.';
+
+CREATE FUNCTION @extschema@.rate_limit(bucket text, max_requests integer, per interval)
+RETURNS boolean
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'elfsofa_rate_limit';
+COMMENT ON FUNCTION @extschema@.rate_limit(text, integer, interval) IS
+  'Token bucket: true when bucket still has a token (bursts of max_requests, refilled at max_requests per per), false when the caller should be refused. Shared memory when preloaded, else table rate_limits. 22023 on bad arguments.';
+
+CREATE FUNCTION @extschema@.rate_limit_reset(bucket text DEFAULT NULL)
+RETURNS bigint
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'elfsofa_rate_limit_reset';
+COMMENT ON FUNCTION @extschema@.rate_limit_reset(text) IS
+  'Forgives one bucket (e.g. ''user:<sub>'' or ''ip:<address>''), or all buckets when NULL; returns how many were dropped.';
+
+CREATE FUNCTION @extschema@.api_guard()
+RETURNS void
+LANGUAGE c VOLATILE SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp
+AS 'MODULE_PATHNAME', 'elfsofa_api_guard';
+COMMENT ON FUNCTION @extschema@.api_guard() IS
+  'PostgREST db-pre-request hook: limits each JWT sub to elfsofa.rate_limit_per_minute and each client IP (cf-connecting-ip / x-forwarded-for) without a sub to elfsofa.rate_limit_anon_per_minute; PT429 with HINT "Retry after N seconds" when exceeded. Roles with BYPASSRLS (service_role) are not limited.';
+
+---------------------------------------------------------------------------
+-- The API surface, as data: grant_api() grants exactly these rows.
+---------------------------------------------------------------------------
+CREATE TABLE @extschema@.api_grants (
+    role_name   text NOT NULL CHECK (role_name IN ('anon', 'authenticated')),
+    object_kind text NOT NULL CHECK (object_kind IN ('function', 'table')),
+    object_name text NOT NULL CHECK (object_name ~ '^[a-z_][a-z0-9_]*$'),
+    privilege   text NOT NULL CHECK (privilege IN ('EXECUTE', 'SELECT')),
+    run_as_owner boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (role_name, object_kind, object_name),
+    CHECK ((object_kind = 'function') = (privilege = 'EXECUTE')),
+    CHECK (NOT run_as_owner OR object_kind = 'function')
+);
+COMMENT ON TABLE @extschema@.api_grants IS
+  'What anon and authenticated may use (service_role gets everything). Functions by name (every signature), tables by name; names not (yet) installed are skipped. run_as_owner: the function runs SECURITY DEFINER with a fixed search_path, so callers need no table privileges.';
+
+INSERT INTO @extschema@.api_grants (role_name, object_kind, object_name, privilege, run_as_owner) VALUES
+    -- anyone, signed in or not: the public catalog and the pre-request guard
+    ('anon',          'table',    'products',              'SELECT',  false),
+    ('anon',          'table',    'categories',            'SELECT',  false),
+    ('anon',          'function', 'available',             'EXECUTE', true),
+    ('anon',          'function', 'api_guard',             'EXECUTE', true),
+    ('authenticated', 'table',    'products',              'SELECT',  false),
+    ('authenticated', 'table',    'categories',            'SELECT',  false),
+    ('authenticated', 'function', 'available',             'EXECUTE', true),
+    ('authenticated', 'function', 'api_guard',             'EXECUTE', true),
+    -- signed-in customers: their own rows (row-level security) and the shop RPCs
+    ('authenticated', 'table',    'customers',             'SELECT',  false),
+    ('authenticated', 'table',    'orders',                'SELECT',  false),
+    ('authenticated', 'table',    'order_lines',           'SELECT',  false),
+    ('authenticated', 'table',    'payments',              'SELECT',  false),
+    ('authenticated', 'table',    'shipments',             'SELECT',  false),
+    ('authenticated', 'table',    'customer_interactions', 'SELECT',  false),
+    ('authenticated', 'table',    'carts',                 'SELECT',  false),
+    ('authenticated', 'table',    'cart_items',            'SELECT',  false),
+    ('authenticated', 'function', 'current_customer_id',   'EXECUTE', true),
+    ('authenticated', 'function', 'register_customer',     'EXECUTE', true),
+    ('authenticated', 'function', 'process_order',         'EXECUTE', true),
+    ('authenticated', 'function', 'cart_add',              'EXECUTE', true),
+    ('authenticated', 'function', 'cart_remove',           'EXECUTE', true),
+    ('authenticated', 'function', 'cart_checkout',         'EXECUTE', true),
+    ('authenticated', 'function', 'cart_get',              'EXECUTE', true);
+
+---------------------------------------------------------------------------
+-- Row-level security: a customer sees only their own rows.  Policies are for
+-- PUBLIC, so they need no role to exist; table privileges decide who gets
+-- this far, and the table owner (SECURITY DEFINER RPCs) and BYPASSRLS roles
+-- (service_role) are not filtered.  No write policies: writes go through RPCs.
+---------------------------------------------------------------------------
+DO $rls$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT * FROM (VALUES
+            ('customers', 'id = (SELECT @extschema@.current_customer_id())'),
+            ('customer_interactions', 'customer_id = (SELECT @extschema@.current_customer_id())'),
+            ('orders', 'customer_id = (SELECT @extschema@.current_customer_id())'),
+            ('order_lines', 'EXISTS (SELECT 1 FROM @extschema@.orders o WHERE o.id = order_lines.order_id AND o.created_at = order_lines.created_at AND o.customer_id = (SELECT @extschema@.current_customer_id()))'),
+            ('payments', 'EXISTS (SELECT 1 FROM @extschema@.orders o WHERE o.id = payments.order_id AND o.created_at = payments.order_created_at AND o.customer_id = (SELECT @extschema@.current_customer_id()))'),
+            ('shipments', 'EXISTS (SELECT 1 FROM @extschema@.orders o WHERE o.id = shipments.order_id AND o.created_at = shipments.order_created_at AND o.customer_id = (SELECT @extschema@.current_customer_id()))'),
+            ('carts', 'customer_id = (SELECT @extschema@.current_customer_id())'),
+            ('cart_items', 'EXISTS (SELECT 1 FROM @extschema@.carts c WHERE c.id = cart_items.cart_id AND c.customer_id = (SELECT @extschema@.current_customer_id()))')
+        ) AS t(tbl, pred)
+    LOOP
+        CONTINUE WHEN to_regclass(format('@extschema@.%I', r.tbl)) IS NULL;
+        EXECUTE format('ALTER TABLE @extschema@.%I ENABLE ROW LEVEL SECURITY', r.tbl);
+        EXECUTE format('CREATE POLICY own_rows ON @extschema@.%I FOR SELECT TO PUBLIC USING (%s)', r.tbl, r.pred);
+        EXECUTE format('COMMENT ON POLICY own_rows ON @extschema@.%I IS %L', r.tbl,
+                       'A customer (JWT sub = customers.auth_user_id) reads only their own rows.');
+    END LOOP;
+END
+$rls$;
+
+---------------------------------------------------------------------------
+-- Functions callers use without table privileges run as the owner, with a
+-- search_path nobody can plant objects in.  Applied to other areas' functions
+-- here (ALTER FUNCTION) so their files stay theirs.
+---------------------------------------------------------------------------
+DO $definer$
+DECLARE
+    f regprocedure;
+BEGIN
+    FOR f IN
+        SELECT DISTINCT p.oid::regprocedure
+          FROM pg_catalog.pg_proc p
+          JOIN @extschema@.api_grants g ON g.object_kind = 'function' AND g.object_name = p.proname
+         WHERE p.pronamespace = '@extschema@'::regnamespace AND g.run_as_owner
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SECURITY DEFINER SET search_path = pg_catalog, pg_temp', f);
+    END LOOP;
+END
+$definer$;
+
+---------------------------------------------------------------------------
+-- grant_api(): (re)applies the grants for whichever Supabase roles exist.
+---------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.grant_api()
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    ext_schema  CONSTANT text := '@extschema@';
+    roles       text[];
+    missing     text[];
+    r           record;
+    n           integer := 0;
+BEGIN
+    SELECT array_agg(x ORDER BY x) FILTER (WHERE to_regrole(x) IS NOT NULL),
+           array_agg(x ORDER BY x) FILTER (WHERE to_regrole(x) IS NULL)
+      INTO roles, missing
+      FROM unnest(ARRAY['anon', 'authenticated', 'service_role']) AS x;
+
+    -- Start clean for the customer-facing roles, so a name removed from
+    -- api_grants loses its grant on the next run.
+    FOR r IN SELECT x FROM unnest(roles) AS x WHERE x <> 'service_role' LOOP
+        EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM %I', ext_schema, r.x);
+        EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA %I FROM %I', ext_schema, r.x);
+        EXECUTE format('REVOKE ALL ON ALL ROUTINES IN SCHEMA %I FROM %I', ext_schema, r.x);
+        EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', ext_schema, r.x);
+    END LOOP;
+
+    FOR r IN
+        SELECT g.role_name, g.privilege, p.oid::regprocedure::text AS obj, 'FUNCTION' AS kind
+          FROM @extschema@.api_grants g
+          JOIN pg_catalog.pg_proc p ON p.proname = g.object_name AND p.pronamespace = ext_schema::regnamespace
+         WHERE g.object_kind = 'function' AND g.role_name = ANY (roles)
+        UNION ALL
+        SELECT g.role_name, g.privilege, to_regclass(format('%I.%I', ext_schema, g.object_name))::text, 'TABLE'
+          FROM @extschema@.api_grants g
+         WHERE g.object_kind = 'table' AND g.role_name = ANY (roles)
+           AND to_regclass(format('%I.%I', ext_schema, g.object_name)) IS NOT NULL
+    LOOP
+        EXECUTE format('GRANT %s ON %s %s TO %I', r.privilege, r.kind, r.obj, r.role_name);
+        n := n + 1;
+    END LOOP;
+
+    IF 'service_role' = ANY (roles) THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA %I, elfsofa_archive TO service_role', ext_schema);
+        EXECUTE format('GRANT ALL ON ALL TABLES IN SCHEMA %I TO service_role', ext_schema);
+        EXECUTE format('GRANT ALL ON ALL SEQUENCES IN SCHEMA %I TO service_role', ext_schema);
+        EXECUTE format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA %I TO service_role', ext_schema);
+        EXECUTE 'GRANT SELECT ON ALL TABLES IN SCHEMA elfsofa_archive TO service_role';
+        -- Supabase's service_role has BYPASSRLS; a policy covers one made without it.
+        FOR r IN
+            SELECT c.relname FROM pg_catalog.pg_class c
+             WHERE c.relnamespace = ext_schema::regnamespace AND c.relrowsecurity
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy pol
+                                WHERE pol.polrelid = c.oid AND pol.polname = 'service_role_all')
+        LOOP
+            EXECUTE format('CREATE POLICY service_role_all ON %I.%I TO service_role USING (true) WITH CHECK (true)',
+                           ext_schema, r.relname);
+        END LOOP;
+    END IF;
+
+    RETURN jsonb_build_object('roles', to_jsonb(coalesce(roles, '{}')),
+                              'missing_roles', to_jsonb(coalesce(missing, '{}')),
+                              'grants', n);
+END
+$fn$;
+COMMENT ON FUNCTION @extschema@.grant_api() IS
+  'Grants the API (table api_grants) to anon and authenticated and everything to service_role, for whichever of these roles exist; revokes what api_grants no longer lists. Idempotent. Run after creating the roles or adding functions; CREATE EXTENSION runs it too.';
+
+---------------------------------------------------------------------------
+-- Nothing for PUBLIC (functions are executable by PUBLIC unless revoked).
+---------------------------------------------------------------------------
+REVOKE ALL ON ALL ROUTINES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL TABLES IN SCHEMA elfsofa_archive FROM PUBLIC;
+REVOKE ALL ON SCHEMA elfsofa_archive FROM PUBLIC;
+
+SELECT @extschema@.grant_api();

@@ -1,0 +1,155 @@
+-- pgTAP: Supabase fit — grants for roles created after CREATE EXTENSION,
+-- nothing for PUBLIC, fixed search_path on every SECURITY DEFINER function,
+-- row-level security on every customer-reachable table, and probes run as
+-- each Supabase role.
+\set QUIET 1
+BEGIN;
+SELECT plan(36);
+
+-- Probe: run q as role r with JWT claims, undo everything it did, and return
+-- its first column (or 'ok'), or the SQLSTATE it failed with.
+CREATE FUNCTION pg_temp.probe(r text, claims text, q text) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    res text;
+BEGIN
+    BEGIN
+        PERFORM set_config('request.jwt.claims', claims, true);
+        PERFORM set_config('role', r, true);
+        EXECUTE q INTO res;
+        RAISE EXCEPTION USING ERRCODE = 'ES000', MESSAGE = coalesce(res, 'ok');
+    EXCEPTION
+        WHEN SQLSTATE 'ES000' THEN RETURN SQLERRM;
+        WHEN OTHERS THEN RETURN SQLSTATE;
+    END;
+END
+$$;
+
+-- CREATE EXTENSION in a cluster without Supabase's roles: set any existing
+-- ones aside (rolled back at the end), reinstall, then create them.
+DO $$
+DECLARE
+    r text;
+BEGIN
+    FOREACH r IN ARRAY ARRAY['anon', 'authenticated', 'service_role', 'authenticator'] LOOP
+        IF to_regrole(r) IS NOT NULL THEN
+            EXECUTE format('ALTER ROLE %I RENAME TO %I', r, 'tap_saved_' || r);
+        END IF;
+    END LOOP;
+END
+$$;
+SET LOCAL client_min_messages = warning;
+DROP EXTENSION elfsofa CASCADE;
+SELECT lives_ok('CREATE EXTENSION elfsofa', 'CREATE EXTENSION works in a database without anon, authenticated, service_role');
+SELECT is(elfsofa.grant_api() -> 'missing_roles', '["anon", "authenticated", "service_role"]'::jsonb,
+          'grant_api() reports the missing roles and grants nothing');
+CREATE ROLE anon NOLOGIN NOINHERIT;
+CREATE ROLE authenticated NOLOGIN NOINHERIT;
+CREATE ROLE service_role NOLOGIN NOINHERIT BYPASSRLS;
+CREATE ROLE authenticator LOGIN NOINHERIT;
+GRANT anon, authenticated, service_role TO authenticator;
+SELECT ok(NOT has_function_privilege('authenticated', 'elfsofa.available(text,text)', 'EXECUTE'),
+          'roles created after CREATE EXTENSION have nothing yet');
+SELECT is(elfsofa.grant_api() -> 'roles', '["anon", "authenticated", "service_role"]'::jsonb,
+          'grant_api() after creating the roles grants to all three');
+SELECT is(elfsofa.grant_api(), elfsofa.grant_api(), 'grant_api() is idempotent');
+
+-- PUBLIC
+SELECT is((SELECT count(*) FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+            WHERE p.pronamespace = 'elfsofa'::regnamespace AND a.grantee = 0), 0::bigint,
+          'PUBLIC can execute no elfsofa function');
+SELECT is((SELECT count(*) FROM pg_class c, aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+            WHERE c.relnamespace IN ('elfsofa'::regnamespace, 'elfsofa_archive'::regnamespace) AND a.grantee = 0), 0::bigint,
+          'PUBLIC has no privilege on any elfsofa table or sequence');
+SELECT ok(NOT has_schema_privilege('public', 'elfsofa', 'USAGE') AND NOT has_schema_privilege('public', 'elfsofa', 'CREATE'),
+          'PUBLIC cannot use or create in schema elfsofa');
+
+-- SECURITY DEFINER
+SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.proname) FROM pg_proc p
+            WHERE p.pronamespace = 'elfsofa'::regnamespace AND p.prosecdef
+              AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c = 'search_path=pg_catalog, pg_temp')),
+          NULL, 'every SECURITY DEFINER function in elfsofa has search_path = pg_catalog, pg_temp');
+SELECT ok((SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'elfsofa'::regnamespace AND p.prosecdef) >= 4,
+          'the API functions customers call run SECURITY DEFINER');
+SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
+            JOIN elfsofa.api_grants g ON g.object_kind = 'function' AND g.object_name = p.proname AND g.run_as_owner
+            WHERE p.pronamespace = 'elfsofa'::regnamespace AND NOT p.prosecdef),
+          NULL, 'every installed api_grants function marked run_as_owner is SECURITY DEFINER');
+SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
+            WHERE p.pronamespace = 'elfsofa'::regnamespace AND p.prosecdef
+              AND (has_function_privilege('anon', p.oid, 'EXECUTE') OR has_function_privilege('authenticated', p.oid, 'EXECUTE'))
+              AND NOT EXISTS (SELECT 1 FROM elfsofa.api_grants g WHERE g.object_kind = 'function' AND g.object_name = p.proname)),
+          NULL, 'customers can execute no SECURITY DEFINER function outside api_grants');
+
+-- what anon and authenticated may touch
+SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
+            WHERE p.pronamespace = 'elfsofa'::regnamespace AND has_function_privilege('anon', p.oid, 'EXECUTE')),
+          ARRAY['api_guard', 'available'], 'anon executes only available() and api_guard()');
+SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+            WHERE c.relnamespace = 'elfsofa'::regnamespace AND has_table_privilege('anon', c.oid, 'SELECT')),
+          ARRAY['categories', 'products'], 'anon reads only the catalog');
+SELECT is((SELECT count(*) FROM pg_class c, unnest(ARRAY['anon', 'authenticated']) r
+            WHERE c.relnamespace IN ('elfsofa'::regnamespace, 'elfsofa_archive'::regnamespace)
+              AND c.relkind IN ('r', 'p', 'v', 'S')
+              AND (has_table_privilege(r, c.oid, 'INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER')
+                   OR (c.relkind = 'S' AND has_sequence_privilege(r, c.oid, 'USAGE, UPDATE')))),
+          0::bigint, 'anon and authenticated can write no table and use no sequence');
+SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+            WHERE c.relnamespace = 'elfsofa'::regnamespace AND c.relkind IN ('r', 'p')
+              AND has_table_privilege('authenticated', c.oid, 'SELECT') AND NOT c.relrowsecurity
+              AND c.relname NOT IN ('products', 'categories')),
+          NULL, 'every non-catalog table authenticated can read has row-level security');
+SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+            WHERE c.relnamespace = 'elfsofa'::regnamespace AND c.relkind IN ('r', 'p') AND NOT c.relispartition
+              AND NOT c.relrowsecurity
+              AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'customer_id' AND NOT a.attisdropped)
+              AND has_table_privilege('authenticated', c.oid, 'SELECT')),
+          NULL, 'no readable table with a customer_id column lacks row-level security');
+SELECT ok(has_function_privilege('service_role', 'elfsofa.restock(text,integer,text,text)', 'EXECUTE')
+          AND has_table_privilege('service_role', 'elfsofa.stock_ledger', 'SELECT, INSERT, UPDATE, DELETE'),
+          'service_role gets everything');
+
+-- probes as each role (each undone)
+INSERT INTO elfsofa.products (sku, name, price) VALUES ('TAPSEC-1', 'tap cover', 100);
+SELECT is(elfsofa.restock('TAPSEC-1', 4), 4, 'the owner restocks');
+SELECT elfsofa.upsert_customer('tap-a@example.com', auth_user_id => 'a0000000-0000-4000-8000-00000000000a') AS cust_a \gset
+SELECT elfsofa.upsert_customer('tap-b@example.com', auth_user_id => 'b0000000-0000-4000-8000-00000000000b') AS cust_b \gset
+INSERT INTO elfsofa.orders (id, order_number, customer_id, total) VALUES (901, 'ELF-2026-000901', :'cust_a', 100), (902, 'ELF-2026-000902', :'cust_b', 100);
+\set claims_a '{"role":"authenticated","sub":"a0000000-0000-4000-8000-00000000000a"}'
+\set claims_a_forged '{"role":"service_role","sub":"a0000000-0000-4000-8000-00000000000a"}'
+
+SELECT is(pg_temp.probe('anon', '{"role":"anon"}', $$SELECT elfsofa.available('TAPSEC-1')$$), '4', 'anon reads stock availability');
+SELECT is(pg_temp.probe('anon', '{"role":"anon"}', $$SELECT count(*) FROM elfsofa.orders$$), '42501', 'anon cannot read orders');
+SELECT is(pg_temp.probe('anon', '{"role":"anon"}', $$SELECT elfsofa.restock('TAPSEC-1', 1)$$), '42501', 'anon cannot restock');
+SELECT is(pg_temp.probe('anon', '{"role":"anon"}', $$INSERT INTO elfsofa.customers (email) VALUES ('x@example.com')$$), '42501', 'anon cannot write customers');
+SELECT is(pg_temp.probe('authenticated', :'claims_a', $$SELECT string_agg(order_number, ',') FROM elfsofa.orders$$), 'ELF-2026-000901',
+          'a customer reads only her own orders');
+SELECT is(pg_temp.probe('authenticated', :'claims_a_forged', $$SELECT count(*) FROM elfsofa.orders$$), '1',
+          'a forged role claim in the JWT does not widen access');
+SELECT is(pg_temp.probe('authenticated', :'claims_a_forged', $$SELECT count(*) FROM elfsofa.customers$$), '1',
+          'a customer reads only her own customer row');
+SELECT is(pg_temp.probe('authenticated', :'claims_a', $$UPDATE elfsofa.orders SET status = 'cancelled' WHERE id = 901$$), '42501',
+          'a customer cannot update even her own order directly');
+SELECT is(pg_temp.probe('authenticated', :'claims_a', $$DELETE FROM elfsofa.orders WHERE id = 902$$), '42501',
+          'a customer cannot delete another customer''s order');
+SELECT is(pg_temp.probe('authenticated', :'claims_a', $$INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, reason, actor) SELECT id, 'main', 1, 'adjust', 'me' FROM elfsofa.products$$), '42501',
+          'a customer cannot write the stock ledger');
+SELECT is(pg_temp.probe('authenticated', '{"role":"authenticated","sub":"not-a-uuid"}', $$SELECT count(*) FROM elfsofa.orders$$), '0',
+          'a sub that is not a uuid sees nothing');
+SELECT is(pg_temp.probe('authenticated', '', $$SELECT count(*) FROM elfsofa.orders$$), '0',
+          'no claims at all sees nothing');
+SELECT is(pg_temp.probe('authenticated', :'claims_a', $$SELECT elfsofa.rate_limit('user:b0000000-0000-4000-8000-00000000000b', 1, '1 hour')$$), '42501',
+          'a customer cannot drain another user''s rate-limit bucket');
+SELECT is(pg_temp.probe('authenticated', :'claims_a', $$SELECT elfsofa.grant_api()$$), '42501',
+          'a customer cannot run grant_api()');
+SELECT is(pg_temp.probe('service_role', '{"role":"service_role"}', $$SELECT count(*) FROM elfsofa.orders WHERE id IN (901, 902)$$), '2',
+          'service_role reads every order');
+SELECT is(pg_temp.probe('service_role', '{"role":"service_role"}', $$SELECT elfsofa.restock('TAPSEC-1', 1)$$), '5',
+          'service_role restocks');
+-- service_role made without BYPASSRLS still sees everything (grant_api adds a policy)
+ALTER ROLE service_role NOBYPASSRLS;
+SELECT is(pg_temp.probe('service_role', '{"role":"service_role"}', $$SELECT count(*) FROM elfsofa.orders WHERE id IN (901, 902)$$), '2',
+          'service_role without BYPASSRLS reads every order through its policy');
+
+SELECT * FROM finish();
+ROLLBACK;
