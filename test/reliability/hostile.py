@@ -178,8 +178,7 @@ if "process_order" in funcs:
                   [{"sku": "REL-001", "quantity": [1]}], [{"sku": "NOPE-404", "quantity": 1}],
                   [{"sku": "x'; DROP TABLE elfsofa.orders; --", "quantity": 1}],
                   [{"sku": "REL-001", "quantity": 1000000}], [{"sku": "A" * 100000, "quantity": 1}],
-                  [good_item] * 1001, [{"sku": "REL-001", "quantity": 1}, {"sku": "REL-002", "quantity": 0}],
-                  [{"sku": "REL-001", "quantity": 1, "location": "NOWHERE!"}]]:
+                  [good_item] * 1001, [{"sku": "REL-001", "quantity": 1}, {"sku": "REL-002", "quantity": 0}]]:
         if items is None:
             A(order(f"jsonb_build_object('customer_id', {cust})"))
         else:
@@ -192,6 +191,7 @@ if "process_order" in funcs:
     A(order(od(note="n" * 2001)))
     A(order(od(items=[good_item] * 20000)))
     B(order(f"({od()} || jsonb_build_object('shipping_address', {deep(3000, 'object')}))"))
+    B(order(od(items=[{"sku": "REL-001", "quantity": 1, "location": "NOWHERE!"}])))   # unknown fields are ignored
     B(order(od(shipping_address={"line1": "x'; DROP TABLE elfsofa.orders; --", "zip": "\u202e10110"}, extra_field=[1, 2])))
     for pay in ["'[]'::jsonb", "'\"card\"'::jsonb", jlit({"method": "bitcoin"}), jlit({"method": 1}),
                 jlit({"method": "card", "amount": "110"}), jlit({"method": "card", "amount": -1}),
