@@ -51,6 +51,6 @@ stop:
 	bash test/demo.sh stop
 bench:
 	bash test/bench/run.sh
-# elfsofa built with AddressSanitizer + UBSan, regression/isolation/hostile/soak against it
+# elfsofa built with UBSan: regression, isolation, hostile input and a soak against it
 reliability:
 	bash test/reliability/asan.sh
