@@ -80,3 +80,32 @@ SELECT elfsofa.abandon_carts(interval '-1 day');
 :err
 SELECT elfsofa.abandon_carts(interval '0');
 :err
+
+-- a signed-in shopper (JWT sub linked to c1) as an unprivileged role: NULL means "my cart";
+-- someone else's cart is refused (the role is dropped at the end, nothing leaks to other tests)
+CREATE ROLE ops_test_shopper NOLOGIN;
+GRANT USAGE ON SCHEMA elfsofa TO ops_test_shopper;
+GRANT EXECUTE ON FUNCTION elfsofa.cart_add(uuid, text, integer), elfsofa.cart_get(uuid),
+      elfsofa.cart_remove(uuid, text, integer), elfsofa.current_customer_id() TO ops_test_shopper;
+GRANT SELECT ON elfsofa.carts TO ops_test_shopper;
+UPDATE elfsofa.customers SET auth_user_id = 'a0000000-0000-4000-8000-00000000000a' WHERE id = :'c1';
+BEGIN;
+SET LOCAL ROLE ops_test_shopper;
+SELECT set_config('request.jwt.claims', '{"sub": "a0000000-0000-4000-8000-00000000000a", "role": "authenticated"}', true) IS NOT NULL AS signed_in;
+SELECT elfsofa.cart_add(NULL, 'ELF-2S-SPX-BEI', 1) -> 'items' AS my_items;
+SELECT elfsofa.cart_get() -> 'item_count' AS my_count;
+SELECT elfsofa.cart_remove(NULL, 'ELF-2S-SPX-BEI') -> 'item_count' AS my_count;
+SELECT count(*) AS carts_i_can_see FROM elfsofa.carts;
+SAVEPOINT s;
+SELECT elfsofa.cart_add(:'c2', 'ELF-2S-SPX-BEI', 1);
+:err
+ROLLBACK TO s;
+SELECT elfsofa.cart_get(:'c2');
+:err
+ROLLBACK;
+-- without a JWT, customer_id is required
+SELECT elfsofa.cart_get();
+:err
+SELECT elfsofa.cart_get(:'c3') - 'customer_id' AS no_cart_yet;
+DROP OWNED BY ops_test_shopper;
+DROP ROLE ops_test_shopper;

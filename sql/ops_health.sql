@@ -7,6 +7,8 @@ CREATE TEMP VIEW checks AS
 
 SELECT elfsofa.health()->>'status' AS status;
 SELECT * FROM checks;
+-- the same checks as rows, for dashboards
+SELECT position, name, status FROM elfsofa.health_checks ORDER BY position;
 SELECT jsonb_object_keys(c) AS keys FROM jsonb_array_elements(elfsofa.health()->'checks') c GROUP BY 1 ORDER BY 1;
 
 -- metrics: valid Prometheus text exposition, the same verdict as health()
@@ -49,12 +51,18 @@ SELECT elfsofa.health()->>'status' AS status;
 SELECT * FROM checks WHERE name = 'partitions';
 SELECT l FROM regexp_split_to_table(elfsofa.metrics(), E'\n') l
  WHERE l ~ '^elfsofa_(health_status|partitions_ahead\{table="elfsofa\.orders"\}) ';
--- repaired: attach them again
+-- repaired by the partition manager: drop the strays, run maintenance
 DO $$ DECLARE r record; BEGIN
-  FOR r IN SELECT part, bound FROM detached UNION ALL SELECT part, bound FROM current_part LOOP
-    EXECUTE format('ALTER TABLE elfsofa.orders ATTACH PARTITION %s %s', r.part, r.bound);
+  FOR r IN SELECT part FROM detached UNION ALL SELECT part FROM current_part LOOP
+    EXECUTE format('DROP TABLE %s', r.part);
   END LOOP; END $$;
+SELECT (elfsofa.run_maintenance('elfsofa.orders') ->> 'created')::int > 0 AS recreated;
 SELECT elfsofa.health()->>'status' AS status;
+-- a maintenance run that failed is reported
+UPDATE elfsofa.partition_sets SET last_error = 'could not create partition: out of disk' WHERE parent = 'elfsofa.events'::regclass;
+SELECT c->>'status' AS status, c->>'detail' AS detail
+  FROM jsonb_array_elements(elfsofa.health()->'checks') c WHERE c->>'name' = 'partitions';
+UPDATE elfsofa.partition_sets SET last_error = NULL;
 
 -- 2. archiving is behind: a log row 100 days old
 CREATE TABLE elfsofa.system_logs_old PARTITION OF elfsofa.system_logs
@@ -63,11 +71,13 @@ INSERT INTO elfsofa.system_logs (created_at, level, message) VALUES (now() - int
 SELECT elfsofa.health()->>'status' AS status;
 SELECT * FROM checks WHERE name = 'archiving';
 SELECT l FROM regexp_split_to_table(elfsofa.metrics(), E'\n') l WHERE l ~ '^elfsofa_archive_overdue_rows ';
--- still within the grace period when retention is 99 days
-SET elfsofa.health_log_retention_days = 99;
+-- still within the grace period when retention is 99 days (the partition manager's setting counts)
+UPDATE elfsofa.partition_sets SET retention = '99 days' WHERE parent = 'elfsofa.system_logs'::regclass;
 SELECT * FROM checks WHERE name = 'archiving';
-RESET elfsofa.health_log_retention_days;
-DROP TABLE elfsofa.system_logs_old;
+UPDATE elfsofa.partition_sets SET retention = '90 days' WHERE parent = 'elfsofa.system_logs'::regclass;
+-- the retention run moves the old partition into elfsofa_archive
+SELECT elfsofa.run_maintenance('elfsofa.system_logs') -> 'retired' AS retired;
+SELECT count(*) AS archived_rows FROM elfsofa_archive.system_logs_old;
 SELECT * FROM checks WHERE name = 'archiving';
 
 -- 3. low stock: available below the product's threshold
@@ -101,11 +111,49 @@ SELECT * FROM checks WHERE name = 'sessions';
 SELECT dblink_disconnect('idler');
 RESET elfsofa.health_idle_in_transaction_seconds;
 
--- 5. database size over a (tiny) limit
+-- 5. an event consumer falls behind, a notification is dead-lettered
+INSERT INTO elfsofa.customers (id, email) VALUES ('c0000000-0000-4000-8000-000000000001', 'somchai@example.com');
+SELECT elfsofa.restock('ELF-OK', 10) AS on_hand;
+-- a consumer registers with its first poll and acknowledges what it read
+SELECT count(*) >= 0 AS polled FROM elfsofa.consumer_poll('mailer');
+SELECT elfsofa.consumer_ack('mailer', (SELECT max(id) FROM elfsofa.events)) >= 0 AS acked;
+SELECT * FROM checks WHERE name = 'event_consumers';
+SELECT elfsofa.process_order('{"customer_id": "c0000000-0000-4000-8000-000000000001", "items": [{"sku": "ELF-OK", "quantity": 1}]}') ->> 'status' AS order_status;
+SELECT * FROM checks WHERE name IN ('event_consumers', 'dead_letters');
+-- dashboard gauges: orders waiting for fulfilment, open carts
+SELECT l FROM regexp_split_to_table(elfsofa.metrics(), E'\n') l WHERE l ~ '^elfsofa_(orders|carts)_open';
+SET elfsofa.health_event_lag_seconds = 0;
+SELECT elfsofa.health()->>'status' AS status;
+SELECT * FROM checks WHERE name = 'event_consumers';
+SET elfsofa.health_event_lag_fail_seconds = 0;
+SELECT elfsofa.health()->>'status' AS status;
+SELECT regexp_replace(c->>'detail', '[0-9]+ s behind', 'N s behind') AS detail
+  FROM jsonb_array_elements(elfsofa.health()->'checks') c WHERE c->>'name' = 'event_consumers';
+SELECT regexp_replace(l, ' [0-9.e+]+$', ' N') AS l FROM regexp_split_to_table(elfsofa.metrics(), E'\n') l
+ WHERE l ~ '^elfsofa_event_consumer_lag_seconds';
+-- the consumer catches up
+SELECT elfsofa.consumer_ack('mailer', (SELECT max(id) FROM elfsofa.events)) > 0 AS acked;
+SELECT * FROM checks WHERE name = 'event_consumers';
+RESET elfsofa.health_event_lag_seconds;
+RESET elfsofa.health_event_lag_fail_seconds;
+-- the order confirmation fails its only attempt: dead letter
+SET elfsofa.notification_max_attempts = 1;
+SELECT elfsofa.fail_notification(id, 'smtp 554') ->> 'status' AS notification FROM elfsofa.claim_notifications('test-worker');
+RESET elfsofa.notification_max_attempts;
+SELECT elfsofa.health()->>'status' AS status;
+SELECT c->>'status' AS status, regexp_replace(c->>'detail', 'ids [0-9]+', 'ids N') AS detail
+  FROM jsonb_array_elements(elfsofa.health()->'checks') c WHERE c->>'name' = 'dead_letters';
+SELECT l FROM regexp_split_to_table(elfsofa.metrics(), E'\n') l WHERE l ~ '^elfsofa_notifications_';
+SET elfsofa.health_dead_letters = 0;
+SELECT * FROM checks WHERE name = 'dead_letters';
+RESET elfsofa.health_dead_letters;
+
+-- 6. database size over a (tiny) limit
 SET elfsofa.health_database_size_mb = 1;
 SELECT * FROM checks WHERE name = 'database_size';
 RESET elfsofa.health_database_size_mb;
 
+DELETE FROM elfsofa.notifications WHERE status = 'dead';
 SELECT elfsofa.health()->>'status' AS status;
 -- settings are checked
 SET elfsofa.health_partitions_ahead = -1;

@@ -32,7 +32,7 @@ SELECT elfsofa.record_payment(2, '{"method": "card", "amount": 890, "provider": 
 -- cash on delivery without a provider reference: a new payment row each time
 SELECT elfsofa.process_order('{"customer_id": "11111111-1111-1111-1111-111111111111", "items": [{"sku": "ELF-3S-GRY", "quantity": 1}]}')->'order_id' AS o3;
 SELECT elfsofa.record_payment(3, '{"method": "cod", "amount": 890, "status": "failed"}');
-SELECT elfsofa.record_payment(3, '{"method": "cod", "amount": 890, "status": "captured"}');
+SELECT elfsofa.record_payment(3, '{"method": "cod", "status": "captured"}');
 SELECT * FROM written;
 
 -- rejections: nothing changes

@@ -49,20 +49,25 @@ static EsPlan sales_plan = {
 	3, {TIMESTAMPTZOID, TIMESTAMPTZOID, TEXTOID}
 };
 
-/* score = share of the sku's orders (in the window, not cancelled) that also held the product */
+/*
+ * score = share of the sku's orders (in the window, not cancelled) that also
+ * held the product.  Runs with hash and merge joins off (see 70_ops.sql): the
+ * co-lines are then found by one primary-key probe per order, in the one
+ * partition its created_at prunes to, instead of hashing every line.
+ */
 static EsPlan recommend_plan = {
 	"WITH t AS (SELECT id FROM elfsofa.products WHERE sku = $1), "
-	"b AS (SELECT l.order_id, l.created_at FROM elfsofa.order_lines l, t "
+	"b AS MATERIALIZED (SELECT l.order_id, l.created_at FROM elfsofa.order_lines l, t "
 	"       WHERE l.product_id = t.id AND l.created_at >= now() - make_interval(days => $3) "
 	"         AND NOT EXISTS (SELECT 1 FROM elfsofa.orders c WHERE c.id = l.order_id "
 	"                          AND c.created_at = l.created_at AND c.status = 'cancelled')), "
-	"n AS (SELECT count(*) AS n FROM b) "
-	"SELECT p.sku, round(count(*)::numeric / n.n, 4) AS score "
-	"  FROM b JOIN elfsofa.order_lines l2 ON l2.order_id = b.order_id AND l2.created_at = b.created_at "
-	"  JOIN elfsofa.products p ON p.id = l2.product_id "
-	"  CROSS JOIN t CROSS JOIN n "
-	" WHERE l2.product_id <> t.id AND p.is_active "
-	" GROUP BY p.sku, n.n ORDER BY score DESC, p.sku LIMIT $2",
+	"co AS (SELECT l2.product_id, count(*) AS n "
+	"         FROM b CROSS JOIN LATERAL (SELECT x.product_id FROM elfsofa.order_lines x "
+	"                                     WHERE x.order_id = b.order_id AND x.created_at = b.created_at) l2 "
+	"        WHERE l2.product_id <> (SELECT id FROM t) GROUP BY 1) "
+	"SELECT p.sku, round(co.n::numeric / (SELECT count(*) FROM b), 4) AS score "
+	"  FROM co JOIN elfsofa.products p ON p.id = co.product_id "
+	" WHERE p.is_active ORDER BY score DESC, p.sku LIMIT $2",
 	3, {TEXTOID, INT4OID, INT4OID}
 };
 

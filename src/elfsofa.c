@@ -105,7 +105,7 @@ es_actor(void)
 		return sub;
 	if (es_guc_actor != NULL && es_guc_actor[0] != '\0')
 		return pstrdup(es_guc_actor);
-	return GetUserNameFromId(GetUserId(), false);
+	return GetUserNameFromId(GetOuterUserId(), false);
 }
 
 char *

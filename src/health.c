@@ -4,10 +4,10 @@
  * once and renders both the JSON report and the Prometheus text, so the two
  * never disagree.  Also defines the ops settings (thresholds, analytics).
  *
- * Checks on objects that another area installs (event consumers, the
- * notification queue, the partition registry, pg_cron) look the object up
- * first and report "skipped" when it is absent; their queries use one-shot
- * SPI rather than kept plans because the objects can come and go.
+ * The pg_cron check looks for the cron schema first and reports "skipped"
+ * where pg_cron is not installed; queries on catalogs and on other areas'
+ * tables run as one-shot SPI (health is not a hot path), the rest through
+ * kept plans.
  */
 #include "elfsofa.h"
 
@@ -53,7 +53,7 @@ es_ops_init(void)
 			   "health(): fewer future partitions than this (0-1000) for a partitioned table is degraded.",
 			   &es_guc_health_partitions_ahead, 2, 0, 1000, 0);
 	define_int("elfsofa.health_log_retention_days",
-			   "health(): system_logs rows older than this many days (1-36500) are due for archiving.",
+			   "health(): system_logs rows older than this many days (1-36500) are due for archiving, unless the partition manager has a retention for system_logs.",
 			   &es_guc_health_log_retention_days, 90, 1, 36500, 0);
 	define_int("elfsofa.health_archive_grace_hours",
 			   "health(): rows overdue for archiving by more than this (0-8760 hours) are degraded.",
@@ -196,7 +196,8 @@ run(const char *sql, int nargs, Oid *types, Datum *values)
 static const char *partitions_sql =
 	"WITH parents AS ("
 	"  SELECT c.oid FROM pg_class c JOIN pg_partitioned_table pt ON pt.partrelid = c.oid "
-	"   WHERE c.relnamespace = 'elfsofa'::regnamespace AND NOT c.relispartition %s), "
+	"   WHERE c.relnamespace = 'elfsofa'::regnamespace AND NOT c.relispartition "
+	"   UNION SELECT parent FROM elfsofa.partition_sets), "
 	"timed AS (SELECT p.oid FROM parents p JOIN pg_partitioned_table pt ON pt.partrelid = p.oid "
 	"   JOIN pg_attribute a ON a.attrelid = p.oid AND a.attnum = pt.partattrs[0] "
 	"  WHERE pt.partstrat = 'r' AND pt.partnatts = 1 "
@@ -217,16 +218,21 @@ static const char *partitions_sql =
 	"       COALESCE(extract(epoch FROM max(v.hi) - now()), 0) AS ahead_seconds "
 	"  FROM timed t LEFT JOIN v ON v.parent = t.oid GROUP BY t.oid ORDER BY 1";
 
+/* Maintenance errors recorded by the partition manager, per registered set. */
+static const char *set_errors_sql =
+	"SELECT parent::text, last_error FROM elfsofa.partition_sets "
+	" WHERE last_error IS NOT NULL ORDER BY 1";
+
 static void
 check_partitions(Report *r)
 {
 	StringInfoData detail;
 	CheckStatus st = CHECK_OK;
-	const char *extra = relation_exists("elfsofa", "partition_sets")
-		? " UNION SELECT parent FROM elfsofa.partition_sets" : "";
+	int			ntables;
 
 	initStringInfo(&detail);
-	run(psprintf(partitions_sql, extra), 0, NULL, NULL);
+	run(partitions_sql, 0, NULL, NULL);
+	ntables = (int) SPI_processed;
 
 	metric_family(r, "elfsofa_partitions_ahead", "Partitions wholly ahead of now per time-partitioned table.");
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -255,9 +261,18 @@ check_partitions(Report *r)
 							 es_guc_health_partitions_ahead, col(i, 5) ? col(i, 5) : "never");
 		}
 	}
+	run(set_errors_sql, 0, NULL, NULL);
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		st = Max(st, CHECK_WARN);
+		appendStringInfo(&detail, "%s%s: last maintenance failed: %s",
+						 detail.len ? "; " : "", col(i, 1), col(i, 2));
+	}
+	metric_family(r, "elfsofa_partition_maintenance_errors", "Registered partition sets whose last maintenance run failed.");
+	metric(r, "elfsofa_partition_maintenance_errors", NULL, NULL, (double) SPI_processed);
 	if (st == CHECK_OK)
 		appendStringInfo(&detail, "%d time-partitioned tables, each with at least %d partitions ahead of now",
-						 (int) SPI_processed, es_guc_health_partitions_ahead);
+						 ntables, es_guc_health_partitions_ahead);
 	add_check(r, "partitions", st, detail.data);
 }
 
@@ -269,10 +284,24 @@ static EsPlan archive_plan = {
 	1, {INT4OID}
 };
 
+/* system_logs retention in days as the partition manager has it, else the setting. */
+static int
+log_retention_days(void)
+{
+	int			days = es_guc_health_log_retention_days;
+
+	run("SELECT ceil(extract(epoch FROM retention) / 86400)::int FROM elfsofa.partition_sets "
+		" WHERE parent = 'elfsofa.system_logs'::regclass AND retention IS NOT NULL", 0, NULL, NULL);
+	if (SPI_processed > 0 && col(0, 1) != NULL)
+		days = (int) col_num(0, 1);
+	return days;
+}
+
 static void
 check_archiving(Report *r)
 {
-	Datum		arg = Int32GetDatum(es_guc_health_log_retention_days);
+	int			retention = log_retention_days();
+	Datum		arg = Int32GetDatum(retention);
 	double		rows,
 				oldest,
 				overdue;
@@ -281,8 +310,8 @@ check_archiving(Report *r)
 	es_exec(&archive_plan, &arg, NULL, true, 0);
 	rows = col_num(0, 1);
 	oldest = col_num(0, 2);
-	overdue = rows > 0 ? oldest - (double) es_guc_health_log_retention_days * 86400 : 0;
-	metric_family(r, "elfsofa_archive_overdue_rows", "system_logs rows older than elfsofa.health_log_retention_days.");
+	overdue = rows > 0 ? oldest - (double) retention * 86400 : 0;
+	metric_family(r, "elfsofa_archive_overdue_rows", "system_logs rows older than their retention.");
 	metric(r, "elfsofa_archive_overdue_rows", NULL, NULL, rows);
 	metric_family(r, "elfsofa_archive_overdue_seconds", "How long the oldest such row has been due for archiving.");
 	metric(r, "elfsofa_archive_overdue_seconds", NULL, NULL, overdue);
@@ -290,11 +319,11 @@ check_archiving(Report *r)
 		st = CHECK_WARN;
 	if (rows == 0)
 		add_check(r, "archiving", st,
-				  psprintf("no system_logs rows older than %d days", es_guc_health_log_retention_days));
+				  psprintf("no system_logs rows older than %d days", retention));
 	else
 		add_check(r, "archiving", st,
 				  psprintf("%.0f system_logs rows older than %d days, oldest from %s",
-						   rows, es_guc_health_log_retention_days, col(0, 3)));
+						   rows, retention, col(0, 3)));
 }
 
 /* Per consumer: age of the first event after its cursor (0 when it is caught up). */
@@ -311,11 +340,6 @@ check_event_consumers(Report *r)
 	double		worst = 0;
 
 	metric_family(r, "elfsofa_event_consumer_lag_seconds", "Age of the oldest event a consumer has not yet consumed.");
-	if (!relation_exists("elfsofa", "event_consumers"))
-	{
-		add_check(r, "event_consumers", CHECK_SKIPPED, "elfsofa.event_consumers is not installed");
-		return;
-	}
 	initStringInfo(&detail);
 	run(consumers_sql, 0, NULL, NULL);
 	for (uint64 i = 0; i < SPI_processed; i++)
@@ -354,11 +378,6 @@ check_dead_letters(Report *r)
 				pending;
 
 	metric_family(r, "elfsofa_notifications_dead", "Notifications that exhausted their retries.");
-	if (!relation_exists("elfsofa", "notifications"))
-	{
-		add_check(r, "dead_letters", CHECK_SKIPPED, "the notification queue is not installed");
-		return;
-	}
 	run(dead_letters_sql, 0, NULL, NULL);
 	dead = col_num(0, 1);
 	pending = col_num(0, 2);
@@ -380,7 +399,8 @@ static const char *cron_sql =
 	"       (SELECT extract(epoch FROM now() - max(d.start_time)) FROM cron.job_run_details d "
 	"         WHERE d.jobid = j.jobid) AS silent_seconds "
 	"  FROM cron.job j "
-	" WHERE j.jobname LIKE 'elfsofa%' OR j.command LIKE '%elfsofa.%' "
+	" WHERE j.jobname LIKE 'elfsofa-%' "
+	"   AND (j.database = current_database() OR j.jobname = 'elfsofa-cron-history') "
 	" ORDER BY j.jobname";
 
 static void
@@ -530,6 +550,28 @@ check_database_size(Report *r)
 			  limit > 0 ? psprintf("%s of %d MB", col(0, 2), limit) : psprintf("%s (no limit set)", col(0, 2)));
 }
 
+/* Orders waiting for fulfilment (partial index orders_status_idx) and open carts: dashboard gauges, no verdict. */
+static EsPlan shop_plan = {
+	"SELECT s.status, (SELECT count(*) FROM elfsofa.orders o WHERE o.status = s.status) "
+	"  FROM unnest(ARRAY['pending', 'confirmed', 'packed']) AS s(status) "
+	"UNION ALL SELECT 'carts', count(*) FROM elfsofa.carts WHERE status = 'open'",
+	0, {}
+};
+
+static void
+shop_metrics(Report *r)
+{
+	es_exec(&shop_plan, NULL, NULL, true, 0);
+	metric_family(r, "elfsofa_orders_open", "Orders waiting for fulfilment, by status.");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		if (strcmp(col(i, 1), "carts") != 0)
+			metric(r, "elfsofa_orders_open", "status", col(i, 1), col_num(i, 2));
+	metric_family(r, "elfsofa_carts_open", "Open shopping carts.");
+	for (uint64 i = 0; i < SPI_processed; i++)
+		if (strcmp(col(i, 1), "carts") == 0)
+			metric(r, "elfsofa_carts_open", NULL, NULL, col_num(i, 2));
+}
+
 /* Runs every check; r's buffers must live in the caller's context. */
 static void
 collect(Report *r)
@@ -549,6 +591,7 @@ collect(Report *r)
 	check_low_stock(r);
 	check_sessions(r);
 	check_database_size(r);
+	shop_metrics(r);
 	SPI_finish();
 }
 

@@ -456,7 +456,9 @@ elfsofa_record_payment(PG_FUNCTION_ARGS)
 	payment_status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4);
 	total = DatumGetNumericCopy(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 5, &isnull));
 
-	if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(pay.amount), NumericGetDatum(total))) != 0)
+	if (pay.amount == NULL)
+		pay.amount = total;
+	else if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(pay.amount), NumericGetDatum(total))) != 0)
 		ereport(ERROR,
 				(errcode(ES_ERRCODE_UNPROCESSABLE),
 				 errmsg("payment amount differs from the order total"),

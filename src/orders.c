@@ -9,7 +9,10 @@
 
 #include <math.h>
 
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
+#include "commands/sequence.h"
 #include "common/cryptohash.h"
 #include "common/hashfn.h"
 #include "common/sha2.h"
@@ -18,6 +21,7 @@
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/timestamp.h"
 #include "utils/fmgrprotos.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
@@ -244,18 +248,20 @@ es_parse_payment(Jsonb *jb, EsPayment *out, const char *const *allowed_statuses)
 				 errdetail("payment_info.method was \"%s\".", out->method),
 				 errhint("Use promptpay, card, bank_transfer or cod.")));
 
+	/* optional: when absent the payment is for the computed total */
+	out->amount = NULL;
 	amount = es_jget(root, "amount");
-	if (amount == NULL || amount->type == jbvNull)
-		es_bad_input("payment_info.amount", "required field is missing", amount ? "was null" : "was missing");
-	if (amount->type != jbvNumeric)
-		es_bad_input("payment_info.amount", "field has the wrong type",
-					 psprintf("was %s; it must be a number", es_jtype(amount)));
-	if (numeric_is_nan(amount->val.numeric) ||
-		DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(amount->val.numeric),
-										  NumericGetDatum(int64_to_numeric(0)))) < 0)
-		es_bad_input("payment_info.amount", "invalid payment amount",
-					 psprintf("was %s; it must not be negative", numeric_normalize(amount->val.numeric)));
-	out->amount = amount->val.numeric;
+	if (amount != NULL && amount->type != jbvNull)
+	{
+		if (amount->type != jbvNumeric)
+			es_bad_input("payment_info.amount", "field has the wrong type",
+						 psprintf("was %s; it must be a number", es_jtype(amount)));
+		if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(amount->val.numeric),
+											  NumericGetDatum(int64_to_numeric(0)))) < 0)
+			es_bad_input("payment_info.amount", "invalid payment amount",
+						 psprintf("was %s; it must not be negative", numeric_normalize(amount->val.numeric)));
+		out->amount = amount->val.numeric;
+	}
 
 	currency = es_jtext(root, "currency", "payment_info.currency", 3, false);
 	if (currency && strcmp(currency, "THB") != 0)
@@ -494,29 +500,35 @@ static EsPlan available_plan = {
 	2, {INT8OID, TEXTOID}
 };
 
-/* Order, lines, ledger and payment in one statement; lines share the order's created_at. */
+/*
+ * Order, lines, ledger, payment and outbox events in one statement; lines
+ * share the order's created_at, so they land in the same partition.
+ * $2 = {order_number, payment_status, note, idempotency_key},
+ * $12 = {method, provider, provider_ref, status}.
+ */
 static EsPlan write_plan = {
 	"WITH o AS ("
 	"  INSERT INTO elfsofa.orders (id, order_number, customer_id, payment_status, payment_method, "
 	"                              total, shipping_address, note, idempotency_key) "
-	"  SELECT n.id, 'ELF-' || to_char(now(), 'YYYY') || '-' || lpad(n.id::text, greatest(6, length(n.id::text)), '0'), "
-	"         $1, $2, $13[1], $3, $4, $5, $6 "
-	"  FROM (SELECT nextval('elfsofa.orders_id_seq') AS id) n "
-	"  RETURNING id, order_number, created_at, status), "
+	"  VALUES ($1, $2[1], $3, $2[2], $12[1], $4, $5, $2[3], $2[4]) "
+	"  RETURNING created_at), "
 	"l AS (INSERT INTO elfsofa.order_lines (order_id, line_no, product_id, sku, location, quantity, "
 	"                                       unit_price, line_total, created_at) "
-	"  SELECT o.id, u.n, u.pid, u.sku, u.loc, u.q, u.price, u.price * u.q, o.created_at "
-	"  FROM o, unnest($7::bigint[], $8::text[], $9::text[], $10::int[], $11::numeric[]) "
+	"  SELECT $1, u.n, u.pid, u.sku, u.loc, u.q, u.price, u.price * u.q, o.created_at "
+	"  FROM o, unnest($6::bigint[], $7::text[], $8::text[], $9::int[], $10::numeric[]) "
 	"          WITH ORDINALITY AS u(pid, sku, loc, q, price, n)), "
 	"g AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_reserved, reason, order_id, actor) "
-	"  SELECT u.pid, u.loc, u.q, 'reserve', o.id, $12 "
-	"  FROM o, unnest($7::bigint[], $9::text[], $10::int[]) AS u(pid, loc, q)), "
+	"  SELECT u.pid, u.loc, u.q, 'reserve', $1, $11 "
+	"  FROM unnest($6::bigint[], $8::text[], $9::int[]) AS u(pid, loc, q)), "
 	"p AS (INSERT INTO elfsofa.payments (order_id, order_created_at, method, amount, provider, provider_ref, status) "
-	"  SELECT o.id, o.created_at, $13[1], $14, $13[2], $13[3], $13[4] FROM o WHERE $14 IS NOT NULL) "
-	"SELECT id, order_number, status FROM o",
-	14, {UUIDOID, TEXTOID, NUMERICOID, JSONBOID, TEXTOID, TEXTOID,
+	"  SELECT $1, o.created_at, $12[1], $13, $12[2], $12[3], $12[4] FROM o WHERE $13 IS NOT NULL), "
+	"e AS (INSERT INTO elfsofa.events (topic, key, data) "
+	"  SELECT t.topic, t.key, t.data FROM unnest($14::text[], $15::text[], $16::jsonb[]) AS t(topic, key, data) "
+	"  RETURNING id) "
+	"SELECT id FROM e",
+	16, {INT8OID, TEXTARRAYOID, UUIDOID, NUMERICOID, JSONBOID,
 		INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, NUMERICARRAYOID, TEXTOID,
-	TEXTARRAYOID, NUMERICOID}
+	TEXTARRAYOID, NUMERICOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID}
 };
 
 static EsPlan idem_save_plan = {
@@ -744,7 +756,7 @@ request_hash(Order *o, Datum customer)
 	if (o->has_payment)
 	{
 		add_field(&s, "pm", o->pay.method);
-		add_field(&s, "pa", numeric_normalize(o->pay.amount));
+		add_field(&s, "pa", o->pay.amount ? numeric_normalize(o->pay.amount) : NULL);
 		add_field(&s, "pp", o->pay.provider);
 		add_field(&s, "pr", o->pay.provider_ref);
 		add_field(&s, "ps", o->pay.status);
@@ -775,14 +787,21 @@ lock_idempotency_key(Datum customer, const char *key)
 						Int32GetDatum((int32) hash_bytes((unsigned char *) s.data, s.len)));
 }
 
+/* A text[] of n strings; NULL pointers become NULL elements. */
 static Datum
 text_array(char **vals, int n)
 {
-	Datum	   *d = palloc(sizeof(Datum) * n);
+	Datum	   *d = palloc(sizeof(Datum) * Max(n, 1));
+	bool	   *isnull = palloc(sizeof(bool) * Max(n, 1));
+	int			dims[1] = {n};
+	int			lbs[1] = {1};
 
 	for (int i = 0; i < n; i++)
-		d[i] = vals[i] ? CStringGetTextDatum(vals[i]) : CStringGetTextDatum("");
-	return PointerGetDatum(construct_array(d, n, TEXTOID, -1, false, TYPALIGN_INT));
+	{
+		isnull[i] = vals[i] == NULL;
+		d[i] = isnull[i] ? (Datum) 0 : CStringGetTextDatum(vals[i]);
+	}
+	return PointerGetDatum(construct_md_array(d, isnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 }
 
 static const char *const order_payment_statuses[] = {"pending", "authorized", "captured", NULL};
@@ -802,12 +821,17 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 	char	   *actor;
 	Numeric		total = int64_to_numeric(0);
 	Numeric    *line_price;
-	Datum		values[14];
-	char		nulls[14];
+	Datum		values[16];
+	char		nulls[16];
 	bool		isnull;
 	int64		order_id;
 	char	   *order_number;
 	char	   *status;
+	const char *order_payment;
+	char	  **ev_topic;
+	char	  **ev_key;
+	Jsonb	  **ev_data;
+	int			nev = 0;
 	Jsonb	   *result;
 	JsonbParseState *st = NULL;
 
@@ -907,7 +931,9 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 
 	if (o.has_payment)
 	{
-		if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(o.pay.amount), NumericGetDatum(total))) != 0)
+		if (o.pay.amount == NULL)
+			o.pay.amount = total;
+		else if (DatumGetInt32(DirectFunctionCall2(numeric_cmp, NumericGetDatum(o.pay.amount), NumericGetDatum(total))) != 0)
 			ereport(ERROR,
 					(errcode(ES_ERRCODE_UNPROCESSABLE),
 					 errmsg("payment amount differs from the order total"),
@@ -954,79 +980,26 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 		al->available_after = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	}
 
-	/* order + lines + ledger + payment */
+	/* the order's id and number are known before the one writing statement */
+	order_id = nextval_internal(get_relname_relid("orders_id_seq", get_namespace_oid("elfsofa", false)), true);
 	{
-		int64	   *pids = palloc(sizeof(int64) * o.nallocs);
-		char	  **skus = palloc(sizeof(char *) * o.nallocs);
-		char	  **locs = palloc(sizeof(char *) * o.nallocs);
-		Datum	   *qtys = palloc(sizeof(Datum) * o.nallocs);
-		Datum	   *prices = palloc(sizeof(Datum) * o.nallocs);
-		Datum	   *pidd = palloc(sizeof(Datum) * o.nallocs);
-		char	   *pay[4];
+		struct pg_tm tm;
+		fsec_t		fsec;
+		int			tz;
 
-		memset(nulls, ' ', sizeof(nulls));
-		for (int a = 0; a < o.nallocs; a++)
-		{
-			pids[a] = o.items[o.allocs[a].item].product_id;
-			pidd[a] = Int64GetDatum(pids[a]);
-			skus[a] = o.items[o.allocs[a].item].sku;
-			locs[a] = o.allocs[a].location;
-			qtys[a] = Int32GetDatum(o.allocs[a].qty);
-			prices[a] = NumericGetDatum(line_price[a]);
-		}
-		values[0] = customer;
-		values[1] = CStringGetTextDatum(o.has_payment ? es_payment_order_status(o.pay.status) : "unpaid");
-		values[2] = NumericGetDatum(total);
-		if (o.shipping)
-			values[3] = JsonbPGetDatum(o.shipping);
-		else
-			nulls[3] = 'n';
-		if (o.note)
-			values[4] = CStringGetTextDatum(o.note);
-		else
-			nulls[4] = 'n';
-		if (o.idem_key)
-			values[5] = CStringGetTextDatum(o.idem_key);
-		else
-			nulls[5] = 'n';
-		values[6] = PointerGetDatum(construct_array(pidd, o.nallocs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-		values[7] = text_array(skus, o.nallocs);
-		values[8] = text_array(locs, o.nallocs);
-		values[9] = PointerGetDatum(construct_array(qtys, o.nallocs, INT4OID, 4, true, TYPALIGN_INT));
-		values[10] = PointerGetDatum(construct_array(prices, o.nallocs, NUMERICOID, -1, false, TYPALIGN_INT));
-		values[11] = CStringGetTextDatum(actor);
-		if (o.has_payment)
-		{
-			Datum		pd[4];
-			bool		pn[4] = {false, o.pay.provider == NULL, o.pay.provider_ref == NULL, false};
-			int			dims[1] = {4};
-			int			lbs[1] = {1};
-
-			pay[0] = o.pay.method;
-			pay[1] = o.pay.provider;
-			pay[2] = o.pay.provider_ref;
-			pay[3] = o.pay.status;
-			for (int i = 0; i < 4; i++)
-				pd[i] = pay[i] ? CStringGetTextDatum(pay[i]) : (Datum) 0;
-			values[12] = PointerGetDatum(construct_md_array(pd, pn, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
-			values[13] = NumericGetDatum(o.pay.amount);
-		}
-		else
-		{
-			nulls[12] = 'n';
-			nulls[13] = 'n';
-		}
-		es_exec(&write_plan, values, nulls, false, 0);
-		if (SPI_processed != 1)
-			elog(ERROR, "elfsofa: order insert returned %lu rows", (unsigned long) SPI_processed);
-		order_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-		order_number = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2);
-		status = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3);
+		if (timestamp2tm(GetCurrentTransactionStartTimestamp(), &tz, &tm, &fsec, NULL, NULL) != 0)
+			elog(ERROR, "elfsofa: transaction timestamp out of range");
+		order_number = psprintf("ELF-%04d-%06lld", tm.tm_year, (long long) order_id);
 	}
+	status = "pending";
+	order_payment = o.has_payment ? es_payment_order_status(o.pay.status) : "unpaid";
 
-	/* outbox: order.created, then inventory.updated / inventory.low_stock per stock row */
+	/* outbox rows: order.created, then inventory.updated / inventory.low_stock per stock row */
+	ev_topic = palloc(sizeof(char *) * (1 + 2 * o.nallocs));
+	ev_key = palloc(sizeof(char *) * (1 + 2 * o.nallocs));
+	ev_data = palloc(sizeof(Jsonb *) * (1 + 2 * o.nallocs));
+	if (es_guc_emit_events)
 	{
-		char	   *key = psprintf(INT64_FORMAT, order_id);
 		st = NULL;
 		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 		es_jb_int(&st, "order_id", order_id);
@@ -1035,7 +1008,7 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 		es_jb_str(&st, "status", status);
 		es_jb_num(&st, "total", total);
 		es_jb_str(&st, "currency", "THB");
-		es_jb_str(&st, "payment_status", o.has_payment ? es_payment_order_status(o.pay.status) : "unpaid");
+		es_jb_str(&st, "payment_status", order_payment);
 		es_jb_key(&st, "items");
 		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
 		for (int a = 0; a < o.nallocs; a++)
@@ -1048,12 +1021,14 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
 		}
 		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
-		es_emit_event("order.created", key, es_jb_finish(&st));
+		ev_topic[nev] = "order.created";
+		ev_key[nev] = psprintf(INT64_FORMAT, order_id);
+		ev_data[nev++] = es_jb_finish(&st);
 
 		for (int a = 0; a < o.nallocs; a++)
 		{
 			Alloc	   *al = &o.allocs[a];
-			OrderItem	   *it = &o.items[al->item];
+			OrderItem  *it = &o.items[al->item];
 
 			st = NULL;
 			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
@@ -1063,7 +1038,9 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 			es_jb_int(&st, "delta_reserved", al->qty);
 			es_jb_str(&st, "reason", "reserve");
 			es_jb_int(&st, "order_id", order_id);
-			es_emit_event("inventory.updated", it->sku, es_jb_finish(&st));
+			ev_topic[nev] = "inventory.updated";
+			ev_key[nev] = it->sku;
+			ev_data[nev++] = es_jb_finish(&st);
 
 			if (al->available_after < it->threshold && al->available_after + al->qty >= it->threshold)
 			{
@@ -1073,9 +1050,71 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 				es_jb_str(&st, "location", al->location);
 				es_jb_int(&st, "available", al->available_after);
 				es_jb_int(&st, "threshold", it->threshold);
-				es_emit_event("inventory.low_stock", it->sku, es_jb_finish(&st));
+				ev_topic[nev] = "inventory.low_stock";
+				ev_key[nev] = it->sku;
+				ev_data[nev++] = es_jb_finish(&st);
 			}
 		}
+	}
+
+	/* order + lines + ledger + payment + events */
+	{
+		char	  **skus = palloc(sizeof(char *) * o.nallocs);
+		char	  **locs = palloc(sizeof(char *) * o.nallocs);
+		Datum	   *qtys = palloc(sizeof(Datum) * o.nallocs);
+		Datum	   *prices = palloc(sizeof(Datum) * o.nallocs);
+		Datum	   *pidd = palloc(sizeof(Datum) * o.nallocs);
+		Datum	   *evd = palloc(sizeof(Datum) * Max(nev, 1));
+		char	   *otext[4] = {order_number, (char *) order_payment, o.note, o.idem_key};
+		char	   *pay[4] = {NULL, NULL, NULL, NULL};
+
+		memset(nulls, ' ', sizeof(nulls));
+		for (int a = 0; a < o.nallocs; a++)
+		{
+			pidd[a] = Int64GetDatum(o.items[o.allocs[a].item].product_id);
+			skus[a] = o.items[o.allocs[a].item].sku;
+			locs[a] = o.allocs[a].location;
+			qtys[a] = Int32GetDatum(o.allocs[a].qty);
+			prices[a] = NumericGetDatum(line_price[a]);
+		}
+		for (int i = 0; i < nev; i++)
+			evd[i] = JsonbPGetDatum(ev_data[i]);
+		values[0] = Int64GetDatum(order_id);
+		values[1] = text_array(otext, 4);
+		values[2] = customer;
+		values[3] = NumericGetDatum(total);
+		if (o.shipping)
+			values[4] = JsonbPGetDatum(o.shipping);
+		else
+			nulls[4] = 'n';
+		values[5] = PointerGetDatum(construct_array(pidd, o.nallocs, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		values[6] = text_array(skus, o.nallocs);
+		values[7] = text_array(locs, o.nallocs);
+		values[8] = PointerGetDatum(construct_array(qtys, o.nallocs, INT4OID, 4, true, TYPALIGN_INT));
+		values[9] = PointerGetDatum(construct_array(prices, o.nallocs, NUMERICOID, -1, false, TYPALIGN_INT));
+		values[10] = CStringGetTextDatum(actor);
+		if (o.has_payment)
+		{
+			pay[0] = o.pay.method;
+			pay[1] = o.pay.provider;
+			pay[2] = o.pay.provider_ref;
+			pay[3] = o.pay.status;
+			values[12] = NumericGetDatum(o.pay.amount);
+		}
+		else
+			nulls[12] = 'n';
+		values[11] = text_array(pay, 4);
+		values[13] = text_array(ev_topic, nev);
+		values[14] = text_array(ev_key, nev);
+		values[15] = PointerGetDatum(construct_array(evd, nev, JSONBOID, -1, false, TYPALIGN_INT));
+		es_exec(&write_plan, values, nulls, false, 0);
+		if (SPI_processed != (uint64) nev)
+			elog(ERROR, "elfsofa: order " INT64_FORMAT " wrote %lu events, expected %d",
+				 order_id, (unsigned long) SPI_processed, nev);
+		/* RETURNING hands the ids back in insertion order */
+		for (int i = 0; i < nev; i++)
+			es_event_written(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)),
+							 ev_topic[i], ev_key[i], ev_data[i]);
 	}
 
 	/* the response, built in the caller's memory so it outlives SPI */

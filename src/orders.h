@@ -34,7 +34,7 @@ extern char *es_jtext(JsonbContainer *obj, const char *key, const char *path, in
 typedef struct EsPayment
 {
 	char	   *method;			/* promptpay | card | bank_transfer | cod */
-	Numeric		amount;
+	Numeric		amount;			/* NULL when not given: the order total */
 	char	   *provider;		/* may be NULL */
 	char	   *provider_ref;	/* may be NULL */
 	char	   *status;			/* pending | authorized | captured | failed | refunded */

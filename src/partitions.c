@@ -33,6 +33,7 @@
 #include "partitioning/partdefs.h"
 #include "storage/lock.h"
 #include "utils/acl.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
 #include "utils/datetime.h"
@@ -403,6 +404,8 @@ run_ddl_with_retry(const char *const *stmts, int nstmts)
 
 	for (int attempt = 0;; attempt++)
 	{
+		volatile bool done = false;
+
 		BeginInternalSubTransaction(NULL);
 		MemoryContextSwitchTo(oldcxt);
 		PG_TRY();
@@ -418,7 +421,7 @@ run_ddl_with_retry(const char *const *stmts, int nstmts)
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcxt);
 			CurrentResourceOwner = oldowner;
-			return;
+			done = true;
 		}
 		PG_CATCH();
 		{
@@ -426,15 +429,18 @@ run_ddl_with_retry(const char *const *stmts, int nstmts)
 
 			MemoryContextSwitchTo(oldcxt);
 			edata = CopyErrorData();
-			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || attempt >= es_lock_retries)
-				PG_RE_THROW();
 			FlushErrorState();
 			RollbackAndReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcxt);
 			CurrentResourceOwner = oldowner;
+			/* only a lock wait that timed out is worth another try */
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || attempt >= es_lock_retries)
+				ReThrowError(edata);
 			FreeErrorData(edata);
 		}
 		PG_END_TRY();
+		if (done)
+			return;				/* never return from inside PG_TRY */
 		/* back off a little, longer each time, interruptibly */
 		for (int i = 0; i < attempt + 1; i++)
 		{
@@ -442,6 +448,51 @@ run_ddl_with_retry(const char *const *stmts, int nstmts)
 			pg_usleep(20000L);
 		}
 	}
+}
+
+static bool
+has_default(List *bounds)
+{
+	ListCell   *lc;
+
+	foreach(lc, bounds)
+	{
+		if (((Bound *) lfirst(lc))->is_default)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * The pg_partman pain "rows stuck in the default partition": when a new
+ * period cannot be made because the default partition already holds rows for
+ * it, say so plainly instead of leaving a bare constraint error.
+ */
+static void
+run_ddl_explaining_default(const char *const *stmts, int nstmts, const char *qname, bool with_default)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+
+	PG_TRY();
+	{
+		run_ddl_with_retry(stmts, nstmts);
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		if (!with_default || edata->sqlerrcode != ERRCODE_CHECK_VIOLATION)
+			PG_RE_THROW();
+		FlushErrorState();
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("rows for partition %s are in the default partition", qname),
+				 errdetail("%s", edata->message),
+				 errhint("Move those rows out of the default partition (or drop it: elfsofa does not need one), then run maintenance again.")));
+	}
+	PG_END_TRY();
 }
 
 /* A partition created while CREATE EXTENSION runs must not become an extension member. */
@@ -462,9 +513,16 @@ json_str(StringInfo buf, const char *s)
 		escape_json(buf, s);
 }
 
-/* Creates the missing partitions of one set from the current period to premake ahead; appends their names to out. */
+/*
+ * Creates the missing partitions of one set from the current period to
+ * premake ahead; appends their names to out.  Maintenance (attach = true)
+ * makes a plain table and ATTACHes it: SHARE UPDATE EXCLUSIVE on the parent,
+ * so live inserts go on.  Registration uses one CREATE TABLE ... PARTITION OF
+ * per period, which is cheaper but takes ACCESS EXCLUSIVE on the parent for
+ * the moment of each statement (still under the short lock_timeout).
+ */
 static int
-create_ahead(PartSet *s, StringInfo out)
+create_ahead(PartSet *s, StringInfo out, bool attach)
 {
 	char	   *nsp = get_namespace_name(get_rel_namespace(s->parent));
 	char	   *relname = get_rel_name(s->parent);
@@ -503,11 +561,17 @@ create_ahead(PartSet *s, StringInfo out)
 						 errmsg("cannot create partition %s", qname),
 						 errdetail("A relation named %s exists but is not a partition of %s for this period.", qname, qparent),
 						 errhint("Rename or attach that table, then run maintenance again.")));
-			stmts[0] = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
-								"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", qname, qparent);
-			stmts[1] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
-								qparent, qname, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
-			run_ddl_with_retry(stmts, 2);
+			if (attach)
+			{
+				stmts[0] = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+									"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", qname, qparent);
+				stmts[1] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+									qparent, qname, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
+			}
+			else
+				stmts[0] = psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)",
+									qname, qparent, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
+			run_ddl_explaining_default(stmts, attach ? 2 : 1, qname, has_default(bounds));
 			relid = get_relname_relid(name, get_rel_namespace(s->parent));
 			forget_extension_membership(relid);
 			b = palloc0(sizeof(Bound));
@@ -761,8 +825,9 @@ static EsPlan followers_plan = {
 };
 
 static EsPlan mark_plan = {
-	"UPDATE elfsofa.partition_sets SET last_run = now(), last_error = $2 WHERE parent::oid = $1",
-	2, {OIDOID, TEXTOID}
+	"UPDATE elfsofa.partition_sets p SET last_run = now(), last_error = m.err "
+	"  FROM unnest($1::oid[], $2::text[]) AS m(parent, err) WHERE p.parent::oid = m.parent",
+	2, {OIDARRAYOID, TEXTARRAYOID}
 };
 
 /* elfsofa.partition_table(parent, control_column, part_interval, premake, retention, retention_action, retire_with) */
@@ -844,7 +909,8 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 			ereport(ERROR,
 					(errcode(ES_ERRCODE_NOT_FOUND),
 					 errmsg("retire_with is not a registered partition set"),
-					 errdetail("Argument \"retire_with\" (OID %u) is not in elfsofa.partition_sets.", leader),
+					 errdetail("Argument \"retire_with\" (%s) is not in elfsofa.partition_sets.",
+							   DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(leader)))),
 					 errhint("Register the leader table first.")));
 		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (!isnull)
@@ -899,7 +965,7 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 			if (ps->parent != parent)
 				continue;
 			resolve_keytype(ps);
-			create_ahead(ps, &out);
+			create_ahead(ps, &out, false);
 		}
 		AtEOXact_GUC(true, save_nestlevel);
 	}
@@ -945,7 +1011,7 @@ group_step(List *group, bool retire, StringInfo out, int *count)
 				PartSet    *s = lfirst(lc);
 
 				resolve_keytype(s);
-				n += create_ahead(s, out);
+				n += create_ahead(s, out, true);
 			}
 		}
 		else
@@ -999,10 +1065,17 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 	int			i = 0;
 	bool		first = true;
 	MemoryContext loopcxt;
+	Datum	   *mark_oids;
+	Datum	   *mark_errs;
+	bool	   *mark_nulls;
+	int			nmarks = 0;
 
 	initStringInfo(&res);
 	SPI_connect();
 	sets = load_sets(only);
+	mark_oids = palloc0(sizeof(Datum) * (list_length(sets) + 1));
+	mark_errs = palloc0(sizeof(Datum) * (list_length(sets) + 1));
+	mark_nulls = palloc0(sizeof(bool) * (list_length(sets) + 1));
 	if (OidIsValid(only) && sets == NIL)
 		ereport(ERROR,
 				(errcode(ES_ERRCODE_NOT_FOUND),
@@ -1027,6 +1100,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 		bool		busy = false;
 		ListCell   *lc;
 		MemoryContext old;
+		char	   *group_retire_err = NULL;
 
 		while (i < list_length(sets))
 		{
@@ -1058,8 +1132,6 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 			char	   *err;
 			int			c = 0,
 						r = 0;
-			Datum		v[2];
-			char		nulls[2] = {' ', ' '};
 
 			initStringInfo(&created);
 			initStringInfo(&retired);
@@ -1067,7 +1139,10 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 				appendStringInfoChar(&res, ',');
 			first = false;
 			appendStringInfoString(&res, "{\"parent\":");
-			json_str(&res, DatumGetCString(DirectFunctionCall1(regclassout, ObjectIdGetDatum(s->parent))));
+			json_str(&res, get_rel_name(s->parent) ?
+					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(s->parent)),
+												get_rel_name(s->parent)) :
+					 psprintf("%u", s->parent));
 			if (busy)
 			{
 				appendStringInfoString(&res, ",\"skipped\":\"busy\"}");
@@ -1076,7 +1151,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 			}
 			e1 = group_step(one, false, &created, &c);
 			/* a follower retires with its leader, in the leader's step, lines before orders */
-			if (!OidIsValid(s->leader))
+			if (!OidIsValid(s->leader) && s->retention != NULL)
 			{
 				List	   *rev = NIL;
 				ListCell   *lc2;
@@ -1085,6 +1160,10 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 					rev = lappend(rev, lfirst(lc2));
 				e2 = group_step(rev, true, &retired, &r);
 			}
+			else if (OidIsValid(s->leader))
+				e2 = group_retire_err;	/* a failed retire of the group is the followers' error too */
+			if (!OidIsValid(s->leader))
+				group_retire_err = e2;
 			total_created += c;
 			total_retired += r;
 			err = e1 && e2 ? psprintf("%s; %s", e1, e2) : (e1 ? e1 : e2);
@@ -1094,29 +1173,18 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 			json_str(&res, err);
 			appendStringInfoChar(&res, '}');
 
-			v[0] = ObjectIdGetDatum(s->parent);
+			/* remembered for one UPDATE at the end, in the outer context */
+			mark_oids[nmarks] = ObjectIdGetDatum(s->parent);
+			mark_nulls[nmarks] = (err == NULL);
+			mark_errs[nmarks] = (Datum) 0;
 			if (err)
-				v[1] = CStringGetTextDatum(err);
-			else
-				nulls[1] = 'n';
-			es_exec(&mark_plan, v, nulls, false, 0);
-			/* a failed retire of the group is the followers' error too */
-			if (e2 && list_length(group) > 1)
 			{
-				ListCell   *lc3;
+				MemoryContext m = MemoryContextSwitchTo(old);
 
-				foreach(lc3, group)
-				{
-					PartSet    *f = lfirst(lc3);
-
-					if (f == s)
-						continue;
-					v[0] = ObjectIdGetDatum(f->parent);
-					v[1] = CStringGetTextDatum(e2);
-					nulls[1] = ' ';
-					es_exec(&mark_plan, v, nulls, false, 0);
-				}
+				mark_errs[nmarks] = PointerGetDatum(cstring_to_text(err));
+				MemoryContextSwitchTo(m);
 			}
+			nmarks++;
 		}
 		MemoryContextSwitchTo(old);
 		appendStringInfoString(&res, "");
@@ -1124,6 +1192,16 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 	}
 	appendStringInfo(&res, "],\"created\":%d,\"retired\":%d,\"errors\":%d,\"skipped\":%d}",
 					 total_created, total_retired, errors, skipped);
+	if (nmarks > 0)
+	{
+		int			dims[1] = {nmarks};
+		int			lbs[1] = {1};
+		Datum		v[2];
+
+		v[0] = PointerGetDatum(construct_md_array(mark_oids, NULL, 1, dims, lbs, OIDOID, sizeof(Oid), true, TYPALIGN_INT));
+		v[1] = PointerGetDatum(construct_md_array(mark_errs, mark_nulls, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+		es_exec(&mark_plan, v, NULL, false, 0);
+	}
 	AtEOXact_GUC(true, save_nestlevel);
 	SPI_finish();
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(res.data)));

@@ -6,7 +6,7 @@ RETURNS jsonb
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'elfsofa_process_order';
 COMMENT ON FUNCTION @extschema@.process_order(jsonb, jsonb, jsonb) IS
-  'Places an order atomically: validates order_data {customer_id?, items:[{sku, quantity}], idempotency_key?, shipping_address?, note?}, prices it from the catalog, reserves stock (from inventory_updates [{sku, location, quantity}] or location main) in product/location lock order, writes order, lines, ledger, payment (payment_info {method, amount, provider?, provider_ref?, status?}) and events. Returns {order_id, order_number, status, total, currency, replayed}. 22023 bad input, PT404 unknown sku/customer, PT409 insufficient stock or reused idempotency key, PT422 payment amount differs from total, 42501 other customer.';
+  'Places an order atomically: validates order_data {customer_id?, items:[{sku, quantity}], idempotency_key?, shipping_address?, note?}, prices it from the catalog, reserves stock (from inventory_updates [{sku, location, quantity}] or location main) in product/location lock order, writes order, lines, ledger, payment (payment_info {method, amount? (defaults to the total), provider?, provider_ref?, status?}) and events. Returns {order_id, order_number, status, total, currency, replayed}. 22023 bad input, PT404 unknown sku/customer, PT409 insufficient stock or reused idempotency key, PT422 payment amount differs from total, 42501 other customer.';
 
 CREATE FUNCTION @extschema@.purge_idempotency_keys()
 RETURNS bigint
@@ -34,7 +34,7 @@ RETURNS jsonb
 LANGUAGE c VOLATILE
 AS 'MODULE_PATHNAME', 'elfsofa_record_payment';
 COMMENT ON FUNCTION @extschema@.record_payment(bigint, jsonb) IS
-  'Records a payment {method, amount, provider?, provider_ref?, status: pending|authorized|captured|failed|refunded} for an order and updates orders.payment_status (unpaid/authorized/paid/refunded); a repeated (provider, provider_ref) with the same status returns the existing payment with replayed=true and changes nothing, a forward status step updates it. Emits payment.recorded. 22023 bad input, PT404 unknown order, PT409 reference of another order or backward step, PT422 amount differs from the total.';
+  'Records a payment {method, amount? (defaults to the order total), provider?, provider_ref?, status: pending|authorized|captured|failed|refunded} for an order and updates orders.payment_status (unpaid/authorized/paid/refunded); a repeated (provider, provider_ref) with the same status returns the existing payment with replayed=true and changes nothing, a forward status step updates it. Emits payment.recorded. 22023 bad input, PT404 unknown order, PT409 reference of another order or backward step, PT422 amount differs from the total.';
 
 CREATE FUNCTION @extschema@.expire_unpaid_orders(older_than interval)
 RETURNS integer

@@ -22,8 +22,8 @@ COMMENT ON COLUMN @extschema@.partition_sets.retention IS 'Partitions whose uppe
 COMMENT ON COLUMN @extschema@.partition_sets.retention_action IS 'archive (default): detach and move into schema elfsofa_archive, rows stay queryable; drop: detach and drop.';
 COMMENT ON COLUMN @extschema@.partition_sets.retire_with IS 'Leader set: this set uses the leader''s retention and action and is retired first, in the same subtransaction.';
 COMMENT ON COLUMN @extschema@.partition_sets.time_zone IS 'Time zone in which period boundaries (midnight, Monday, 1st of month) are computed; captured at registration.';
--- Users' own registrations are dumped by pg_dump; elfsofa's built-in rows are made again by CREATE EXTENSION.
-SELECT pg_catalog.pg_extension_config_dump('@extschema@.partition_sets', 'WHERE NOT builtin');
+-- All rows are dumped: a restore's CREATE EXTENSION registers nothing (see 90_bootstrap_partitions.sql).
+SELECT pg_catalog.pg_extension_config_dump('@extschema@.partition_sets', '');
 
 CREATE FUNCTION @extschema@.partition_table(parent regclass, control_column text, part_interval interval,
                                             premake integer DEFAULT 4, retention interval DEFAULT NULL,
@@ -87,27 +87,28 @@ SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
     done jsonb := '{}';
-    r    record;
+    n    bigint;
 BEGIN
-    -- Functions other areas add are called when present (checked at run time, not at schedule time).
-    IF to_regproc('@extschema@.purge_idempotency_keys') IS NOT NULL THEN
-        EXECUTE 'SELECT @extschema@.purge_idempotency_keys()';
-        done := done || jsonb_build_object('purge_idempotency_keys', true);
+    -- Upkeep functions of other areas are called when installed (looked up at run time, not at
+    -- schedule time, so the job never needs re-registering when an area lands or leaves).
+    IF to_regprocedure('@extschema@.purge_idempotency_keys()') IS NOT NULL THEN
+        EXECUTE 'SELECT @extschema@.purge_idempotency_keys()::bigint' INTO n;
+        done := done || jsonb_build_object('purge_idempotency_keys', n);
     END IF;
-    IF to_regproc('@extschema@.purge_notifications') IS NOT NULL THEN
-        EXECUTE 'SELECT @extschema@.purge_notifications()';
-        done := done || jsonb_build_object('purge_notifications', true);
+    IF to_regprocedure('@extschema@.abandon_carts(interval)') IS NOT NULL THEN
+        EXECUTE 'SELECT @extschema@.abandon_carts(NULL)::bigint' INTO n;
+        done := done || jsonb_build_object('abandon_carts', n);
     END IF;
-    IF to_regproc('@extschema@.notifications_upkeep') IS NOT NULL THEN
-        EXECUTE 'SELECT @extschema@.notifications_upkeep()';
-        done := done || jsonb_build_object('notifications_upkeep', true);
+    IF to_regprocedure('@extschema@.purge_notifications()') IS NOT NULL THEN
+        EXECUTE 'SELECT count(*) FROM (SELECT @extschema@.purge_notifications()) x' INTO n;
+        done := done || jsonb_build_object('purge_notifications', n);
     END IF;
     done := done || jsonb_build_object('maintenance', @extschema@.run_maintenance());
     RETURN done;
 END
 $$;
 COMMENT ON FUNCTION @extschema@.daily_upkeep() IS
-  'Daily job body: queue and idempotency-key upkeep (functions called only when installed) and a full partition maintenance/retention run. Returns what it ran.';
+  'Daily job body: expired idempotency keys, abandoned carts and notification upkeep (each called only when that function is installed), then a full partition maintenance and retention run. Returns what it ran.';
 
 CREATE FUNCTION @extschema@.schedule_maintenance(maintenance_schedule text DEFAULT '17 * * * *',
                                                  daily_schedule text DEFAULT '37 3 * * *',
