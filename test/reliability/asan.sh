@@ -7,7 +7,7 @@
 # PostgreSQL tree of its own, starts a server with it (publisher background
 # worker included), and runs the regression suite, the isolation specs, the
 # hostile-input suite (malformed input through every C entry point) and a short
-# soak.  Fails on any failing test and on any sanitizer report.  Port 55573
+# soak.  Fails on any failing test and on any sanitizer report.  Port ES_PORT+3
 # (the crash suite's), so it must not run while `make test` runs here.
 #
 # Why not AddressSanitizer too: it only works with libasan preloaded into the
@@ -18,7 +18,7 @@
 # exit).  Set ES_SANITIZE="address,undefined" to try it elsewhere.
 set -u
 source "$(dirname "$0")/../lib.sh"
-ES_PORT=${ES_ASAN_PORT:-55573}
+ES_PORT=${ES_ASAN_PORT:-$(( ${ES_PORT:-55432} + 3 ))}
 ES_TMP=${ES_ASAN_TMP:-/tmp/elfsofa-asan-$ES_PORT}
 export ES_PORT ES_TMP
 t0=$(date +%s)

@@ -3,6 +3,12 @@
 # the order workload and the invariant checks.  Sourced after test/tap.sh.
 
 REL_DIR=$ES_ROOT/test/reliability
+# Our extra servers take ports next to make test's own (ES_PORT): +2 for the
+# replication subscriber, +3 for the crash server, so work trees and CI runs
+# that run make test at the same time never share (and kill) one.
+REL_BASE_PORT=${ES_PORT:-55432}
+REL_REPL_PORT=$((REL_BASE_PORT + 2))
+REL_CRASH_PORT=$((REL_BASE_PORT + 3))
 
 # rel_use_server <port> <tmpdir>: point ES_PORT/ES_TMP (and the client
 # environment) at a server of our own, reusing the PostgreSQL tree make test

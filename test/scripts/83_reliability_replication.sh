@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # 83_reliability_replication.sh — the seed's secondary database: a second
-# throwaway server (port 55572) subscribes to the shop's tables through logical
+# throwaway server (make test's port + 2) subscribes to the shop's tables through logical
 # replication (publish_via_partition_root, initial copy), takes a stream of
 # orders, cancellations, status changes and restocks, and must end identical
 # for orders, lines, payments, stock and the ledger (md5 of the sorted rows).
@@ -35,7 +35,7 @@ cleanup() {   # never leave a slot behind on make test's server
         -c "DROP DATABASE IF EXISTS $PUB" >/dev/null 2>&1
 }
 trap cleanup EXIT
-rel_fresh_server 55572 /tmp/elfsofa-repl-55572 <<'CONF'
+rel_fresh_server $REL_REPL_PORT /tmp/elfsofa-repl-$REL_REPL_PORT <<'CONF'
 shared_buffers = '32MB'
 max_connections = 30
 CONF
@@ -86,6 +86,6 @@ q -d $SUB -c "DROP SUBSCRIPTION rel_sub" >/dev/null
 tap_ok $? "subscription dropped (and its slot on the publisher)"
 cleanup
 trap - EXIT
-rm -rf /tmp/elfsofa-repl-55572
+rm -rf /tmp/elfsofa-repl-$REL_REPL_PORT
 echo "# replication suite took $(rel_since "$t0") s"
 tap_done
