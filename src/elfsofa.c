@@ -31,6 +31,7 @@ _PG_init(void)
 	es_events_init();
 	es_partitions_init();
 	es_ratelimit_init();
+	es_audit_init();
 
 #if PG_VERSION_NUM >= 150000
 	MarkGUCPrefixReserved("elfsofa");

@@ -72,6 +72,18 @@ extern void es_check_location(const char *location, const char *argname);
  */
 extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
 
+/* audit.c: installs the hook that refuses TRUNCATE of audit_log partitions. */
+extern void es_audit_init(void);
+
+/* audit.c: ExecInsertIndexTuples gained "onlySummarizing" in PostgreSQL 16. */
+#if PG_VERSION_NUM >= 160000
+#define ES_EXEC_INSERT_INDEX_TUPLES(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define ES_EXEC_INSERT_INDEX_TUPLES(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
 /*
  * orders.c: the customer a request acts for.  given is the customer id text
  * from the request (NULL when omitted: then the customer whose auth_user_id is
@@ -95,12 +107,20 @@ extern bool es_parse_uuid(const char *s, pg_uuid_t *out);
 extern void es_events_init(void);
 extern void es_publisher_init(void);
 extern void es_notifications_init(void);
-/* After an outbox row was written (by es_emit_event or a trigger): wake-up or NOTIFY. */
+/*
+ * After an outbox row was written (es_emit_event, or a caller's own INSERT):
+ * wake-up, or NOTIFY and queue.  SPI must be connected; SPI_tuptable and
+ * SPI_processed are left as they were.
+ */
 extern void es_event_written(int64 id, const char *topic, const char *key, Jsonb *data);
 extern char *es_event_payload(int64 id, const char *topic, const char *key, const char *data_json);
 /* Runs the events-after query into SPI_tuptable; returns how many leading rows are safe. */
 extern int	es_fetch_events(int64 after_id, int max_events);
 extern bool es_publisher_serves_this_database(void);
+extern void es_check_topic(const char *topic);
+extern void es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb *data);
+extern void es_queue_batch_begin(int capacity);
+extern void es_queue_batch_flush(void);
 extern void es_publisher_wake(void);
 extern bool es_guc_emit_events;
 extern char *es_guc_database;
