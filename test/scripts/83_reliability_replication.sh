@@ -66,14 +66,14 @@ fp() {  # fp <psql args...>: name|rows|md5 of each replicated table
     "$@" -c "$sql"
 }
 fp pub >"$W/pub.txt"
-deadline=$((SECONDS + ${REL_REPL_WAIT:-90}))
+deadline=$((SECONDS + ${REL_REPL_WAIT:-120}))
 while :; do
     fp q -d $SUB >"$W/sub.txt" 2>/dev/null
     cmp -s "$W/pub.txt" "$W/sub.txt" && break
     [ $SECONDS -ge $deadline ] && break
     sleep 1
 done
-waited=$((SECONDS - deadline + ${REL_REPL_WAIT:-90}))
+waited=$((SECONDS - deadline + ${REL_REPL_WAIT:-120}))
 tap_is "$(q -d $SUB -c "SELECT count(*) FROM pg_subscription_rel WHERE srsubstate <> 'r'")" 0 "subscriber: every table finished its initial copy"
 for t in $TABLES; do
     tap_is "$(grep "^$t|" "$W/sub.txt")" "$(grep "^$t|" "$W/pub.txt")" "subscriber identical: $t ($(grep "^$t|" "$W/pub.txt" | cut -d'|' -f2) rows)"
