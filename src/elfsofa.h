@@ -138,13 +138,10 @@ extern void es_partitions_init(void);
 #endif
 
 /*
- * security.c and ratelimit.c (issue 7).  es_caller_is_privileged() is true
- * when the database role (SET ROLE's role, unchanged inside SECURITY DEFINER)
- * is a superuser or has BYPASSRLS, like Supabase's service_role; JWT claims
- * never count.  es_current_customer_id() maps the JWT sub to customers.id.
+ * security.c and ratelimit.c (issue 7).  es_current_customer_id() maps the
+ * JWT sub to customers.id (false when there is none); privilege is
+ * es_role_is_privileged() above, never a JWT claim.
  */
-#include "utils/uuid.h"
-extern bool es_caller_is_privileged(void);
 extern bool es_jwt_sub_uuid(pg_uuid_t *out);
 extern bool es_current_customer_id(pg_uuid_t *out);
 extern void es_ratelimit_init(void);
