@@ -53,7 +53,7 @@ cat >"$W/restock.sql" <<'SQL'
 \set p random(1, 20)
 SELECT elfsofa.restock(rel.sku(:p), 10, 'main', 'replication stream');
 SQL
-PGHOST=$PUB_HOST PGPORT=$PUB_PORT pgbench -n -c 4 -j 2 -T "${REL_REPL_SECONDS:-15}" \
+PGHOST=$PUB_HOST PGPORT=$PUB_PORT pgbench -n -c 4 -j 2 -T "${REL_REPL_SECONDS:-15}" -R "${REL_REPL_RATE:-300}" \
     -f "$W/order.sql@6" -f "$W/churn.sql@3" -f "$W/restock.sql@1" $PUB >"$W/pgbench-2.log" 2>&1
 tap_ok $? "publisher: $(grep -oE 'number of transactions actually processed: [0-9]+' "$W/pgbench-2.log" | grep -oE '[0-9]+$') transactions streamed (orders, lifecycle, restocks)"
 
