@@ -42,7 +42,7 @@ install-listen: $(LISTEN_BIN)
 elfsofa--1.0.sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@
 
-.PHONY: demo test stop bench
+.PHONY: demo test stop bench reliability
 demo:
 	bash test/demo.sh
 test:
@@ -51,3 +51,6 @@ stop:
 	bash test/demo.sh stop
 bench:
 	bash test/bench/run.sh
+# elfsofa built with UBSan: regression, isolation, hostile input and a soak against it
+reliability:
+	bash test/reliability/asan.sh

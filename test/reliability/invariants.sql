@@ -45,7 +45,9 @@ SELECT 'every order has a payment',
 UNION ALL
 SELECT 'every order has one order.created event',
        count(*) FROM elfsofa.orders o
- WHERE (SELECT count(*) FROM elfsofa.events e WHERE e.topic = 'order.created' AND e.key = o.id::text) <> 1
+       LEFT JOIN (SELECT key, count(*) AS n FROM elfsofa.events WHERE topic = 'order.created' GROUP BY key) e
+              ON e.key = o.id::text
+ WHERE coalesce(e.n, 0) <> 1
 UNION ALL
 SELECT 'every order.created event points at a real order',
        count(*) FROM elfsofa.events e
@@ -57,3 +59,20 @@ SELECT 'every idempotency key points at a real order of its customer',
 UNION ALL
 SELECT 'order ids are unique',
        count(*) FROM (SELECT id FROM elfsofa.orders GROUP BY id HAVING count(*) > 1) d;
+
+-- Audit (src/sql/40_audit.sql audits orders from CREATE EXTENSION on): each
+-- order has its INSERT audit row, and no audit row names an order that is not
+-- there (the audit row commits with the order or not at all).
+SELECT to_regclass('elfsofa.audit_log') IS NOT NULL
+       AND EXISTS (SELECT FROM pg_trigger WHERE tgrelid = 'elfsofa.orders'::regclass AND NOT tgisinternal
+                      AND tgfoid = to_regproc('elfsofa.audit_trigger')) AS rel_has_audit \gset
+\if :rel_has_audit
+SELECT 'every order has its INSERT audit row',
+       count(*) FROM elfsofa.orders o
+ WHERE NOT EXISTS (SELECT 1 FROM elfsofa.audit_log a
+                    WHERE a.table_name = 'orders' AND a.operation = 'INSERT' AND a.pk->>'id' = o.id::text)
+UNION ALL
+SELECT 'every order audit row points at a real order',
+       count(*) FROM elfsofa.audit_log a
+ WHERE a.table_name = 'orders' AND NOT EXISTS (SELECT 1 FROM elfsofa.orders o WHERE a.pk->>'id' = o.id::text);
+\endif

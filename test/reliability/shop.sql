@@ -75,7 +75,9 @@ BEGIN
                                    'items', jsonb_build_array(jsonb_build_object('sku', rel.sku(p), 'quantity', q),
                                                               jsonb_build_object('sku', rel.sku(p2), 'quantity', 1))),
                 NULL,
-                jsonb_build_object('method', 'promptpay', 'status', 'pending'))->>'order_id')::bigint;
+                jsonb_build_object('method', 'promptpay', 'status', 'pending',
+                                   'amount', (SELECT sum(pr.price * x.q) FROM (VALUES (p, q), (p2, 1)) x(p, q)
+                                                JOIN elfsofa.products pr ON pr.sku = rel.sku(x.p))))->>'order_id')::bigint;
         EXCEPTION WHEN SQLSTATE 'PT409' THEN
             RETURN NULL;   -- out of stock: a documented business outcome
         END $$ $f$;

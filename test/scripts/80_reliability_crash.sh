@@ -3,12 +3,12 @@
 # shop is consistent: all-or-nothing orders (lines, payment, ledger, audit,
 # event, idempotency key), ledger sums = stock levels, no negative stock, and
 # every order a client saw acknowledged survived.  Runs its own server
-# (port 55573) so make test's server is never killed.
+# (make test's port + 3) so make test's server is never killed.
 source "$(dirname "$0")/../tap.sh"
 source "$ES_ROOT/test/reliability/lib.sh"
 
 CYCLES=${REL_CRASH_CYCLES:-3}
-rel_fresh_server 55573 /tmp/elfsofa-crash-55573 <<'CONF' || { tap_ok 1 "crash server started"; tap_done; exit 1; }
+rel_fresh_server $REL_CRASH_PORT /tmp/elfsofa-crash-$REL_CRASH_PORT <<'CONF' || { tap_ok 1 "crash server started"; tap_done; exit 1; }
 shared_buffers = '64MB'
 fsync = on
 synchronous_commit = on

@@ -53,13 +53,22 @@ pg_dump -Fc -d $SRC -f "$W/shop.dump" 2>"$W/pg_dump.err"
 tap_ok $? "pg_dump -Fc"
 psql -X -q -d postgres -c "DROP DATABASE IF EXISTS $DST" -c "CREATE DATABASE $DST" >/dev/null
 PGOPTIONS='-c session_replication_role=replica' pg_restore -d $DST "$W/shop.dump" 2>"$W/pg_restore.err"
-# Known and harmless (PostgreSQL 15 pg_dump): a partition made after CREATE
-# EXTENSION gets its primary key when pg_restore attaches it to the extension's
-# parent, and pg_restore then also tries to add the same key and reports
-# "multiple primary keys".  Every other error fails the test.
+# Known and harmless, all about partitions (ordinary tables, not extension
+# members, attached to the extension's partitioned parents):
+#  - the restore's CREATE EXTENSION makes the current and premade partitions
+#    again, so pg_restore's CREATE TABLE / ATTACH PARTITION of those report
+#    "already exists" / "is already a partition" (their rows still load);
+#  - attaching a partition to a parent that already has its indexes (made by
+#    CREATE EXTENSION) creates the partition's primary key and indexes, so
+#    pg_restore's own ADD PRIMARY KEY / CREATE INDEX report "multiple primary
+#    keys" / "already exists" (PostgreSQL 15 pg_dump behaviour).
+# The checks below prove the result complete: same rows in every table, every
+# partition attached with the same keys and indexes.  Any other error fails.
+PART='"[a-z_]+_p[0-9]{4}[0-9_w]*(_[a-z_]+_idx)?"'
 grep -E '^pg_restore: error:' "$W/pg_restore.err" |
-    grep -vE 'ERROR:  multiple primary keys for table "[a-z_]+_p[0-9_w]+" are not allowed' >"$W/restore-errors.txt"
-tap_ok $([ ! -s "$W/restore-errors.txt" ]; echo $?) "pg_restore into a new database: no error but the known duplicate partition keys"
+    grep -vE "ERROR:  (multiple primary keys for table $PART are not allowed|relation $PART already exists|$PART is already a partition)\$" >"$W/restore-errors.txt"
+echo "#   known partition errors in pg_restore: $(grep -cE '^pg_restore: error:' "$W/pg_restore.err") (none other: $([ -s "$W/restore-errors.txt" ] && echo no || echo yes))"
+tap_ok $([ ! -s "$W/restore-errors.txt" ]; echo $?) "pg_restore into a new database: no error but the known partition ones"
 sed 's/^/# /' "$W/restore-errors.txt" | head -20
 psql -X -A -t -q -d $DST -f "$REL_DIR/fingerprint.sql" >"$W/dst.txt"
 
@@ -69,17 +78,21 @@ tap_ok $([ "$tables" -ge 13 ]; echo $?) "fingerprinted $tables elfsofa tables"
 diff "$W/src.txt" "$W/dst.txt" >"$W/diff.txt"
 tap_ok $? "every elfsofa table has the same rows after the restore"
 sed 's/^/# /' "$W/diff.txt" | head -20
-for t in elfsofa.orders elfsofa.order_lines elfsofa.stock_levels elfsofa.stock_ledger elfsofa.payments elfsofa.events elfsofa.customers elfsofa.audit_log; do
-    line=$(grep "^$t|" "$W/src.txt") || continue
-    n=$(cut -d'|' -f2 <<<"$line")
-    tap_is "$(grep "^$t|" "$W/dst.txt")" "$line" "$t: $n rows restored, identical"
+# The shop's key tables, whatever the fingerprint's selection: present, same rows.
+for t in elfsofa.products elfsofa.customers elfsofa.orders elfsofa.order_lines elfsofa.stock_levels elfsofa.stock_ledger \
+         elfsofa.payments elfsofa.idempotency_keys elfsofa.events elfsofa.system_logs elfsofa.audit_log; do
+    [ -z "$(q -d $SRC -c "SELECT to_regclass('$t')")" ] && continue
+    fq="SELECT count(*) || '|' || md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) FROM $t t"
+    a=$(q -d $SRC -c "$fq"); b=$(q -d $DST -c "$fq" 2>&1)
+    tap_is "$b" "$a" "$t: ${a%%|*} rows restored, identical"
 done
 tap_ok $([ "$(grep '^elfsofa.orders|' "$W/src.txt" | cut -d'|' -f2)" -ge 300 ]; echo $?) "the dump held at least 300 orders"
 tap_is "$(q -d $DST -c "SELECT count(*) FROM elfsofa.events WHERE topic = 'rel.future'")" 1 "row in a partition made after CREATE EXTENSION restored"
 # Every partition is attached and has its primary key, as in the source.
-keys="SELECT string_agg(c.relname || ':' || c.relispartition || ':' || (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary), ',' ORDER BY c.relname)
+keys="SELECT string_agg(c.relname || ':' || c.relispartition || ':' || (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary)
+                          || ':' || (SELECT count(*) FROM pg_index i WHERE i.indrelid = c.oid), ',' ORDER BY c.relname)
         FROM pg_class c WHERE c.relnamespace = 'elfsofa'::regnamespace AND c.relkind IN ('r', 'p')"
-tap_is "$(q -d $DST -c "$keys")" "$(q -d $SRC -c "$keys")" "every table and partition restored, attached, with its primary key"
+tap_is "$(q -d $DST -c "$keys")" "$(q -d $SRC -c "$keys")" "every table and partition restored, attached, with its primary key and indexes"
 
 # The restored shop is consistent and works: orders, restocks, fresh ids.
 rel_check_invariants $DST "restored"
