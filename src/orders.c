@@ -507,10 +507,10 @@ static EsPlan lock_one_plan = {
 	2, {INT8OID, TEXTOID}
 };
 
-/* Every location of one product, locked in the global (product, location) order. */
+/* Every location of one product, locked in the global order: main, then the others by name. */
 static EsPlan lock_all_plan = {
 	"SELECT location, on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 "
-	"ORDER BY location FOR UPDATE",
+	"ORDER BY location <> 'main', location FOR UPDATE",
 	1, {INT8OID}
 };
 
@@ -709,7 +709,26 @@ parse_order(Jsonb *order_data, Jsonb *inv, Order *o)
 		}
 }
 
-/* global lock order: product id, then location */
+/*
+ * The global stock-row lock order: product id, then location with "main"
+ * first and the others by name (es_location_cmp).  main comes first because
+ * the fast path's conditional UPDATE of the main row may keep that row locked
+ * even when it fails (READ COMMITTED re-check after a concurrent update locks
+ * the newest version before testing the condition), and the spill-over that
+ * follows must only lock rows after it.  It is also the order stock is taken
+ * in, so lock order and allocation order are one rule.
+ */
+static int
+es_location_cmp(const char *x, const char *y)
+{
+	bool		xm = strcmp(x, "main") == 0;
+	bool		ym = strcmp(y, "main") == 0;
+
+	if (xm != ym)
+		return xm ? -1 : 1;
+	return strcmp(x, y);
+}
+
 static OrderItem *sort_items;
 
 static int
@@ -722,7 +741,7 @@ alloc_cmp(const void *a, const void *b)
 
 	if (px != py)
 		return px < py ? -1 : 1;
-	return strcmp(x->location, y->location);
+	return es_location_cmp(x->location, y->location);
 }
 
 /* canonical order for the request hash: sku, then location */
@@ -971,12 +990,12 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 	}
 
 	/*
-	 * Reserve stock in the global lock order (product id, then location), so
-	 * concurrent orders never deadlock.  A placed (or automatic-from-main)
-	 * allocation is one conditional UPDATE; only when that fails do we lock
-	 * rows explicitly, and then every candidate row of that product at once,
-	 * in location order, before holding any other row of it: a failed
-	 * conditional UPDATE holds no lock, so the order is never broken.
+	 * Reserve stock in the global lock order (product id, then main, then the
+	 * other locations by name; see es_location_cmp), so concurrent orders
+	 * never deadlock.  A placed (or automatic-from-main) allocation is one
+	 * conditional UPDATE; only when that fails do we lock rows explicitly:
+	 * the placed row itself, or for an automatic one every location of the
+	 * product in that order (main, possibly already held, comes first).
 	 */
 	{
 		Alloc	   *lines = palloc0(sizeof(Alloc) * o.maxallocs);
@@ -1084,50 +1103,34 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 						 errhint("Without inventory_updates units come from main first, then the other locations by name.")));
 			}
 
-			/* how much each row gives: main first, then the others by name */
+			/* rows arrive main first, then by name: take from each in turn */
+			need = al->qty;
+			for (int r = 0; r < nloc && need > 0; r++)
 			{
-				int32	   *take = palloc0(sizeof(int32) * nloc);
+				int32		take = Min(avail[r], need);
+				Datum		rargs[3] = {args[0], CStringGetTextDatum(loc[r]), Int32GetDatum(take)};
 
-				need = al->qty;
-				for (int r = 0; r < nloc && need > 0; r++)
-					if (strcmp(loc[r], "main") == 0)
-					{
-						take[r] = Min(avail[r], need);
-						need -= take[r];
-					}
-				for (int r = 0; r < nloc && need > 0; r++)
-					if (strcmp(loc[r], "main") != 0)
-					{
-						take[r] = Min(avail[r], need);
-						need -= take[r];
-					}
-				Assert(need == 0);
-
-				/* lines in location order, as the rows were locked */
-				for (int r = 0; r < nloc; r++)
+				if (take == 0)
+					continue;
+				need -= take;
+				es_exec(&reserve_plan, rargs, NULL, false, 0);
+				if (SPI_processed != 1)
+					elog(ERROR, "elfsofa: locked stock row of sku \"%s\" at \"%s\" refused %d units",
+						 it->sku, loc[r], take);
+				if (nlines == maxlines)
 				{
-					Datum		rargs[3] = {args[0], CStringGetTextDatum(loc[r]), Int32GetDatum(take[r])};
-
-					if (take[r] == 0)
-						continue;
-					es_exec(&reserve_plan, rargs, NULL, false, 0);
-					if (SPI_processed != 1)
-						elog(ERROR, "elfsofa: locked stock row of sku \"%s\" at \"%s\" refused %d units",
-							 it->sku, loc[r], take[r]);
-					if (nlines == maxlines)
-					{
-						maxlines *= 2;
-						lines = repalloc(lines, sizeof(Alloc) * maxlines);
-					}
-					lines[nlines].item = al->item;
-					lines[nlines].location = loc[r];
-					lines[nlines].qty = take[r];
-					lines[nlines].automatic = true;
-					lines[nlines].available_after =
-						DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-					nlines++;
+					maxlines *= 2;
+					lines = repalloc(lines, sizeof(Alloc) * maxlines);
 				}
+				lines[nlines].item = al->item;
+				lines[nlines].location = loc[r];
+				lines[nlines].qty = take;
+				lines[nlines].automatic = true;
+				lines[nlines].available_after =
+					DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				nlines++;
 			}
+			Assert(need == 0);
 		}
 		o.allocs = lines;
 		o.nallocs = nlines;

@@ -288,7 +288,7 @@ BEGIN
   -- the sku) every location of the product: main first, then the others by name
   PERFORM 1 FROM elfsofa.stock_levels s
     JOIN unnest(v_pids, v_locs, v_auto) u(pid, loc, auto) ON s.product_id = u.pid AND (u.auto OR s.location = u.loc)
-   ORDER BY s.product_id, s.location FOR UPDATE OF s;
+   ORDER BY s.product_id, s.location <> 'main', s.location FOR UPDATE OF s;
   WITH c AS (
     SELECT u.n, u.pid, u.sku, u.q, u.price, u.thr, u.auto, coalesce(s.location, u.loc) AS loc,
            greatest(coalesce(s.on_hand - s.reserved, 0), 0) AS avail
@@ -303,8 +303,8 @@ BEGIN
   SELECT (SELECT CASE WHEN t2.auto THEN format('sku "%s" has %s available over all locations; the order needs %s.', t2.sku, t2.total, t2.q)
                       ELSE format('sku "%s" has %s available at location "%s"; the order needs %s.', t2.sku, t2.total, t2.loc, t2.q) END
             FROM t t2 WHERE t2.total < t2.q ORDER BY t2.n LIMIT 1),
-         array_agg(t.pid ORDER BY t.pid, t.loc), array_agg(t.loc ORDER BY t.pid, t.loc), array_agg(t.take ORDER BY t.pid, t.loc),
-         array_agg(t.price ORDER BY t.pid, t.loc), array_agg(t.sku ORDER BY t.pid, t.loc), array_agg(t.thr ORDER BY t.pid, t.loc)
+         array_agg(t.pid ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.loc ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.take ORDER BY t.pid, t.loc <> 'main', t.loc),
+         array_agg(t.price ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.sku ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.thr ORDER BY t.pid, t.loc <> 'main', t.loc)
     INTO v_sku, v_pids, v_locs, v_qs, v_prices, v_lskus, v_thr
     FROM t WHERE t.take > 0;
   IF v_sku IS NOT NULL THEN
