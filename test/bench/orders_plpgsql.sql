@@ -289,26 +289,38 @@ BEGIN
   PERFORM 1 FROM elfsofa.stock_levels s
     JOIN unnest(v_pids, v_locs, v_auto) u(pid, loc, auto) ON s.product_id = u.pid AND (u.auto OR s.location = u.loc)
    ORDER BY s.product_id, s.location <> 'main', s.location FOR UPDATE OF s;
-  WITH c AS (
-    SELECT u.n, u.pid, u.sku, u.q, u.price, u.thr, u.auto, coalesce(s.location, u.loc) AS loc,
-           greatest(coalesce(s.on_hand - s.reserved, 0), 0) AS avail
-      FROM unnest(v_pids, v_locs, v_qs, v_lskus, v_prices, v_thr, v_auto) WITH ORDINALITY u(pid, loc, q, sku, price, thr, auto, n)
-      LEFT JOIN elfsofa.stock_levels s ON s.product_id = u.pid AND (u.auto OR s.location = u.loc)),
-  w AS (
-    SELECT c.*, sum(c.avail) OVER (PARTITION BY c.n) AS total,
-           coalesce(sum(c.avail) OVER (PARTITION BY c.n ORDER BY c.loc <> 'main', c.loc
-                                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
-      FROM c),
-  t AS (SELECT w.*, least(w.avail, greatest(w.q - w.before, 0))::int AS take FROM w)
-  SELECT (SELECT CASE WHEN t2.auto THEN format('sku "%s" has %s available over all locations; the order needs %s.', t2.sku, t2.total, t2.q)
-                      ELSE format('sku "%s" has %s available at location "%s"; the order needs %s.', t2.sku, t2.total, t2.loc, t2.q) END
-            FROM t t2 WHERE t2.total < t2.q ORDER BY t2.n LIMIT 1),
-         array_agg(t.pid ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.loc ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.take ORDER BY t.pid, t.loc <> 'main', t.loc),
-         array_agg(t.price ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.sku ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.thr ORDER BY t.pid, t.loc <> 'main', t.loc)
-    INTO v_sku, v_pids, v_locs, v_qs, v_prices, v_lskus, v_thr
-    FROM t WHERE t.take > 0;
-  IF v_sku IS NOT NULL THEN
-    RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = 'insufficient stock', DETAIL = v_sku;
+  -- fast path: every allocation fits at its own row (placed location, or main)
+  SELECT u.sku, u.loc, u.q, u.auto, coalesce(s.on_hand - s.reserved, 0) AS avail INTO v_bad
+    FROM unnest(v_pids, v_locs, v_qs, v_lskus, v_auto) u(pid, loc, q, sku, auto)
+    LEFT JOIN elfsofa.stock_levels s ON s.product_id = u.pid AND s.location = u.loc
+   WHERE coalesce(s.on_hand - s.reserved, 0) < u.q ORDER BY u.auto LIMIT 1;
+  IF FOUND AND NOT v_bad.auto THEN
+    RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = 'insufficient stock',
+      DETAIL = format('sku "%s" has %s available at location "%s"; the order needs %s.', v_bad.sku, greatest(v_bad.avail, 0), v_bad.loc, v_bad.q);
+  END IF;
+  IF FOUND THEN
+    -- an automatic allocation does not fit at main: split over the locked rows
+    WITH c AS (
+      SELECT u.n, u.pid, u.sku, u.q, u.price, u.thr, u.auto, coalesce(s.location, u.loc) AS loc,
+             greatest(coalesce(s.on_hand - s.reserved, 0), 0) AS avail
+        FROM unnest(v_pids, v_locs, v_qs, v_lskus, v_prices, v_thr, v_auto) WITH ORDINALITY u(pid, loc, q, sku, price, thr, auto, n)
+        LEFT JOIN elfsofa.stock_levels s ON s.product_id = u.pid AND (u.auto OR s.location = u.loc)),
+    w AS (
+      SELECT c.*, sum(c.avail) OVER (PARTITION BY c.n) AS total,
+             coalesce(sum(c.avail) OVER (PARTITION BY c.n ORDER BY c.loc <> 'main', c.loc
+                                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+        FROM c),
+    t AS (SELECT w.*, least(w.avail, greatest(w.q - w.before, 0))::int AS take FROM w)
+    SELECT (SELECT CASE WHEN t2.auto THEN format('sku "%s" has %s available over all locations; the order needs %s.', t2.sku, t2.total, t2.q)
+                        ELSE format('sku "%s" has %s available at location "%s"; the order needs %s.', t2.sku, t2.total, t2.loc, t2.q) END
+              FROM t t2 WHERE t2.total < t2.q ORDER BY t2.n LIMIT 1),
+           array_agg(t.pid ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.loc ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.take ORDER BY t.pid, t.loc <> 'main', t.loc),
+           array_agg(t.price ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.sku ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.thr ORDER BY t.pid, t.loc <> 'main', t.loc)
+      INTO v_sku, v_pids, v_locs, v_qs, v_prices, v_lskus, v_thr
+      FROM t WHERE t.take > 0;
+    IF v_sku IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = 'insufficient stock', DETAIL = v_sku;
+    END IF;
   END IF;
   WITH upd AS (
     UPDATE elfsofa.stock_levels s SET reserved = s.reserved + u.q, updated_at = now()
