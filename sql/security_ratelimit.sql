@@ -123,6 +123,19 @@ SET elfsofa.rate_limit_anon_per_minute = 0;
 SET SESSION AUTHORIZATION authenticator;
 BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', '{"x-forwarded-for":"192.0.2.50"}') IS NOT NULL AS req; SELECT elfsofa.api_guard(); COMMIT;
 RESET SESSION AUTHORIZATION;
+-- request bodies over elfsofa.max_request_bytes are refused before their JSON is parsed
+SET elfsofa.max_request_bytes = '64kB';
+SET SESSION AUTHORIZATION authenticator;
+BEGIN; SELECT pg_temp.request('authenticated', '{"role":"authenticated","sub":"dddddddd-0000-4000-8000-000000000004"}', '{"content-length":"65536"}') IS NOT NULL AS req; SELECT elfsofa.api_guard(); COMMIT;
+BEGIN; SELECT pg_temp.request('authenticated', '{"role":"authenticated","sub":"dddddddd-0000-4000-8000-000000000004"}', '{"content-length":"65537"}') IS NOT NULL AS req; SELECT elfsofa.api_guard();
+:err
+COMMIT;
+BEGIN; SELECT pg_temp.request('authenticated', '{"role":"authenticated","sub":"dddddddd-0000-4000-8000-000000000004"}', '{"content-length":"1e9"}') IS NOT NULL AS req; SELECT elfsofa.api_guard();
+:err
+COMMIT;
+BEGIN; SELECT pg_temp.request('service_role', '{"role":"service_role"}', '{"content-length":"10000000"}') IS NOT NULL AS req; SELECT elfsofa.api_guard(); COMMIT;
+RESET SESSION AUTHORIZATION;
+RESET elfsofa.max_request_bytes;
 -- the limits are superuser settings: a request cannot raise its own
 SET SESSION AUTHORIZATION authenticator;
 SET elfsofa.rate_limit_per_minute = 1000000;

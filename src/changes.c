@@ -133,6 +133,7 @@ es_append_json_value(StringInfo buf, HeapTuple tuple, TupleDesc desc, AttrNumber
 		escape_json(buf, v);
 }
 
+/* {"col": value, ...} of the key columns of one row version. */
 static char *
 es_key_object(EsChange *c, HeapTuple tuple)
 {
@@ -231,6 +232,7 @@ es_write_change(Relation rel, const char *topic, EsChange *c)
 				  DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data))));
 }
 
+/* Which row version an event describes, by trigger event. */
 static void
 es_change_from_trigger(TriggerData *td, EsChange *c)
 {
@@ -281,6 +283,7 @@ es_change_event_trigger(PG_FUNCTION_ARGS)
 	return PointerGetDatum(NULL);
 }
 
+/* One invalidation tag per NOTIFY, so consumers need not parse anything. */
 static void
 es_cache_tag(const char *prefix, const char *value)
 {
@@ -293,6 +296,7 @@ es_cache_tag(const char *prefix, const char *value)
 		Async_Notify(ES_CACHE_CHANNEL, tag);
 }
 
+/* category:<slug> of the category a product row points at, if any. */
 static void
 es_category_tag(HeapTuple tuple, TupleDesc desc)
 {
@@ -373,28 +377,7 @@ es_default_topic(const char *relname)
 	return buf.data;
 }
 
-static void
-es_check_topic(const char *topic)
-{
-	bool		ok = topic[0] != '\0' && strlen(topic) <= 100;
-	char		prev = '.';
-
-	for (const char *p = topic; ok && *p; p++)
-	{
-		if (*p == '.')
-			ok = prev != '.';
-		else
-			ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
-		prev = *p;
-	}
-	if (!ok || prev == '.')
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("invalid event topic"),
-				 errdetail("Argument \"topic\" was \"%s\".", topic),
-				 errhint("Topics are 1 to 100 characters: dot-separated words of a-z, 0-9 and \"_\", e.g. \"shipment.changed\".")));
-}
-
+/* The tbl argument, which must be a table (partitioned or not). */
 static Relation
 es_open_target(FunctionCallInfo fcinfo)
 {
@@ -424,6 +407,8 @@ es_enable_change_events(PG_FUNCTION_ARGS)
 	char	   *topic;
 	StringInfoData sql;
 	EsChange	c;
+	Oid			relid;
+	Datum		arg;
 
 	if (strcmp(get_namespace_name(RelationGetNamespace(rel)), "elfsofa") == 0 &&
 		(strcmp(RelationGetRelationName(rel), "events") == 0 ||
@@ -442,20 +427,25 @@ es_enable_change_events(PG_FUNCTION_ARGS)
 	topic = PG_ARGISNULL(1) ? es_default_topic(RelationGetRelationName(rel))
 		: text_to_cstring(PG_GETARG_TEXT_PP(1));
 	es_check_topic(topic);
+	relid = RelationGetRelid(rel);
 	relation_close(rel, AccessShareLock);
 
 	initStringInfo(&sql);
-	appendStringInfo(&sql, "DROP TRIGGER IF EXISTS " ES_CHANGE_TRIGGER " ON %s; "
-					 "CREATE TRIGGER " ES_CHANGE_TRIGGER " AFTER INSERT OR UPDATE OR DELETE ON %s "
-					 "FOR EACH ROW EXECUTE FUNCTION elfsofa.change_event_trigger(%s)",
-					 qname, qname, quote_literal_cstr(topic));
 	SPI_connect();
+	arg = ObjectIdGetDatum(relid);
+	es_exec(&has_trigger_plan, &arg, NULL, true, 1);
+	if (SPI_processed > 0)
+		appendStringInfo(&sql, "DROP TRIGGER " ES_CHANGE_TRIGGER " ON %s; ", qname);
+	appendStringInfo(&sql, "CREATE TRIGGER " ES_CHANGE_TRIGGER " AFTER INSERT OR UPDATE OR DELETE ON %s "
+					 "FOR EACH ROW EXECUTE FUNCTION elfsofa.change_event_trigger(%s)",
+					 qname, quote_literal_cstr(topic));
 	if (SPI_execute(sql.data, false, 0) < 0)
 		elog(ERROR, "elfsofa: could not create the change trigger on %s", qname);
 	SPI_finish();
 	PG_RETURN_TEXT_P(cstring_to_text(topic));
 }
 
+/* Drops the change trigger; false when there was none. */
 Datum
 es_disable_change_events(PG_FUNCTION_ARGS)
 {

@@ -107,12 +107,20 @@ extern bool es_parse_uuid(const char *s, pg_uuid_t *out);
 extern void es_events_init(void);
 extern void es_publisher_init(void);
 extern void es_notifications_init(void);
-/* After an outbox row was written (by es_emit_event or a trigger): wake-up or NOTIFY. */
+/*
+ * After an outbox row was written (es_emit_event, or a caller's own INSERT):
+ * wake-up, or NOTIFY and queue.  SPI must be connected; SPI_tuptable and
+ * SPI_processed are left as they were.
+ */
 extern void es_event_written(int64 id, const char *topic, const char *key, Jsonb *data);
 extern char *es_event_payload(int64 id, const char *topic, const char *key, const char *data_json);
 /* Runs the events-after query into SPI_tuptable; returns how many leading rows are safe. */
 extern int	es_fetch_events(int64 after_id, int max_events);
 extern bool es_publisher_serves_this_database(void);
+extern void es_check_topic(const char *topic);
+extern void es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb *data);
+extern void es_queue_batch_begin(int capacity);
+extern void es_queue_batch_flush(void);
 extern void es_publisher_wake(void);
 extern bool es_guc_emit_events;
 extern char *es_guc_database;
@@ -130,13 +138,10 @@ extern void es_partitions_init(void);
 #endif
 
 /*
- * security.c and ratelimit.c (issue 7).  es_caller_is_privileged() is true
- * when the database role (SET ROLE's role, unchanged inside SECURITY DEFINER)
- * is a superuser or has BYPASSRLS, like Supabase's service_role; JWT claims
- * never count.  es_current_customer_id() maps the JWT sub to customers.id.
+ * security.c and ratelimit.c (issue 7).  es_current_customer_id() maps the
+ * JWT sub to customers.id (false when there is none); privilege is
+ * es_role_is_privileged() above, never a JWT claim.
  */
-#include "utils/uuid.h"
-extern bool es_caller_is_privileged(void);
 extern bool es_jwt_sub_uuid(pg_uuid_t *out);
 extern bool es_current_customer_id(pg_uuid_t *out);
 extern void es_ratelimit_init(void);

@@ -12,30 +12,42 @@
  *   commit mode  otherwise: the writer queues the NOTIFY itself, and
  *                PostgreSQL delivers it only if the transaction commits.
  *
+ * The outbox (and the notification queue) are written with the rights of
+ * the outbox's owner, so any role allowed to change a table that emits
+ * events can, without any right on elfsofa.events itself.
+ *
  * events_since() hands out committed events in id order without a gap: ids
  * come from a sequence before commit, so an event is only handed out once no
  * transaction that could still commit a smaller id is in flight.  Each row
  * carries xid_horizon, the next xid read after its id was taken; every writer
  * holding a smaller id already had an xid below it (next_event_id assigns the
- * xid before nextval), so the row is safe once the snapshot's xmin reaches it.
+ * xid before nextval), so the row is safe once no transaction of this database
+ * that was in progress for the snapshot (its xip) has an xid below it.
  */
 #include "elfsofa.h"
 
+#include "access/htup_details.h"
 #include "access/transam.h"
 #include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_class.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/sequence.h"
 #include "funcapi.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
+#include "utils/syscache.h"
 #include "utils/xid8.h"
 
 PG_FUNCTION_INFO_V1(es_next_event_id);
+PG_FUNCTION_INFO_V1(es_emit_event_sql);
 PG_FUNCTION_INFO_V1(es_next_xid);
 PG_FUNCTION_INFO_V1(es_events_since);
 PG_FUNCTION_INFO_V1(es_consumer_poll);
@@ -96,6 +108,7 @@ es_events_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* Settings and the commit hook; called once from _PG_init. */
 void
 es_events_init(void)
 {
@@ -128,7 +141,7 @@ es_event_payload(int64 id, const char *topic, const char *key, const char *data_
 	else
 		appendStringInfoString(&buf, "null");
 	if (data_json != NULL &&
-		buf.len + strlen(data_json) + sizeof(", \"data\": }") < ES_NOTIFY_MAX_PAYLOAD)
+		buf.len + strlen(data_json) + sizeof(", \"data\": }") - 1 < ES_NOTIFY_MAX_PAYLOAD)
 	{
 		appendStringInfoString(&buf, ", \"data\": ");
 		appendStringInfoString(&buf, data_json);
@@ -145,6 +158,26 @@ es_event_payload(int64 id, const char *topic, const char *key, const char *data_
 	return buf.data;
 }
 
+/* Owner of elfsofa.events: the outbox is written with its rights. */
+static Oid
+es_outbox_owner(void)
+{
+	Oid			nsp = get_namespace_oid("elfsofa", false);
+	Oid			relid = get_relname_relid("events", nsp);
+	HeapTuple	tup;
+	Oid			owner;
+
+	if (!OidIsValid(relid))
+		elog(ERROR, "elfsofa: table elfsofa.events is missing");
+	tup = SearchSysCache1(RELOID, ObjectIdGetDatum(relid));
+	if (!HeapTupleIsValid(tup))
+		elog(ERROR, "elfsofa: cache lookup failed for relation %u", relid);
+	owner = ((Form_pg_class) GETSTRUCT(tup))->relowner;
+	ReleaseSysCache(tup);
+	return owner;
+}
+
+/* The C entry to the outbox (see elfsofa.h); SPI must be connected. */
 int64
 es_emit_event(const char *topic, const char *key, Jsonb *data)
 {
@@ -152,9 +185,19 @@ es_emit_event(const char *topic, const char *key, Jsonb *data)
 	char		nulls[3] = {' ', ' ', ' '};
 	bool		isnull;
 	int64		id;
+	Oid			save_userid;
+	int			save_sec;
 
 	if (!es_guc_emit_events)
 		return 0;
+	es_check_topic(topic);
+	/*
+	 * The outbox is the extension's own bookkeeping: a role allowed to change
+	 * a table that emits events need not be allowed to write the outbox (or
+	 * the notification queue) itself.  An error restores the user at abort.
+	 */
+	GetUserIdAndSecContext(&save_userid, &save_sec);
+	SetUserIdAndSecContext(es_outbox_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 	values[0] = CStringGetTextDatum(topic);
 	if (key)
 		values[1] = CStringGetTextDatum(key);
@@ -167,19 +210,77 @@ es_emit_event(const char *topic, const char *key, Jsonb *data)
 	es_exec(&emit_plan, values, nulls, false, 0);
 	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	es_event_written(id, topic, key, data);
+	SetUserIdAndSecContext(save_userid, save_sec);
 	return id;
 }
 
+/* Marks the transaction for a wake-up, or (commit mode) queues the NOTIFY and customer messages. */
 void
 es_event_written(int64 id, const char *topic, const char *key, Jsonb *data)
 {
 	xact_emitted = true;
+	/* In worker mode the publisher queues customer messages too, after commit. */
 	if (!es_publisher_serves_this_database())
 	{
 		char	   *json = data ? JsonbToCString(NULL, &data->root, VARSIZE(data)) : "{}";
+		/* callers may be walking their own SPI result (e.g. RETURNING ids): keep it */
+		SPITupleTable *save_tuptable = SPI_tuptable;
+		uint64		save_processed = SPI_processed;
 
+		es_queue_notifications(id, topic, key, data);
+		SPI_tuptable = save_tuptable;
+		SPI_processed = save_processed;
 		Async_Notify(ES_EVENTS_CHANNEL, es_event_payload(id, topic, key, json));
 	}
+}
+
+/* Topics: dot-separated words of a-z, 0-9 and _, as the events table checks. */
+void
+es_check_topic(const char *topic)
+{
+	bool		ok = topic[0] != '\0' && strlen(topic) <= 100;
+	char		prev = '.';
+
+	for (const char *p = topic; ok && *p; p++)
+	{
+		if (*p == '.')
+			ok = prev != '.';
+		else
+			ok = (*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') || *p == '_';
+		prev = *p;
+	}
+	if (!ok || prev == '.')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("invalid event topic"),
+				 errdetail("Argument \"topic\" was \"%s\".", topic),
+				 errhint("Topics are 1 to 100 characters: dot-separated words of a-z, 0-9 and \"_\", e.g. \"shipment.changed\".")));
+}
+
+/* SQL entry to the outbox, for PL/pgSQL and apps: same path as the C callers. */
+Datum
+es_emit_event_sql(PG_FUNCTION_ARGS)
+{
+	char	   *topic = es_require_text(fcinfo, 0, "topic", 100);
+	char	   *key = NULL;
+	int64		id;
+
+	es_check_topic(topic);
+	if (!PG_ARGISNULL(1))
+	{
+		key = text_to_cstring(PG_GETARG_TEXT_PP(1));
+		if (strlen(key) > ES_MAX_TEXT_LEN)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("key is too long"),
+					 errdetail("Argument \"key\" has %zu bytes; at most %d are allowed.", strlen(key), ES_MAX_TEXT_LEN)));
+	}
+	SPI_connect();
+	id = es_emit_event(topic, key, PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2));
+	SPI_finish();
+	if (id == 0)
+		PG_RETURN_NULL();
+	PG_RETURN_INT64(id);
 }
 
 /* Column default of events.id: the writer's xid exists before its id does. */
@@ -198,20 +299,55 @@ es_next_xid(PG_FUNCTION_ARGS)
 }
 
 /*
+ * Whether xid is the running top-level transaction of a backend connected to
+ * another database: such a transaction cannot write our outbox.  Read without
+ * locks; a transaction we cannot place (it ended, or its slot was reused)
+ * counts as ours, which only makes the horizon more cautious.
+ */
+static bool
+es_xid_in_other_database(TransactionId xid)
+{
+	for (uint32 i = 0; i < ProcGlobal->allProcCount; i++)
+	{
+		PGPROC	   *proc = &ProcGlobal->allProcs[i];
+
+		if (TransactionIdEquals(*((volatile TransactionId *) &proc->xid), xid))
+		{
+			Oid			db = *((volatile Oid *) &proc->databaseId);
+
+			return OidIsValid(db) && db != MyDatabaseId;
+		}
+	}
+	return false;
+}
+
+/*
  * The smallest xid that may still be running for this snapshot, as a full
- * xid; our own transaction counts, so its own uncommitted events wait.
+ * xid, ignoring transactions of other databases; our own transaction
+ * counts, so its own uncommitted events wait.
  */
 static FullTransactionId
 es_snapshot_horizon(Snapshot snap)
 {
 	FullTransactionId next = ReadNextFullTransactionId();
-	TransactionId xmin = snap->xmin;
+	TransactionId horizon = snap->xmin;
 	TransactionId own = GetTopTransactionIdIfAny();
 	uint32		behind;
 
-	if (TransactionIdIsValid(own) && TransactionIdPrecedes(own, xmin))
-		xmin = own;
-	behind = XidFromFullTransactionId(next) - xmin;
+	if (!snap->takenDuringRecovery && snap->xcnt > 0)
+	{
+		horizon = snap->xmax;
+		for (uint32 i = 0; i < snap->xcnt; i++)
+		{
+			TransactionId xid = snap->xip[i];
+
+			if (TransactionIdPrecedes(xid, horizon) && !es_xid_in_other_database(xid))
+				horizon = xid;
+		}
+	}
+	if (TransactionIdIsValid(own) && TransactionIdPrecedes(own, horizon))
+		horizon = own;
+	behind = XidFromFullTransactionId(next) - horizon;
 	return FullTransactionIdFromU64(U64FromFullTransactionId(next) - behind);
 }
 
@@ -239,6 +375,7 @@ es_fetch_events(int64 after_id, int max_events)
 	return (int) n;
 }
 
+/* max_events: 1..100000, NULL meaning the default 1000. */
 static int
 es_check_max_events(FunctionCallInfo fcinfo, int argno)
 {
@@ -265,6 +402,7 @@ es_return_events(FunctionCallInfo fcinfo, int n)
 		tuplestore_puttuple(rsinfo->setResult, SPI_tuptable->vals[i]);
 }
 
+/* SQL: elfsofa.events_since(after_id, max_events). */
 Datum
 es_events_since(PG_FUNCTION_ARGS)
 {
@@ -285,10 +423,32 @@ es_events_since(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* Consumer names: 1 to 63 of A-Z a-z 0-9 . _ : - starting with a letter or digit. */
+static char *
+es_require_consumer_name(FunctionCallInfo fcinfo)
+{
+	char	   *name = es_require_text(fcinfo, 0, "name", 63);
+
+	for (const char *p = name; *p; p++)
+	{
+		bool		ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+			(p != name && (*p == '.' || *p == '_' || *p == ':' || *p == '-'));
+
+		if (!ok)
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("invalid consumer name"),
+					 errdetail("Argument \"name\" was \"%s\".", name),
+					 errhint("Consumer names are 1 to 63 characters of A-Z, a-z, 0-9, \".\", \"_\", \":\" and \"-\", starting with a letter or digit.")));
+	}
+	return name;
+}
+
+/* SQL: elfsofa.consumer_poll(name, max_events): at-least-once, the position moves only on ack. */
 Datum
 es_consumer_poll(PG_FUNCTION_ARGS)
 {
-	char	   *name = es_require_text(fcinfo, 0, "name", 63);
+	char	   *name = es_require_consumer_name(fcinfo);
 	int			max = es_check_max_events(fcinfo, 1);
 	Datum		arg = CStringGetTextDatum(name);
 	bool		isnull;
@@ -305,10 +465,11 @@ es_consumer_poll(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* SQL: elfsofa.consumer_ack(name, last_id): positions only move forward, so a repeated ack is harmless. */
 Datum
 es_consumer_ack(PG_FUNCTION_ARGS)
 {
-	char	   *name = es_require_text(fcinfo, 0, "name", 63);
+	char	   *name = es_require_consumer_name(fcinfo);
 	Datum		values[2];
 	bool		isnull;
 	int64		last_id;

@@ -2,8 +2,8 @@
  * notifications.c — the outbound notification queue (order confirmation,
  * shipping notice), fed from the outbox and drained by external senders.
  *
- * An AFTER INSERT trigger on elfsofa.events queues one row per (order, kind)
- * in the transaction that wrote the event, so a rolled-back order sends
+ * es_emit_event queues one row per (order, kind) in the transaction that
+ * wrote the event, so a rolled-back order sends
  * nothing.  Senders claim due rows with FOR UPDATE SKIP LOCKED (each claim
  * counts an attempt and leases the row for elfsofa.notification_lease
  * seconds, so a sender that dies does not lose it), then complete or fail
@@ -13,15 +13,19 @@
  */
 #include "elfsofa.h"
 
+#include <ctype.h>
+
 #include "access/htup_details.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "nodes/parsenodes.h"
 #include "funcapi.h"
 #include "mb/pg_wchar.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/uuid.h"
 #include "utils/guc.h"
 
-PG_FUNCTION_INFO_V1(es_queue_notifications);
 PG_FUNCTION_INFO_V1(es_claim_notifications);
 PG_FUNCTION_INFO_V1(es_complete_notification);
 PG_FUNCTION_INFO_V1(es_fail_notification);
@@ -31,26 +35,136 @@ static int	es_guc_backoff_base = 30;
 static int	es_guc_backoff_max = 3600;
 static int	es_guc_lease = 300;
 
-static EsPlan queue_plan = {
+/* The recipient of customer c: preference channel and address, else the customer's e-mail. */
+#define ES_RECIPIENT_JOINS \
+	"   LEFT JOIN elfsofa.notification_preferences p ON p.customer_id = c.id" \
+	"  CROSS JOIN LATERAL (SELECT CASE" \
+	"          WHEN p.channel = 'sms' AND coalesce(p.address, c.phone) IS NOT NULL THEN 'sms'" \
+	"          WHEN p.channel = 'line' AND p.address IS NOT NULL THEN 'line'" \
+	"          ELSE 'email' END) ch(channel)" \
+	"  CROSS JOIN LATERAL (SELECT ch.channel, CASE ch.channel" \
+	"          WHEN 'sms' THEN coalesce(p.address, c.phone)" \
+	"          WHEN 'line' THEN p.address" \
+	"          ELSE CASE WHEN p.channel = 'email' THEN coalesce(p.address, c.email) ELSE c.email END END) d(channel, recipient)"
+
+/* order.created carries the customer and the order's figures: no order lookup needed. */
+static EsPlan queue_from_event_plan = {
 	"INSERT INTO elfsofa.notifications (kind, channel, recipient, customer_id, order_id, event_id, payload)"
-	" SELECT $1, d.channel, d.recipient, o.customer_id, o.id, $3,"
+	" SELECT $1, d.channel, d.recipient, c.id, $2, $3,"
+	"        ($5 - 'items') || jsonb_build_object('order_id', $2, 'customer_name', c.full_name)"
+	"   FROM elfsofa.customers c"
+	ES_RECIPIENT_JOINS
+	"  WHERE c.id = $4"
+	" ON CONFLICT (order_id, kind) DO NOTHING",
+	5, {TEXTOID, INT8OID, INT8OID, UUIDOID, JSONBOID}
+};
+
+/* The publisher's batched form of queue_from_event_plan: one statement per batch of events. */
+static EsPlan queue_batch_plan = {
+	"INSERT INTO elfsofa.notifications (kind, channel, recipient, customer_id, order_id, event_id, payload)"
+	" SELECT e.kind, d.channel, d.recipient, c.id, e.order_id, e.event_id,"
+	"        (e.data - 'items') || jsonb_build_object('order_id', e.order_id, 'customer_name', c.full_name)"
+	"   FROM unnest($1::text[], $2::int8[], $3::int8[], $4::uuid[], $5::jsonb[])"
+	"        AS e(kind, order_id, event_id, customer_id, data)"
+	"   JOIN elfsofa.customers c ON c.id = e.customer_id"
+	ES_RECIPIENT_JOINS
+	" ON CONFLICT (order_id, kind) DO NOTHING",
+	5, {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, UUIDARRAYOID, JSONBARRAYOID}
+};
+
+/*
+ * Runs a queue plan prepared as a generic plan: these run once per order,
+ * and re-planning them every time (custom plans are chosen for partitioned
+ * tables) would cost more than the insert itself.
+ */
+static void
+es_exec_generic(EsPlan *p, Datum *values)
+{
+	if (p->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+		if (plan == NULL || SPI_keepplan(plan) != 0)
+			elog(ERROR, "elfsofa: could not prepare \"%s\": %s", p->sql, SPI_result_code_string(SPI_result));
+		p->plan = plan;
+	}
+	es_exec(p, values, NULL, false, 0);
+}
+
+/* Rows collected between es_queue_batch_begin() and es_queue_batch_flush(). */
+typedef struct EsQueueBatch
+{
+	int			n;
+	int			cap;
+	Datum	   *kind;
+	Datum	   *order_id;
+	Datum	   *event_id;
+	Datum	   *customer;
+	Datum	   *data;
+} EsQueueBatch;
+
+static EsQueueBatch *queue_batch = NULL;
+
+/* From now on queue rows are collected (in the current memory context) until the flush. */
+void
+es_queue_batch_begin(int capacity)
+{
+	queue_batch = palloc0(sizeof(EsQueueBatch));
+	queue_batch->cap = capacity;
+	queue_batch->kind = palloc(sizeof(Datum) * capacity);
+	queue_batch->order_id = palloc(sizeof(Datum) * capacity);
+	queue_batch->event_id = palloc(sizeof(Datum) * capacity);
+	queue_batch->customer = palloc(sizeof(Datum) * capacity);
+	queue_batch->data = palloc(sizeof(Datum) * capacity);
+}
+
+/* Inserts the collected rows with one statement; SPI must be connected. */
+void
+es_queue_batch_flush(void)
+{
+	EsQueueBatch *b = queue_batch;
+	Datum		values[5];
+
+	queue_batch = NULL;
+	if (b == NULL || b->n == 0)
+		return;
+	values[0] = PointerGetDatum(construct_array(b->kind, b->n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[1] = PointerGetDatum(construct_array(b->order_id, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[2] = PointerGetDatum(construct_array(b->event_id, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+	values[3] = PointerGetDatum(construct_array(b->customer, b->n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
+	values[4] = PointerGetDatum(construct_array(b->data, b->n, JSONBOID, -1, false, TYPALIGN_INT));
+	es_exec_generic(&queue_batch_plan, values);
+}
+
+/* Other events name only the order: read it. */
+static EsPlan queue_from_order_plan = {
+	"INSERT INTO elfsofa.notifications (kind, channel, recipient, customer_id, order_id, event_id, payload)"
+	" SELECT $1, d.channel, d.recipient, c.id, o.id, $3,"
 	"        jsonb_build_object('order_id', o.id, 'order_number', o.order_number, 'status', o.status,"
 	"                           'total', o.total, 'currency', o.currency, 'customer_name', c.full_name)"
 	"   FROM elfsofa.orders o"
 	"   JOIN elfsofa.customers c ON c.id = o.customer_id"
-	"   LEFT JOIN elfsofa.notification_preferences p ON p.customer_id = c.id"
-	"  CROSS JOIN LATERAL (SELECT CASE"
-	"          WHEN p.channel = 'sms' AND coalesce(p.address, c.phone) IS NOT NULL THEN 'sms'"
-	"          WHEN p.channel = 'line' AND p.address IS NOT NULL THEN 'line'"
-	"          ELSE 'email' END) ch(channel)"
-	"  CROSS JOIN LATERAL (SELECT ch.channel, CASE ch.channel"
-	"          WHEN 'sms' THEN coalesce(p.address, c.phone)"
-	"          WHEN 'line' THEN p.address"
-	"          ELSE CASE WHEN p.channel = 'email' THEN coalesce(p.address, c.email) ELSE c.email END END) d(channel, recipient)"
+	ES_RECIPIENT_JOINS
 	"  WHERE o.id = $2"
 	" ON CONFLICT (order_id, kind) DO NOTHING",
 	3, {TEXTOID, INT8OID, INT8OID}
 };
+
+/* Whether s is a uuid in its canonical text form (so uuid_in cannot fail). */
+static bool
+es_is_uuid(const char *s)
+{
+	if (s == NULL || strlen(s) != 36)
+		return false;
+	for (int i = 0; i < 36; i++)
+	{
+		bool		dash = (i == 8 || i == 13 || i == 18 || i == 23);
+
+		if (dash ? s[i] != '-' : !isxdigit((unsigned char) s[i]))
+			return false;
+	}
+	return true;
+}
 
 static EsPlan expire_plan = {
 	"UPDATE elfsofa.notifications SET status = 'dead', locked_by = NULL, updated_at = now(),"
@@ -86,7 +200,7 @@ static EsPlan fail_plan = {
 	"       last_error = $2, locked_by = NULL, updated_at = now()"
 	" WHERE id = $1 AND status = 'processing'"
 	" RETURNING jsonb_build_object('id', id, 'status', status, 'attempts', attempts,"
-	"           'retry_in_seconds', CASE WHEN status = 'pending' THEN extract(epoch FROM visible_at - now()) END)",
+	"           'retry_in_seconds', CASE WHEN status = 'pending' THEN extract(epoch FROM visible_at - now())::int END)",
 	5, {INT8OID, TEXTOID, INT4OID, INT4OID, INT4OID}
 };
 
@@ -95,6 +209,7 @@ static EsPlan status_plan = {
 	1, {INT8OID}
 };
 
+/* The queue's settings; called from es_events_init. */
 void
 es_notifications_init(void)
 {
@@ -133,6 +248,7 @@ es_event_new_status(Jsonb *data)
 	return NULL;
 }
 
+/* A positive bigint in text, else false (an event key that names no order). */
 static bool
 es_parse_id(const char *s, int64 *out)
 {
@@ -147,34 +263,21 @@ es_parse_id(const char *s, int64 *out)
 	return true;
 }
 
-/* Queues the customer messages an order event calls for. */
-Datum
-es_queue_notifications(PG_FUNCTION_ARGS)
+/*
+ * Queues the customer messages an order event calls for; called by
+ * es_emit_event for every event (SPI connected), so it must be cheap for
+ * the topics it ignores.
+ */
+void
+es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb *data)
 {
-	TriggerData *td;
-	HeapTuple	tup;
-	TupleDesc	desc;
-	bool		isnull;
-	char	   *topic;
-	char	   *key;
-	Jsonb	   *data;
 	const char *kind = NULL;
 	int64		order_id;
-	Datum		values[3];
+	char	   *customer;
+	Datum		values[5];
 
-	if (!CALLED_AS_TRIGGER(fcinfo) ||
-		!TRIGGER_FIRED_AFTER(((TriggerData *) fcinfo->context)->tg_event) ||
-		!TRIGGER_FIRED_FOR_ROW(((TriggerData *) fcinfo->context)->tg_event) ||
-		!TRIGGER_FIRED_BY_INSERT(((TriggerData *) fcinfo->context)->tg_event))
-		ereport(ERROR,
-				(errcode(ERRCODE_E_R_I_E_TRIGGER_PROTOCOL_VIOLATED),
-				 errmsg("queue_notifications must be fired AFTER INSERT ... FOR EACH ROW")));
-	td = (TriggerData *) fcinfo->context;
-	tup = td->tg_trigtuple;
-	desc = RelationGetDescr(td->tg_relation);
-
-	topic = TextDatumGetCString(heap_getattr(tup, 2, desc, &isnull));
-	data = DatumGetJsonbP(heap_getattr(tup, 4, desc, &isnull));
+	if (strncmp(topic, "order.", 6) != 0)
+		return;
 	if (strcmp(topic, "order.created") == 0)
 		kind = "order_confirmation";
 	else if (strcmp(topic, "order.shipped") == 0)
@@ -187,28 +290,41 @@ es_queue_notifications(PG_FUNCTION_ARGS)
 			kind = "shipping_notice";
 	}
 	if (kind == NULL)
-		return PointerGetDatum(NULL);
+		return;
 
 	/* The order: the event key, else data.order_id. */
-	key = es_jsonb_get_text(data, "order_id");
-	{
-		Datum		k = heap_getattr(tup, 3, desc, &isnull);
-
-		if (!isnull)
-			key = TextDatumGetCString(k);
-	}
+	if (key == NULL)
+		key = es_jsonb_get_text(data, "order_id");
 	if (key == NULL || !es_parse_id(key, &order_id))
-		return PointerGetDatum(NULL);
+		return;
 
 	values[0] = CStringGetTextDatum(kind);
 	values[1] = Int64GetDatum(order_id);
-	values[2] = heap_getattr(tup, 1, desc, &isnull);
-	SPI_connect();
-	es_exec(&queue_plan, values, NULL, false, 0);
-	SPI_finish();
-	return PointerGetDatum(NULL);
+	values[2] = Int64GetDatum(event_id);
+	customer = es_jsonb_get_text(data, "customer_id");
+	if (data != NULL && es_is_uuid(customer))
+	{
+		values[3] = DirectFunctionCall1(uuid_in, CStringGetDatum(customer));
+		values[4] = JsonbPGetDatum(data);
+		if (queue_batch != NULL && queue_batch->n < queue_batch->cap)
+		{
+			EsQueueBatch *b = queue_batch;
+
+			b->kind[b->n] = values[0];
+			b->order_id[b->n] = values[1];
+			b->event_id[b->n] = values[2];
+			b->customer[b->n] = values[3];
+			b->data[b->n] = values[4];
+			b->n++;
+		}
+		else
+			es_exec_generic(&queue_from_event_plan, values);
+	}
+	else
+		es_exec_generic(&queue_from_order_plan, values);
 }
 
+/* SQL: elfsofa.claim_notifications(worker, max); expired leases at their last attempt go dead first. */
 Datum
 es_claim_notifications(PG_FUNCTION_ARGS)
 {
@@ -236,6 +352,7 @@ es_claim_notifications(PG_FUNCTION_ARGS)
 	return (Datum) 0;
 }
 
+/* The id argument, which must not be NULL. */
 static int64
 es_require_notification_id(FunctionCallInfo fcinfo)
 {
@@ -277,6 +394,7 @@ es_result_jsonb(void)
 	return SPI_datumTransfer(d, false, -1);
 }
 
+/* SQL: elfsofa.complete_notification(id). */
 Datum
 es_complete_notification(PG_FUNCTION_ARGS)
 {
@@ -293,6 +411,7 @@ es_complete_notification(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(result);
 }
 
+/* SQL: elfsofa.fail_notification(id, error); the error text is kept, cut to 2000 bytes. */
 Datum
 es_fail_notification(PG_FUNCTION_ARGS)
 {

@@ -9,9 +9,9 @@
  * worker's latch when a transaction that wrote events commits; the worker then
  * reads the newly committed outbox rows in id order with es_fetch_events()
  * (never past an id that an in-flight transaction may still commit), NOTIFYs
- * them from its own transaction, and advances its position in
- * elfsofa.event_publisher in that same transaction, so a restart neither
- * loses nor repeats a NOTIFY.  Other databases, and servers without the
+ * them from its own transaction, queues the customer messages they call for
+ * (src/notifications.c), and advances its position in elfsofa.event_publisher
+ * in that same transaction, so a restart neither loses nor repeats one.  Other databases, and servers without the
  * preload, use commit mode (src/events.c).
  */
 #include "elfsofa.h"
@@ -56,6 +56,7 @@ typedef struct EsPublisherShared
 } EsPublisherShared;
 
 char	   *es_guc_database = NULL;
+static int	es_guc_publisher_delay = 10;
 
 static EsPublisherShared *es_shared = NULL;
 static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
@@ -66,8 +67,14 @@ static shmem_request_hook_type prev_shmem_request_hook = NULL;
 /* -1 unknown, 0 commit mode, 1 worker mode; fixed for a backend's database */
 static int	serves_this_db = -1;
 
+/* The position, creating the row on first use (the install script leaves it out). */
 static EsPlan position_plan = {
 	"SELECT last_id FROM elfsofa.event_publisher",
+	0, {InvalidOid}
+};
+
+static EsPlan position_init_plan = {
+	"INSERT INTO elfsofa.event_publisher DEFAULT VALUES ON CONFLICT DO NOTHING",
 	0, {InvalidOid}
 };
 
@@ -77,6 +84,7 @@ static EsPlan advance_plan = {
 };
 
 #if PG_VERSION_NUM >= 150000
+/* PG 15+: shared memory must be requested from this hook. */
 static void
 es_shmem_request(void)
 {
@@ -86,6 +94,7 @@ es_shmem_request(void)
 }
 #endif
 
+/* Creates (or attaches to) the publisher's shared state. */
 static void
 es_shmem_startup(void)
 {
@@ -103,6 +112,7 @@ es_shmem_startup(void)
 	LWLockRelease(AddinShmemInitLock);
 }
 
+/* Settings, shared memory and the worker registration; the worker only with the preload. */
 void
 es_publisher_init(void)
 {
@@ -117,6 +127,14 @@ es_publisher_init(void)
 							   PGC_POSTMASTER,
 							   0,
 							   NULL, NULL, NULL);
+	DefineCustomIntVariable("elfsofa.publisher_delay",
+							"Milliseconds the publisher waits after sending a batch, so that more commits share the next one (0 to 100).",
+							"Adds at most this much latency; saves a transaction per commit under load.",
+							&es_guc_publisher_delay,
+							10, 0, 100,
+							PGC_SIGHUP,
+							GUC_UNIT_MS,
+							NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
 
@@ -176,6 +194,7 @@ es_publisher_wake(void)
 		SetLatch(latch);
 }
 
+/* On exit, writers must stop setting our latch. */
 static void
 es_publisher_detach(int code, Datum arg)
 {
@@ -197,6 +216,7 @@ es_publish_batch(bool *blocked, bool *no_extension)
 	uint64		fetched;
 	int64		last_id;
 	bool		isnull;
+	SPITupleTable *events;
 
 	*blocked = false;
 	*no_extension = false;
@@ -212,23 +232,33 @@ es_publish_batch(bool *blocked, bool *no_extension)
 	{
 		es_exec(&position_plan, NULL, NULL, true, 1);
 		if (SPI_processed == 0)
-			*no_extension = true;
-		else
 		{
+			es_exec(&position_init_plan, NULL, NULL, false, 0);
+			last_id = 0;
+		}
+		else
 			last_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		{
 			n = es_fetch_events(last_id, ES_PUBLISH_BATCH);
+			events = SPI_tuptable;	/* kept until SPI_finish */
+
 			fetched = SPI_processed;
+			es_queue_batch_begin(n);
 			for (int i = 0; i < n; i++)
 			{
-				HeapTuple	tup = SPI_tuptable->vals[i];
-				TupleDesc	desc = SPI_tuptable->tupdesc;
+				HeapTuple	tup = events->vals[i];
+				TupleDesc	desc = events->tupdesc;
 				int64		id = DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull));
+				char	   *topic = SPI_getvalue(tup, desc, 2);
+				char	   *key = SPI_getvalue(tup, desc, 3);
 
 				Async_Notify(ES_EVENTS_CHANNEL,
-							 es_event_payload(id, SPI_getvalue(tup, desc, 2), SPI_getvalue(tup, desc, 3),
-											  SPI_getvalue(tup, desc, 4)));
+							 es_event_payload(id, topic, key, SPI_getvalue(tup, desc, 4)));
+				es_queue_notifications(id, topic, key,
+									   DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull)));
 				last_id = id;
 			}
+			es_queue_batch_flush();
 			*blocked = (uint64) n < fetched;
 			if (n > 0)
 			{
@@ -251,6 +281,7 @@ es_publish_batch(bool *blocked, bool *no_extension)
 	return n;
 }
 
+/* The worker: wait for a commit (or a short timeout), publish, repeat; errors are logged and retried. */
 void
 es_publisher_main(Datum arg)
 {
@@ -263,6 +294,12 @@ es_publisher_main(Datum arg)
 	BackgroundWorkerInitializeConnection(es_guc_database, NULL, 0);
 	pgstat_report_appname("elfsofa event publisher");
 	serves_this_db = 1;
+	/*
+	 * Its position need not survive a crash the instant it commits: after a
+	 * crash it re-sends at most the last few batches (subscribers dedupe by
+	 * id), and not waiting for the WAL flush keeps it off the disk's queue.
+	 */
+	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
 
 	SpinLockAcquire(&es_shared->mutex);
 	es_shared->latch = MyLatch;
@@ -303,6 +340,9 @@ es_publisher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		n = es_publish_batch(&blocked, &no_extension);
+		/* Let a busy shop's commits gather: one transaction sends many NOTIFYs. */
+		if (n > 0 && n < ES_PUBLISH_BATCH && es_guc_publisher_delay > 0)
+			pg_usleep(es_guc_publisher_delay * 1000L);
 		if (no_extension)
 			timeout = 5000;
 		else if (n == ES_PUBLISH_BATCH)
@@ -314,6 +354,7 @@ es_publisher_main(Datum arg)
 	}
 }
 
+/* SQL: elfsofa.publisher_status(), for operators and tests. */
 Datum
 es_publisher_status(PG_FUNCTION_ARGS)
 {

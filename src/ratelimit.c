@@ -74,6 +74,7 @@ static int	rl_slots = 10000;
 static int	rl_user_per_minute = 600;
 static int	rl_anon_per_minute = 120;
 static int	rl_store = RL_STORE_AUTO;
+static int	max_request_bytes = 262144;
 
 static RlShared *rl_shared = NULL;
 static HTAB *rl_hash = NULL;
@@ -145,6 +146,11 @@ es_ratelimit_init(void)
 							"The IP comes from the cf-connecting-ip or x-forwarded-for request header; 0 turns the limit off. Range 0 to 1000000.",
 							&rl_anon_per_minute, 120, 0, 1000000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("elfsofa.max_request_bytes",
+							"Largest request body (Content-Length) api_guard() lets a non-privileged caller send.",
+							"Larger requests are refused with 22023 before their JSON is parsed; 0 turns the check off. Range 0 to 1073741823.",
+							&max_request_bytes, 262144, 0, 1073741823,
+							PGC_SUSET, GUC_UNIT_BYTE, NULL, NULL, NULL);
 	DefineCustomEnumVariable("elfsofa.rate_limit_store",
 							 "Where rate-limit buckets live: auto (shared memory when preloaded, else table) or table.",
 							 NULL,
@@ -354,17 +360,25 @@ elfsofa_rate_limit(PG_FUNCTION_ARGS)
 	PG_RETURN_BOOL(res.allowed);
 }
 
-/* First address of x-forwarded-for, or cf-connecting-ip, from PostgREST's request.headers. */
-static char *
-client_ip(void)
+/* PostgREST's request.headers (lower-case names) as Jsonb, or NULL. */
+static Jsonb *
+request_headers(void)
 {
 	const char *raw = GetConfigOption("request.headers", true, false);
-	Jsonb	   *headers;
-	char	   *ip;
 
 	if (raw == NULL || raw[0] == '\0')
 		return NULL;
-	headers = DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(raw)));
+	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(raw)));
+}
+
+/* cf-connecting-ip, else the first address of x-forwarded-for. */
+static char *
+client_ip(Jsonb *headers)
+{
+	char	   *ip;
+
+	if (headers == NULL)
+		return NULL;
 	ip = es_jsonb_get_text(headers, "cf-connecting-ip");
 	if (ip == NULL || ip[0] == '\0')
 	{
@@ -389,6 +403,27 @@ client_ip(void)
 	return ip;
 }
 
+/* Refuses bodies over elfsofa.max_request_bytes (by Content-Length) before anything parses them. */
+static void
+check_request_size(Jsonb *headers)
+{
+	char	   *len = es_jsonb_get_text(headers, "content-length");
+	char	   *end;
+	long long	n;
+
+	if (len == NULL || max_request_bytes <= 0)
+		return;
+	errno = 0;
+	n = strtoll(len, &end, 10);
+	if (errno == 0 && *end == '\0' && n >= 0 && n <= max_request_bytes)
+		return;
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("request body is too large"),
+			 errdetail("Header \"content-length\" was \"%.40s\"; at most %d bytes are allowed.", len, max_request_bytes),
+			 errhint("An order has at most 100 lines; send large imports with the service role.")));
+}
+
 /*
  * elfsofa.api_guard(): PostgREST db-pre-request hook.  Limits each JWT sub,
  * else each client IP; privileged roles (service_role) are not limited.
@@ -402,10 +437,12 @@ elfsofa_api_guard(PG_FUNCTION_ARGS)
 	RlResult	res;
 	int			retry;
 	char		header[64];
+	Jsonb	   *headers;
 
-	if (es_caller_is_privileged())
+	if (es_role_is_privileged())
 		PG_RETURN_VOID();
 
+	headers = request_headers();
 	sub = es_jsonb_get_text(es_jwt_claims(), "sub");
 	if (sub != NULL && sub[0] != '\0')
 	{
@@ -414,19 +451,20 @@ elfsofa_api_guard(PG_FUNCTION_ARGS)
 	}
 	else
 	{
-		char	   *ip = client_ip();
+		char	   *ip = client_ip(headers);
 
 		per_minute = rl_anon_per_minute;
-		if (ip == NULL)
-			PG_RETURN_VOID();	/* not an HTTP request: nothing to key on */
-		bucket = psprintf("ip:%s", ip);
+		bucket = ip ? psprintf("ip:%s", ip) : NULL;		/* no sub, no address: not HTTP */
 	}
-	if (per_minute <= 0)
-		PG_RETURN_VOID();
-
-	rl_take(bucket, per_minute, USECS_PER_MINUTE, &res);
+	if (bucket == NULL || per_minute <= 0)
+		res.allowed = true;
+	else
+		rl_take(bucket, per_minute, USECS_PER_MINUTE, &res);
 	if (res.allowed)
+	{
+		check_request_size(headers);
 		PG_RETURN_VOID();
+	}
 
 	retry = (int) ceil(res.retry_after);
 	if (retry < 1)
@@ -438,7 +476,7 @@ elfsofa_api_guard(PG_FUNCTION_ARGS)
 			(errcode(ES_ERRCODE_RATE_LIMITED),
 			 errmsg("rate limit exceeded"),
 			 errdetail("Bucket \"%s\" allows %d requests per minute.", bucket, per_minute),
-			 errhint_plural("Retry after %d second.", "Retry after %d seconds.", retry, retry)));
+			 retry == 1 ? errhint("Retry after 1 second.") : errhint("Retry after %d seconds.", retry)));
 	PG_RETURN_VOID();
 }
 

@@ -25,6 +25,31 @@ psql -X -q -v ON_ERROR_STOP=1 -c 'DROP DATABASE IF EXISTS elfsofa_demo' -c 'CREA
 export PGDATABASE=elfsofa_demo
 psql -X -v ON_ERROR_STOP=1 -f test/demo.sql || exit 1
 
+# --- live change events (events area): a subscriber sees each committed change as it happens
+echo
+echo "== live events: elfsofa-listen (LISTEN elfsofa_events, catch-up through events_since)"
+LISTEN_OUT=$ES_TMP/log/demo-listener.jsonl
+"$ES_BINDIR/elfsofa-listen" >"$LISTEN_OUT" 2>"$ES_TMP/log/demo-listener.err" &
+LISTEN_PID=$!
+sleep 0.5
+if [ "$(psql -X -A -t -c "SELECT to_regproc('elfsofa.process_order') IS NOT NULL")" = t ]; then
+    echo "-- placing three orders with elfsofa.process_order"
+    psql -X -q -v ON_ERROR_STOP=1 <<'SQL'
+SET elfsofa.actor = 'demo-listener';
+SELECT elfsofa.upsert_customer('listener-demo@example.co.th', 'Live Demo') AS cust \gset
+SELECT elfsofa.process_order(jsonb_build_object('customer_id', :'cust',
+           'items', jsonb_build_array(jsonb_build_object('sku', sku, 'quantity', 1))))->>'order_number' AS order_number
+  FROM (SELECT sku FROM elfsofa.products WHERE elfsofa.available(sku) >= 2 ORDER BY id LIMIT 3) p;
+SQL
+else
+    echo "-- (process_order is not here yet) changing three prices instead"
+    psql -X -q -v ON_ERROR_STOP=1 -c "UPDATE elfsofa.products SET price = price + 10 WHERE id IN (SELECT id FROM elfsofa.products ORDER BY id LIMIT 3)"
+fi
+sleep 1
+kill "$LISTEN_PID"; wait "$LISTEN_PID" 2>/dev/null
+echo "-- what the listener printed (one JSON line per event; cut at 200 characters):"
+cut -c1-200 "$LISTEN_OUT"
+
 cat <<EOF
 
 The demo server is running (port $ES_PORT, socket $ES_TMP/sock). Connect with:

@@ -15,7 +15,8 @@ COMMENT ON FUNCTION @extschema@.next_xid() IS
 
 CREATE TABLE @extschema@.events (
     id          bigint NOT NULL DEFAULT @extschema@.next_event_id('@extschema@.events_id_seq'),
-    topic       text NOT NULL CHECK (topic ~ '^[a-z0-9_]+(\.[a-z0-9_]+)*$'),
+    -- Topics are checked in C (es_emit_event): a CHECK here would be re-read for every insert.
+    topic       text NOT NULL,
     key         text,
     data        jsonb NOT NULL DEFAULT '{}',
     created_at  timestamptz NOT NULL DEFAULT now(),
@@ -28,14 +29,18 @@ COMMENT ON TABLE @extschema@.events IS 'Durable outbox of change events (order.c
 COMMENT ON COLUMN @extschema@.events.xid_horizon IS
     'Next transaction id at the time the id was taken: every transaction that could still hold a smaller event id has an xid below it, so the event is safe to hand out once the snapshot xmin reaches it.';
 
+CREATE FUNCTION @extschema@.emit_event(topic text, key text DEFAULT NULL, data jsonb DEFAULT '{}') RETURNS bigint
+    LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'es_emit_event_sql';
+COMMENT ON FUNCTION @extschema@.emit_event(text, text, jsonb) IS
+    'Appends an event to the outbox in the current transaction (NOTIFY follows at commit) and returns its id; NULL when elfsofa.emit_events is off.';
+
 CREATE TABLE @extschema@.event_publisher (
     singleton   boolean PRIMARY KEY DEFAULT true CHECK (singleton),
     last_id     bigint NOT NULL DEFAULT 0,
     published   bigint NOT NULL DEFAULT 0,
     updated_at  timestamptz NOT NULL DEFAULT now()
 );
-INSERT INTO @extschema@.event_publisher DEFAULT VALUES;
-COMMENT ON TABLE @extschema@.event_publisher IS 'Position of the background publisher (last event id it sent with NOTIFY) in the database named by elfsofa.database; updated in the same transaction as its NOTIFYs.';
+COMMENT ON TABLE @extschema@.event_publisher IS 'Position of the background publisher (last event id it sent with NOTIFY) in the database named by elfsofa.database; updated in the same transaction as its NOTIFYs; the worker creates the row on its first run (so a dump and restore does not double it).';
 
 CREATE TABLE @extschema@.event_consumers (
     name        text PRIMARY KEY CHECK (name ~ '^[A-Za-z0-9][A-Za-z0-9._:-]{0,62}$'),
@@ -126,18 +131,8 @@ CREATE TABLE @extschema@.notifications (
     UNIQUE (order_id, kind)
 );
 CREATE INDEX notifications_ready_idx ON @extschema@.notifications (visible_at, id) WHERE status IN ('pending', 'processing');
-COMMENT ON TABLE @extschema@.notifications IS 'Outbound messages to customers, queued in the transaction that raised order.created / shipped; claimed with SKIP LOCKED, retried with exponential backoff, dead after elfsofa.notification_max_attempts.';
+COMMENT ON TABLE @extschema@.notifications IS 'Outbound messages to customers, queued by es_emit_event in the transaction that raised order.created / shipped; claimed with SKIP LOCKED, retried with exponential backoff, dead after elfsofa.notification_max_attempts.';
 COMMENT ON COLUMN @extschema@.notifications.visible_at IS 'Not claimable before this time: the retry time after a failure, or the end of a claim''s lease while processing.';
-
-CREATE FUNCTION @extschema@.queue_notifications() RETURNS trigger
-    LANGUAGE c AS 'MODULE_PATHNAME', 'es_queue_notifications';
-COMMENT ON FUNCTION @extschema@.queue_notifications() IS
-    'AFTER INSERT trigger on events: queues an order confirmation for order.created and a shipping notice when an order becomes shipped.';
-
-CREATE TRIGGER elfsofa_queue_notifications AFTER INSERT ON @extschema@.events
-    FOR EACH ROW
-    WHEN (NEW.topic IN ('order.created', 'order.status.updated', 'order.shipped'))
-    EXECUTE FUNCTION @extschema@.queue_notifications();
 
 CREATE FUNCTION @extschema@.claim_notifications(worker text, max int DEFAULT 10)
     RETURNS SETOF @extschema@.notifications

@@ -54,25 +54,13 @@ LANGUAGE c VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'elfsofa_api_guard';
 COMMENT ON FUNCTION @extschema@.api_guard() IS
-  'PostgREST db-pre-request hook: limits each JWT sub to elfsofa.rate_limit_per_minute and each client IP (cf-connecting-ip / x-forwarded-for) without a sub to elfsofa.rate_limit_anon_per_minute; PT429 with HINT "Retry after N seconds" when exceeded. Roles with BYPASSRLS (service_role) are not limited.';
+  'PostgREST db-pre-request hook: limits each JWT sub to elfsofa.rate_limit_per_minute and each client IP (cf-connecting-ip / x-forwarded-for) without a sub to elfsofa.rate_limit_anon_per_minute; PT429 with HINT "Retry after N seconds" when exceeded; 22023 when content-length exceeds elfsofa.max_request_bytes. Roles with BYPASSRLS (service_role) are exempt.';
 
 ---------------------------------------------------------------------------
 -- The API surface, as data: grant_api() grants exactly these rows.
 ---------------------------------------------------------------------------
-CREATE TABLE @extschema@.api_grants (
-    role_name   text NOT NULL CHECK (role_name IN ('anon', 'authenticated')),
-    object_kind text NOT NULL CHECK (object_kind IN ('function', 'table')),
-    object_name text NOT NULL CHECK (object_name ~ '^[a-z_][a-z0-9_]*$'),
-    privilege   text NOT NULL CHECK (privilege IN ('EXECUTE', 'SELECT')),
-    run_as_owner boolean NOT NULL DEFAULT false,
-    PRIMARY KEY (role_name, object_kind, object_name),
-    CHECK ((object_kind = 'function') = (privilege = 'EXECUTE')),
-    CHECK (NOT run_as_owner OR object_kind = 'function')
-);
-COMMENT ON TABLE @extschema@.api_grants IS
-  'What anon and authenticated may use (service_role gets everything). Functions by name (every signature), tables by name; names not (yet) installed are skipped. run_as_owner: the function runs SECURITY DEFINER with a fixed search_path, so callers need no table privileges.';
-
-INSERT INTO @extschema@.api_grants (role_name, object_kind, object_name, privilege, run_as_owner) VALUES
+CREATE VIEW @extschema@.api_grants (role_name, object_kind, object_name, privilege, run_as_owner) AS
+SELECT * FROM (VALUES
     -- anyone, signed in or not: the public catalog and the pre-request guard
     ('anon',          'table',    'products',              'SELECT',  false),
     ('anon',          'table',    'categories',            'SELECT',  false),
@@ -97,7 +85,10 @@ INSERT INTO @extschema@.api_grants (role_name, object_kind, object_name, privile
     ('authenticated', 'function', 'cart_add',              'EXECUTE', true),
     ('authenticated', 'function', 'cart_remove',           'EXECUTE', true),
     ('authenticated', 'function', 'cart_checkout',         'EXECUTE', true),
-    ('authenticated', 'function', 'cart_get',              'EXECUTE', true);
+    ('authenticated', 'function', 'cart_get',              'EXECUTE', true)
+) AS g(role_name, object_kind, object_name, privilege, run_as_owner);
+COMMENT ON VIEW @extschema@.api_grants IS
+  'What anon and authenticated may use (service_role gets everything). Functions by name (every signature), tables by name; names not (yet) installed are skipped, and a non-catalog table is granted only while it has row-level security. run_as_owner: the function runs SECURITY DEFINER with a fixed search_path, so callers need no table privileges. A view, not a table: the API surface changes with the extension version, and pg_dump has no rows to restore twice.';
 
 ---------------------------------------------------------------------------
 -- Row-level security: a customer sees only their own rows.  Policies are for
@@ -122,13 +113,54 @@ BEGIN
         ) AS t(tbl, pred)
     LOOP
         CONTINUE WHEN to_regclass(format('@extschema@.%I', r.tbl)) IS NULL;
-        EXECUTE format('ALTER TABLE @extschema@.%I ENABLE ROW LEVEL SECURITY', r.tbl);
-        EXECUTE format('CREATE POLICY own_rows ON @extschema@.%I FOR SELECT TO PUBLIC USING (%s)', r.tbl, r.pred);
-        EXECUTE format('COMMENT ON POLICY own_rows ON @extschema@.%I IS %L', r.tbl,
-                       'A customer (JWT sub = customers.auth_user_id) reads only their own rows.');
+        BEGIN
+            EXECUTE format('CREATE POLICY own_rows ON @extschema@.%I FOR SELECT TO PUBLIC USING (%s)', r.tbl, r.pred);
+            EXECUTE format('COMMENT ON POLICY own_rows ON @extschema@.%I IS %L', r.tbl,
+                           'A customer (JWT sub = customers.auth_user_id) reads only their own rows.');
+            EXECUTE format('ALTER TABLE @extschema@.%I ENABLE ROW LEVEL SECURITY', r.tbl);
+        EXCEPTION WHEN undefined_column OR undefined_table THEN
+            -- the table changed shape: no policy, so grant_api() will not grant it
+            NULL;
+        END;
     END LOOP;
 END
 $rls$;
+
+---------------------------------------------------------------------------
+-- Writes: whichever function writes, a non-privileged caller (anon,
+-- authenticated, also inside SECURITY DEFINER RPCs) may only touch rows of
+-- their own customer.  Privileged roles (superuser, BYPASSRLS, service_role)
+-- pass at the cost of one role check.
+---------------------------------------------------------------------------
+CREATE FUNCTION @extschema@.customer_row_guard()
+RETURNS trigger
+LANGUAGE c
+AS 'MODULE_PATHNAME', 'elfsofa_customer_row_guard';
+COMMENT ON FUNCTION @extschema@.customer_row_guard() IS
+  'BEFORE ROW trigger (column [, parent table]): 42501 when a non-privileged caller inserts, updates or deletes a row whose customer (the column, or the customer_id of the parent row it references) is not the caller''s JWT customer.';
+
+DO $guard$
+DECLARE
+    r record;
+BEGIN
+    FOR r IN
+        SELECT * FROM (VALUES
+            ('orders', 'customer_id', NULL),
+            ('customer_interactions', 'customer_id', NULL),
+            ('carts', 'customer_id', NULL),
+            ('cart_items', 'cart_id', 'carts')
+        ) AS t(tbl, col, parent)
+    LOOP
+        CONTINUE WHEN to_regclass(format('@extschema@.%I', r.tbl)) IS NULL
+                   OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a
+                                   WHERE a.attrelid = format('@extschema@.%I', r.tbl)::regclass
+                                     AND a.attname = r.col AND NOT a.attisdropped);
+        EXECUTE format('CREATE TRIGGER elfsofa_customer_guard BEFORE INSERT OR UPDATE OR DELETE ON @extschema@.%I '
+                       'FOR EACH ROW EXECUTE FUNCTION @extschema@.customer_row_guard(%L%s)',
+                       r.tbl, r.col, CASE WHEN r.parent IS NULL THEN '' ELSE format(', %L', r.parent) END);
+    END LOOP;
+END
+$guard$;
 
 ---------------------------------------------------------------------------
 -- Functions callers use without table privileges run as the owner, with a
@@ -185,10 +217,11 @@ BEGIN
           JOIN pg_catalog.pg_proc p ON p.proname = g.object_name AND p.pronamespace = ext_schema::regnamespace
          WHERE g.object_kind = 'function' AND g.role_name = ANY (roles)
         UNION ALL
-        SELECT g.role_name, g.privilege, to_regclass(format('%I.%I', ext_schema, g.object_name))::text, 'TABLE'
+        SELECT g.role_name, g.privilege, c.oid::regclass::text, 'TABLE'
           FROM @extschema@.api_grants g
+          JOIN pg_catalog.pg_class c ON c.relname = g.object_name AND c.relnamespace = ext_schema::regnamespace
          WHERE g.object_kind = 'table' AND g.role_name = ANY (roles)
-           AND to_regclass(format('%I.%I', ext_schema, g.object_name)) IS NOT NULL
+           AND (c.relrowsecurity OR g.object_name IN ('products', 'categories'))  -- fail closed
     LOOP
         EXECUTE format('GRANT %s ON %s %s TO %I', r.privilege, r.kind, r.obj, r.role_name);
         n := n + 1;

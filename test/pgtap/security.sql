@@ -4,7 +4,7 @@
 -- each Supabase role.
 \set QUIET 1
 BEGIN;
-SELECT plan(36);
+SELECT plan(41);
 
 -- Probe: run q as role r with JWT claims, undo everything it did, and return
 -- its first column (or 'ok'), or the SQLSTATE it failed with.
@@ -105,6 +105,10 @@ SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
               AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'customer_id' AND NOT a.attisdropped)
               AND has_table_privilege('authenticated', c.oid, 'SELECT')),
           NULL, 'no readable table with a customer_id column lacks row-level security');
+SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c, unnest(ARRAY['anon', 'authenticated']) r
+            WHERE c.relnamespace IN ('elfsofa'::regnamespace, 'elfsofa_archive'::regnamespace) AND c.relkind IN ('v', 'm', 'f')
+              AND has_table_privilege(r, c.oid, 'SELECT')),
+          NULL, 'anon and authenticated read no view (views run as their owner and would bypass row-level security)');
 SELECT ok(has_function_privilege('service_role', 'elfsofa.restock(text,integer,text,text)', 'EXECUTE')
           AND has_table_privilege('service_role', 'elfsofa.stock_ledger', 'SELECT, INSERT, UPDATE, DELETE'),
           'service_role gets everything');
@@ -146,6 +150,20 @@ SELECT is(pg_temp.probe('service_role', '{"role":"service_role"}', $$SELECT coun
           'service_role reads every order');
 SELECT is(pg_temp.probe('service_role', '{"role":"service_role"}', $$SELECT elfsofa.restock('TAPSEC-1', 1)$$), '5',
           'service_role restocks');
+-- the write guard holds even where a table privilege was granted by mistake
+SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
+            WHERE t.tgname = 'elfsofa_customer_guard' AND NOT t.tgisinternal AND NOT c.relispartition),
+          ARRAY['cart_items', 'carts', 'customer_interactions', 'orders'], 'customer write guard on orders, carts, cart items, interactions');
+GRANT INSERT ON elfsofa.customer_interactions TO authenticated;
+SELECT is(pg_temp.probe('authenticated', :'claims_a', format($$INSERT INTO elfsofa.customer_interactions (customer_id, kind, channel) VALUES (%L, 'spam', 'web')$$, :'cust_b')), '42501',
+          'a mistaken INSERT grant still cannot write another customer''s interaction');
+SELECT is(pg_temp.probe('authenticated', :'claims_a', format($$INSERT INTO elfsofa.customer_interactions (customer_id, kind, channel) VALUES (%L, 'note', 'web')$$, :'cust_a')), '42501',
+          '... nor her own: row-level security has no write policy');
+REVOKE INSERT ON elfsofa.customer_interactions FROM authenticated;
+SELECT is((SELECT array_agg(g.object_name ORDER BY g.object_name) FROM elfsofa.api_grants g
+            WHERE g.object_kind = 'table' AND to_regclass('elfsofa.' || g.object_name) IS NOT NULL
+              AND NOT has_table_privilege(g.role_name, 'elfsofa.' || g.object_name, g.privilege)),
+          NULL, 'every installed table in api_grants is granted (none skipped for lack of row-level security)');
 -- service_role made without BYPASSRLS still sees everything (grant_api adds a policy)
 ALTER ROLE service_role NOBYPASSRLS;
 SELECT is(pg_temp.probe('service_role', '{"role":"service_role"}', $$SELECT count(*) FROM elfsofa.orders WHERE id IN (901, 902)$$), '2',

@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# bench_events — what change events cost and how fast they arrive.
+#  1. order throughput (8 clients): events off / worker mode (background publisher
+#     NOTIFYs) / commit mode (NOTIFY in every writer); ratios vs off.
+#  2. commit -> subscriber latency at a steady 500 tx/s (pgbench -R 500), measured by
+#     elfsofa-listen --timing (delivery time minus the event's created_at): p50/p99.
+#  3. catch-up: elfsofa-listen reading 200,000 backlog events through events_since.
+# Uses process_order when the orders area has landed, else a stand-in order transaction.
+set -u
+cd "$(dirname "$0")/../.."
+SECS=${BENCH_SECONDS:-10}
+OUT=test/bench/out
+mkdir -p "$OUT"
+LISTEN=$ES_BINDIR/elfsofa-listen
+WORKER_DB=postgres
+COMMIT_DB=elfsofa_bench_commit
+psql -X -q -c "DROP DATABASE IF EXISTS $COMMIT_DB" -c "CREATE DATABASE $COMMIT_DB" >/dev/null 2>&1
+for db in $WORKER_DB $COMMIT_DB; do
+    psql -X -q -v ON_ERROR_STOP=1 -d $db -f test/bench/events_setup.sql >/dev/null || exit 1
+done
+
+if [ "$(psql -X -A -t -c "SELECT to_regproc('elfsofa.process_order') IS NOT NULL")" = t ]; then
+    WORKLOAD="process_order"
+    cust_for() { psql -X -A -t -d "$1" -c "SELECT id FROM elfsofa.customers WHERE email = 'bench@example.co.th'"; }
+    script() { echo "-f test/bench/events_order.sql -D cust=$(cust_for "$1")"; }
+else
+    WORKLOAD="stand-in order tx (order row + 2 lines + 2 stock updates + change trigger)"
+    script() { echo "-f test/bench/events_place.sql"; }
+fi
+
+PM_PID=$(head -1 "$ES_TMP/data/postmaster.pid")
+TCK=$(getconf CLK_TCK)
+# CPU ticks used by the server so far: exited backends (postmaster's cutime/cstime) + live ones.
+server_ticks() {
+    local t f
+    f=$(cut -d' ' -f14-17 "/proc/$PM_PID/stat")
+    t=$(echo "$f" | awk '{print $1 + $2 + $3 + $4}')
+    for c in $(pgrep -P "$PM_PID"); do
+        f=$(cut -d' ' -f14-15 "/proc/$c/stat" 2>/dev/null) && t=$((t + $(echo "$f" | awk '{print $1 + $2}')))
+    done
+    echo "$t"
+}
+proc_ticks() { cut -d' ' -f14-15 "/proc/$1/stat" 2>/dev/null | awk '{print $1 + $2}'; }
+
+# run <db> [pgbench args]: sets R_TPS and R_CPU (server + listener CPU microseconds per transaction)
+run() {
+    local db=$1 t0 t1 l0=0 l1=0 out n
+    shift
+    t0=$(server_ticks); [ -n "${LPID:-}" ] && l0=$(proc_ticks "$LPID")
+    out=$(pgbench -n -c 8 -j 2 -T "$SECS" $(script "$db") "$@" "$db" 2>/dev/null)
+    sleep 0.5      # let the publisher and the listener finish what was committed
+    [ -n "${LPID:-}" ] && l1=$(proc_ticks "$LPID")
+    t1=$(server_ticks)
+    R_TPS=$(echo "$out" | awk '/^tps/ {printf "%.0f", $3}')
+    n=$(echo "$out" | awk '/actually processed/ {print $NF}' | cut -d/ -f1)
+    R_CPU=$(echo "($t1 - $t0 + $l1 - $l0) * 1000000 / $TCK / $n" | bc)
+}
+
+start_listener() {   # start_listener <db> <outfile>
+    PGDATABASE=$1 "$LISTEN" --timing >"$2" 2>/dev/null &
+    LPID=$!
+    sleep 0.5
+}
+
+echo "== bench events: $WORKLOAD"
+echo "-- 1. throughput, 8 clients, ${SECS}s per run, mean of 2 rounds (elfsofa-listen connected in the event runs)"
+# two rounds, alternating, so drift on a shared machine hits every mode alike.  Throughput on
+# 2 shared cores swings with the neighbours' load, so the CPU each transaction costs (server
+# processes + the listener) is reported too: its ratio is what throughput converges to when
+# the machine is ours alone.
+T_OFF=0; T_WORKER=0; T_COMMIT=0; C_OFF=0; C_WORKER=0; C_COMMIT=0
+for round in 1 2; do
+    LPID=""; PGOPTIONS='-c elfsofa.emit_events=off' run $WORKER_DB; T_OFF=$((T_OFF + R_TPS)); C_OFF=$((C_OFF + R_CPU))
+    echo "   round $round: events off                        $R_TPS tps, $R_CPU us CPU/tx"
+    start_listener $WORKER_DB /dev/null; run $WORKER_DB; kill $LPID; wait $LPID 2>/dev/null; LPID=""
+    T_WORKER=$((T_WORKER + R_TPS)); C_WORKER=$((C_WORKER + R_CPU))
+    echo "   round $round: events on, background publisher   $R_TPS tps, $R_CPU us CPU/tx"
+    start_listener $COMMIT_DB /dev/null; run $COMMIT_DB; kill $LPID; wait $LPID 2>/dev/null; LPID=""
+    T_COMMIT=$((T_COMMIT + R_TPS)); C_COMMIT=$((C_COMMIT + R_CPU))
+    echo "   round $round: events on, NOTIFY in each writer  $R_TPS tps, $R_CPU us CPU/tx"
+done
+printf '%-34s %6d tps  %5d us CPU/tx\n' "events off" $((T_OFF / 2)) $((C_OFF / 2))
+printf '%-34s %6d tps  %5d us CPU/tx  ratio tps %.2f, CPU %.2f (target >= 0.90)\n' "events on, background publisher" \
+    $((T_WORKER / 2)) $((C_WORKER / 2)) "$(echo "$T_WORKER / $T_OFF" | bc -l)" "$(echo "$C_OFF / $C_WORKER" | bc -l)"
+printf '%-34s %6d tps  %5d us CPU/tx  ratio tps %.2f, CPU %.2f\n' "events on, NOTIFY in each writer" \
+    $((T_COMMIT / 2)) $((C_COMMIT / 2)) "$(echo "$T_COMMIT / $T_OFF" | bc -l)" "$(echo "$C_OFF / $C_COMMIT" | bc -l)"
+
+echo "-- 2. commit -> subscriber latency at 500 tx/s (${SECS}s, 4 clients)"
+for mode in worker commit; do
+    db=$WORKER_DB; [ $mode = commit ] && db=$COMMIT_DB
+    start_listener $db "$OUT/events_latency_$mode.jsonl"
+    pgbench -n -c 4 -j 2 -R 500 -T "$SECS" $(script $db) $db >/dev/null 2>&1
+    sleep 0.5; kill $LPID; wait $LPID 2>/dev/null
+    grep -o '"latency_ms": [0-9.]*' "$OUT/events_latency_$mode.jsonl" | awk '{print $2}' | sort -n >"$OUT/events_latency_$mode.txt"
+    n=$(wc -l <"$OUT/events_latency_$mode.txt")
+    p50=$(awk -v n="$n" 'NR == int(n * 0.50) + 1' "$OUT/events_latency_$mode.txt")
+    p99=$(awk -v n="$n" 'NR == int(n * 0.99) + 1' "$OUT/events_latency_$mode.txt")
+    mx=$(tail -1 "$OUT/events_latency_$mode.txt")
+    printf '%-8s events %6d  p50 %7.2f ms  p99 %7.2f ms  max %7.2f ms%s\n' "$mode" "$n" "$p50" "$p99" "$mx" \
+        "$([ $mode = worker ] && echo '  (target p99 < 50 ms)')"
+done
+
+echo "-- 3. catch-up through events_since (elfsofa-listen, batches of 5000)"
+psql -X -q -d $WORKER_DB -c "TRUNCATE elfsofa.events" \
+    -c "SET elfsofa.emit_events = off" \
+    -c "INSERT INTO elfsofa.events (topic, key, data) SELECT 'bench.backlog', g::text, jsonb_build_object('order_id', g, 'total', 1780.00, 'items', 2) FROM generate_series(1, 200000) g" \
+    -c "VACUUM ANALYZE elfsofa.events"
+last=$(psql -X -A -t -d $WORKER_DB -c "SELECT max(id) FROM elfsofa.events")
+first=$(psql -X -A -t -d $WORKER_DB -c "SELECT min(id) - 1 FROM elfsofa.events")
+t0=$(date +%s.%N)
+PGDATABASE=$WORKER_DB "$LISTEN" --from-id "$first" --state-file "$OUT/events_catchup.state" >"$OUT/events_catchup.jsonl" 2>/dev/null &
+LPID=$!
+while [ "$(cat "$OUT/events_catchup.state" 2>/dev/null)" != "$last" ]; do sleep 0.02; done
+t1=$(date +%s.%N)
+kill $LPID; wait $LPID 2>/dev/null
+n=$(wc -l <"$OUT/events_catchup.jsonl")
+printf 'listener caught up %d events in %.2f s: %.0f events/s (target >= 50,000)\n' "$n" "$(echo "$t1 - $t0" | bc -l)" "$(echo "$n / ($t1 - $t0)" | bc -l)"
+t0=$(date +%s.%N)
+psql -X -q -d $WORKER_DB -c "DO \$\$ DECLARE a bigint := $first; b bigint; BEGIN LOOP SELECT max(id) INTO b FROM elfsofa.events_since(a, 10000); EXIT WHEN b IS NULL; a := b; END LOOP; END \$\$"
+t1=$(date +%s.%N)
+printf 'events_since in SQL (batches of 10000): %.0f events/s\n' "$(echo "$n / ($t1 - $t0)" | bc -l)"
+rm -f "$OUT/events_catchup.state"
+psql -X -q -d $WORKER_DB -c "TRUNCATE elfsofa.events" -c "DROP TABLE public.bench_orders, public.bench_lines, public.bench_stock" -c "DROP FUNCTION public.bench_place"
+psql -X -q -c "DROP DATABASE $COMMIT_DB"

@@ -1,0 +1,95 @@
+#!/usr/bin/env bash
+# elfsofa-listen under fire: four writers commit (and roll back) events with
+# overlapping transactions while the listener is stopped and restarted, and
+# its connection is killed; it must print every committed event exactly once.
+# Runs twice: in database postgres (elfsofa.database: the background worker
+# NOTIFYs) and in a second database (the writers NOTIFY at commit).
+source "$(dirname "$0")/../tap.sh"
+LISTEN=$ES_BINDIR/elfsofa-listen
+OUT=$ES_TMP/listener
+mkdir -p "$OUT"
+
+tap_ok "$([ -x "$LISTEN" ]; echo $?)" "elfsofa-listen is installed next to the server binaries"
+
+q -c "DROP DATABASE IF EXISTS elfsofa_listen_commit" -c "CREATE DATABASE elfsofa_listen_commit" >/dev/null
+q -d postgres -c "CREATE EXTENSION IF NOT EXISTS elfsofa" >/dev/null
+q -d elfsofa_listen_commit -c "CREATE EXTENSION elfsofa" >/dev/null
+tap_is "$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'mode'")" worker "database postgres is served by the background publisher"
+tap_is "$(q -d elfsofa_listen_commit -c "SELECT elfsofa.publisher_status()->>'mode'")" commit "another database NOTIFYs at commit"
+
+# writer <db> <n>: 300 transactions; every 7th rolls back, every 5th stays open a while
+writer() {
+    q -d "$1" -c "
+    DO \$\$
+    BEGIN
+        FOR i IN 1..300 LOOP
+            PERFORM elfsofa.emit_event('listen.test', '$2-' || i);
+            IF i % 5 = 0 THEN PERFORM pg_sleep(0.02); END IF;
+            IF i % 7 = 0 THEN ROLLBACK; ELSE COMMIT; END IF;
+            PERFORM pg_sleep(0.001);
+        END LOOP;
+    END
+    \$\$;" >/dev/null
+}
+
+run_case() {   # run_case <db> <label>
+    local db=$1 label=$2 start state=$OUT/$2.state out=$OUT/$2.out err=$OUT/$2.err pid wpids=""
+    rm -f "$state" "$out" "$err"
+    start=$(q -d "$db" -c "SELECT coalesce(max(id), 0) FROM elfsofa.events")
+    PGDATABASE=$db "$LISTEN" --from-id "$start" --state-file "$state" >>"$out" 2>>"$err" &
+    pid=$!
+    sleep 0.3
+    for w in 1 2 3 4; do writer "$db" "$w" & wpids="$wpids $!"; done
+    sleep 1
+    kill -TERM $pid; wait $pid                 # stopped mid-stream ...
+    sleep 0.5
+    PGDATABASE=$db "$LISTEN" --state-file "$state" >>"$out" 2>>"$err" &   # ... and restarted from its state
+    pid=$!
+    sleep 1
+    # a lost connection: the listener reconnects and catches up
+    q -d "$db" -c "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE query LIKE '%events_since%' AND pid <> pg_backend_pid()" >/dev/null
+    wait $wpids
+    local want
+    want=$(q -d "$db" -c "SELECT max(id) FROM elfsofa.events WHERE topic = 'listen.test'")
+    for _ in $(seq 1 100); do
+        [ "$(cat "$state" 2>/dev/null)" = "$want" ] && break
+        sleep 0.1
+    done
+    kill -TERM $pid; wait $pid
+
+    local expected got dups
+    expected=$(q -d "$db" -c "SELECT count(*) FROM elfsofa.events WHERE id > $start")
+    got=$(wc -l <"$out")
+    dups=$(grep -o '^{"id": [0-9]*' "$out" | sort | uniq -d | wc -l)
+    tap_is "$expected" 1032 "$label: 4 writers committed 4 x (300 - 42 rolled back) events"
+    tap_is "$got" "$expected" "$label: the listener printed one line per committed event"
+    tap_is "$dups" 0 "$label: no event printed twice across the restart and the reconnect"
+    q -d "$db" -c "SELECT id FROM elfsofa.events WHERE id > $start ORDER BY id" >"$OUT/$label.want"
+    grep -o '^{"id": [0-9]*' "$out" | sed 's/.* //' >"$OUT/$label.got"
+    tap_ok "$(cmp -s "$OUT/$label.want" "$OUT/$label.got"; echo $?)" "$label: exactly the committed ids, in id order"
+    tap_ok "$(grep -q 'connection lost\|events_since failed' "$err"; echo $?)" "$label: the killed connection was noticed (and survived)"
+    tap_ok "$(python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$out" 2>/dev/null; echo $?)" "$label: every line is one JSON object"
+}
+
+run_case postgres worker
+tap_is "$(q -d postgres -c "SELECT last_id = (SELECT max(id) FROM elfsofa.events) FROM elfsofa.event_publisher")" t \
+    "worker: the publisher's stored position reached the last event"
+run_case elfsofa_listen_commit commit
+
+# worker mode: the publisher also queues the order confirmation, after commit
+if [ "$(q -d postgres -c "SELECT to_regproc('elfsofa.process_order') IS NOT NULL")" = t ]; then
+    q -d postgres -c "INSERT INTO elfsofa.products (sku, name, price, low_stock_threshold) VALUES ('LISTEN-1', 'listener test cover', 590, 0) ON CONFLICT DO NOTHING" >/dev/null
+    q -d postgres -c "SELECT elfsofa.restock('LISTEN-1', 100)" >/dev/null
+    cust=$(q -d postgres -c "SELECT elfsofa.upsert_customer('listen@example.co.th')")
+    oid=$(q -d postgres -c "SELECT elfsofa.process_order(jsonb_build_object('customer_id', '$cust'::uuid,
+                                'items', '[{\"sku\": \"LISTEN-1\", \"quantity\": 1}]'::jsonb))->>'order_id'")
+    for _ in $(seq 1 50); do
+        n=$(q -d postgres -c "SELECT count(*) FROM elfsofa.notifications WHERE order_id = $oid AND kind = 'order_confirmation'")
+        [ "$n" = 1 ] && break
+        sleep 0.1
+    done
+    tap_is "$n" 1 "worker: the publisher queued the order confirmation of order $oid"
+fi
+
+q -c "DROP DATABASE elfsofa_listen_commit" >/dev/null
+tap_done

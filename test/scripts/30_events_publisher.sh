@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# The background publisher (database postgres = elfsofa.database): a plain
+# LISTEN session receives every committed event once, in id order, with the
+# contract's payload; nothing for rolled-back work; the short form for an event
+# too big for NOTIFY; and when the worker is terminated mid-stream, the
+# postmaster restarts it and it resumes from its stored position.
+source "$(dirname "$0")/../tap.sh"
+OUT=$ES_TMP/publisher
+mkdir -p "$OUT"
+q -d postgres -c "CREATE EXTENSION IF NOT EXISTS elfsofa" >/dev/null
+pid0=$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'worker_pid'")
+tap_ok "$([ -n "$pid0" ]; echo $?)" "the publisher runs (pid $pid0)"
+start=$(q -d postgres -c "SELECT coalesce(max(id), 0) FROM elfsofa.events")
+
+# a LISTEN session that prints what it received after 12 s
+( echo "LISTEN elfsofa_events;"; sleep 12; echo "SELECT 1;" ) |
+    psql -X -q -d postgres >"$OUT/listen.out" 2>&1 &
+lpid=$!
+sleep 0.5
+
+emit() { q -d postgres -c "$1" >/dev/null; }
+for i in 1 2 3 4 5; do
+    emit "SELECT elfsofa.emit_event('publisher.test', 'a$i', jsonb_build_object('n', $i))"
+done
+emit "BEGIN; SELECT elfsofa.emit_event('publisher.test', 'rolled-back'); ROLLBACK;"
+emit "SELECT elfsofa.emit_event('publisher.test', 'big', jsonb_build_object('blob', repeat('x', 9000)))"
+emit "BEGIN; SELECT elfsofa.emit_event('publisher.test', 'b' || g) FROM generate_series(1, 5) g; COMMIT;"
+sleep 0.5
+q -d postgres -c "SELECT pg_terminate_backend($pid0)" >/dev/null
+for i in 1 2 3 4 5; do
+    emit "SELECT elfsofa.emit_event('publisher.test', 'c$i')"
+done
+want=$(q -d postgres -c "SELECT max(id) FROM elfsofa.events")
+for _ in $(seq 1 100); do
+    [ "$(q -d postgres -c "SELECT last_id FROM elfsofa.event_publisher")" = "$want" ] && break
+    sleep 0.1
+done
+pid1=$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'worker_pid'")
+tap_ok "$([ -n "$pid1" ] && [ "$pid1" != "$pid0" ]; echo $?)" "the terminated publisher was restarted (pid $pid1)"
+tap_is "$(q -d postgres -c "SELECT last_id FROM elfsofa.event_publisher")" "$want" "its stored position reached the last event"
+wait $lpid
+
+grep -o 'with payload ".*" received' "$OUT/listen.out" | sed 's/^with payload "//; s/" received$//' >"$OUT/payloads"
+q -d postgres -c "SELECT id FROM elfsofa.events WHERE id > $start ORDER BY id" >"$OUT/want"
+python3 - "$OUT/payloads" >"$OUT/got" <<'PY'
+import json, sys
+for line in open(sys.argv[1]):
+    print(json.loads(line)["id"])
+PY
+tap_is "$(wc -l <"$OUT/want")" 16 "16 committed events (5 + 1 big + 5 in one transaction + 5 while the worker restarted)"
+tap_ok "$(cmp -s "$OUT/want" "$OUT/got"; echo $?)" "LISTEN received each committed id once, in id order"
+tap_ok "$(grep -q rolled-back "$OUT/payloads"; [ $? -ne 0 ]; echo $?)" "nothing for the rolled-back event"
+tap_is "$(python3 -c '
+import json, sys
+keys = set()
+for line in open(sys.argv[1]):
+    p = json.loads(line)
+    keys.add(",".join(sorted(p)) + ("" if p.get("key") != "big" else " (big)"))
+print(";".join(sorted(keys)))' "$OUT/payloads")" "data,id,key,topic;id,key,topic,truncated (big)" \
+    "payloads are {id, topic, key, data}; the big one {id, topic, key, truncated}"
+tap_is "$(grep -c '"key": "a1", "data": {"n": 1}' "$OUT/payloads")" 1 "the data travels in the payload"
+
+# The horizon: a transaction of this database that holds an xid holds events back
+# (it could still commit a smaller id); one of another database does not.
+hold() {   # hold <db>: a transaction with an xid, open for 3 s
+    psql -X -q -d "$1" -c "BEGIN" -c "SELECT pg_current_xact_id()" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+    HOLD=$!
+    sleep 0.5
+}
+since_count() { q -d postgres -c "SELECT count(*) FROM elfsofa.events_since($1)"; }
+q -c "DROP DATABASE IF EXISTS elfsofa_other" -c "CREATE DATABASE elfsofa_other" >/dev/null
+base=$(q -d postgres -c "SELECT max(id) FROM elfsofa.events")
+hold elfsofa_other
+emit "SELECT elfsofa.emit_event('publisher.test', 'other-db')"
+tap_is "$(since_count "$base")" 1 "a transaction open in another database does not hold events back"
+wait $HOLD
+base=$(q -d postgres -c "SELECT max(id) FROM elfsofa.events")
+hold postgres
+emit "SELECT elfsofa.emit_event('publisher.test', 'same-db')"
+tap_is "$(since_count "$base")" 0 "a transaction open in this database holds later events back"
+wait $HOLD
+tap_is "$(since_count "$base")" 1 "... and releases them when it ends"
+q -c "DROP DATABASE elfsofa_other" >/dev/null
+tap_done
