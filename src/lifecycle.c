@@ -89,7 +89,7 @@ static EsPlan lock_order_plan = {
 static EsPlan lines_plan = {
 	"SELECT l.product_id, l.location, l.quantity, l.sku "
 	"FROM elfsofa.order_lines l WHERE l.order_id = $1 AND l.created_at = $2 "
-	"ORDER BY l.product_id, l.location",
+	"ORDER BY l.product_id, l.location <> 'main', l.location",
 	2, {INT8OID, TIMESTAMPTZOID}
 };
 

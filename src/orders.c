@@ -441,20 +441,25 @@ typedef struct OrderItem
 	char	   *sku;
 	int32		qty;
 	int			index;			/* first position in items[] (for messages) */
-	int32		allocated;		/* units placed through inventory_updates */
+	int32		allocated;		/* units placed through inventory_updates; 0 = automatic */
 	int64		product_id;		/* 0 until the catalog lookup */
 	Numeric		price;
 	int32		threshold;
 	bool		active;
 } OrderItem;
 
-/* Units of one SKU taken from one location: one order line. */
+/*
+ * Units of one SKU taken from one location: one order line.  An automatic
+ * allocation (no inventory_updates for its SKU) starts as "all from main" and
+ * may be split over several locations when main is short.
+ */
 typedef struct Alloc
 {
 	int			item;
 	char	   *location;
 	int32		qty;
 	int32		available_after;
+	bool		automatic;
 } Alloc;
 
 typedef struct Order
@@ -463,6 +468,7 @@ typedef struct Order
 	int			nitems;
 	Alloc	   *allocs;
 	int			nallocs;
+	int			maxallocs;		/* allocated length of allocs */
 	char	   *customer_text;	/* as given, or NULL */
 	char	   *idem_key;
 	Jsonb	   *shipping;
@@ -495,9 +501,17 @@ static EsPlan reserve_plan = {
 	3, {INT8OID, TEXTOID, INT4OID}
 };
 
-static EsPlan available_plan = {
-	"SELECT on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2",
+/* One stock row, locked, for an exact report of what it holds. */
+static EsPlan lock_one_plan = {
+	"SELECT on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 FOR UPDATE",
 	2, {INT8OID, TEXTOID}
+};
+
+/* Every location of one product, locked in the global order: main, then the others by name. */
+static EsPlan lock_all_plan = {
+	"SELECT location, on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 "
+	"ORDER BY location <> 'main', location FOR UPDATE",
+	1, {INT8OID}
 };
 
 /*
@@ -626,7 +640,8 @@ parse_order(Jsonb *order_data, Jsonb *inv, Order *o)
 	}
 
 	/* at most one line per (item, location); never more lines than items + updates */
-	o->allocs = palloc0(sizeof(Alloc) * (o->nitems + ES_MAX_ORDER_ITEMS));
+	o->maxallocs = o->nitems + ES_MAX_ORDER_ITEMS;
+	o->allocs = palloc0(sizeof(Alloc) * o->maxallocs);
 	if (!jsonb_is_null(inv))
 	{
 		if (!JB_ROOT_IS_ARRAY(inv) || JB_ROOT_IS_SCALAR(inv))
@@ -682,18 +697,38 @@ parse_order(Jsonb *order_data, Jsonb *inv, Order *o)
 								   o->items[k].allocated, o->items[k].sku, o->items[k].qty),
 						 errhint("Per sku, the inventory_updates quantities must add up to the ordered quantity.")));
 	}
-	/* SKUs no update mentions come from the main warehouse */
+	/* SKUs no update mentions come from main first, then the other locations */
 	for (int k = 0; k < o->nitems; k++)
 		if (o->items[k].allocated == 0)
 		{
 			o->allocs[o->nallocs].item = k;
 			o->allocs[o->nallocs].location = "main";
 			o->allocs[o->nallocs].qty = o->items[k].qty;
+			o->allocs[o->nallocs].automatic = true;
 			o->nallocs++;
 		}
 }
 
-/* global lock order: product id, then location */
+/*
+ * The global stock-row lock order: product id, then location with "main"
+ * first and the others by name (es_location_cmp).  main comes first because
+ * the fast path's conditional UPDATE of the main row may keep that row locked
+ * even when it fails (READ COMMITTED re-check after a concurrent update locks
+ * the newest version before testing the condition), and the spill-over that
+ * follows must only lock rows after it.  It is also the order stock is taken
+ * in, so lock order and allocation order are one rule.
+ */
+static int
+es_location_cmp(const char *x, const char *y)
+{
+	bool		xm = strcmp(x, "main") == 0;
+	bool		ym = strcmp(y, "main") == 0;
+
+	if (xm != ym)
+		return xm ? -1 : 1;
+	return strcmp(x, y);
+}
+
 static OrderItem *sort_items;
 
 static int
@@ -706,7 +741,7 @@ alloc_cmp(const void *a, const void *b)
 
 	if (px != py)
 		return px < py ? -1 : 1;
-	return strcmp(x->location, y->location);
+	return es_location_cmp(x->location, y->location);
 }
 
 /* canonical order for the request hash: sku, then location */
@@ -748,7 +783,7 @@ request_hash(Order *o, Datum customer)
 		Alloc	   *al = &o->allocs[a];
 
 		add_field(&s, "s", o->items[al->item].sku);
-		add_field(&s, "l", al->location);
+		add_field(&s, "l", al->automatic ? NULL : al->location);
 		appendStringInfo(&s, "q%d;", al->qty);
 	}
 	add_field(&s, "a", o->shipping ? JsonbToCString(NULL, &o->shipping->root, VARSIZE(o->shipping)) : NULL);
@@ -917,13 +952,11 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 	sort_items = o.items;
 	qsort(o.allocs, o.nallocs, sizeof(Alloc), alloc_cmp);
 
-	/* price every line from the catalog */
-	line_price = palloc(sizeof(Numeric) * o.nallocs);
+	/* the total from catalog prices (a split line keeps its sku's price) */
 	for (int a = 0; a < o.nallocs; a++)
 	{
 		OrderItem	   *it = &o.items[o.allocs[a].item];
 
-		line_price[a] = it->price;
 		total = DatumGetNumeric(DirectFunctionCall2(numeric_add, NumericGetDatum(total),
 													DirectFunctionCall2(numeric_mul, NumericGetDatum(it->price),
 																		NumericGetDatum(int64_to_numeric(o.allocs[a].qty)))));
@@ -956,29 +989,157 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* reserve stock row by row in the global order, so concurrent orders never deadlock */
-	for (int a = 0; a < o.nallocs; a++)
+	/*
+	 * Reserve stock in the global lock order (product id, then main, then the
+	 * other locations by name; see es_location_cmp), so concurrent orders
+	 * never deadlock.  A placed (or automatic-from-main) allocation is one
+	 * conditional UPDATE; only when that fails do we lock rows explicitly:
+	 * the placed row itself, or for an automatic one every location of the
+	 * product in that order (main, possibly already held, comes first).
+	 */
 	{
-		Alloc	   *al = &o.allocs[a];
-		OrderItem	   *it = &o.items[al->item];
-		Datum		args[3] = {Int64GetDatum(it->product_id), CStringGetTextDatum(al->location), Int32GetDatum(al->qty)};
+		Alloc	   *lines = palloc0(sizeof(Alloc) * o.maxallocs);
+		int			nlines = 0;
+		int			maxlines = o.maxallocs;
 
-		es_exec(&reserve_plan, args, NULL, false, 0);
-		if (SPI_processed == 0)
+		for (int a = 0; a < o.nallocs; a++)
 		{
-			int32		avail = 0;
+			Alloc	   *al = &o.allocs[a];
+			OrderItem  *it = &o.items[al->item];
+			Datum		args[3] = {Int64GetDatum(it->product_id), CStringGetTextDatum(al->location), Int32GetDatum(al->qty)};
+			int			nloc;
+			char	  **loc;
+			int32	   *avail;
+			int64		total_avail = 0;
+			int32		need;
 
-			es_exec(&available_plan, args, NULL, true, 1);
-			if (SPI_processed > 0)
-				avail = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-			ereport(ERROR,
-					(errcode(ES_ERRCODE_CONFLICT),
-					 errmsg("insufficient stock"),
-					 errdetail("sku \"%s\" has %d available at location \"%s\"; the order needs %d.",
-							   it->sku, Max(avail, 0), al->location, al->qty)));
+			/* fast path: the whole quantity from the named (or main) row */
+			es_exec(&reserve_plan, args, NULL, false, 0);
+			if (SPI_processed == 1)
+			{
+				if (nlines == maxlines)
+				{
+					maxlines *= 2;
+					lines = repalloc(lines, sizeof(Alloc) * maxlines);
+				}
+				lines[nlines] = *al;
+				lines[nlines].available_after =
+					DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				nlines++;
+				continue;
+			}
+
+			if (!al->automatic)
+			{
+				/* a placed allocation: lock its row, then decide on what it holds now */
+				int32		now_avail = 0;
+
+				es_exec(&lock_one_plan, args, NULL, false, 1);
+				if (SPI_processed > 0)
+					now_avail = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				if (now_avail < al->qty)
+					ereport(ERROR,
+							(errcode(ES_ERRCODE_CONFLICT),
+							 errmsg("insufficient stock"),
+							 errdetail("sku \"%s\" has %d available at location \"%s\"; the order needs %d.",
+									   it->sku, Max(now_avail, 0), al->location, al->qty)));
+				es_exec(&reserve_plan, args, NULL, false, 0);
+				if (SPI_processed != 1)
+					elog(ERROR, "elfsofa: locked stock row of sku \"%s\" at \"%s\" refused %d units",
+						 it->sku, al->location, al->qty);
+				if (nlines == maxlines)
+				{
+					maxlines *= 2;
+					lines = repalloc(lines, sizeof(Alloc) * maxlines);
+				}
+				lines[nlines] = *al;
+				lines[nlines].available_after =
+					DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				nlines++;
+				continue;
+			}
+
+			/* automatic and main is short: lock every location of the sku, then split */
+			es_exec(&lock_all_plan, args, NULL, false, 0);
+			nloc = (int) SPI_processed;
+			loc = palloc(sizeof(char *) * Max(nloc, 1));
+			avail = palloc(sizeof(int32) * Max(nloc, 1));
+			for (int r = 0; r < nloc; r++)
+			{
+				loc[r] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
+				avail[r] = Max(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull)), 0);
+				total_avail += avail[r];
+			}
+			SPI_freetuptable(SPI_tuptable);
+			if (total_avail < al->qty)
+			{
+				StringInfoData per;
+				int32		main_avail = 0;
+				bool		elsewhere = false;
+
+				initStringInfo(&per);
+				for (int r = 0; r < nloc; r++)
+				{
+					if (strcmp(loc[r], "main") == 0)
+						main_avail = avail[r];
+					else if (avail[r] > 0)
+						elsewhere = true;
+				}
+				if (!elsewhere)
+					ereport(ERROR,
+							(errcode(ES_ERRCODE_CONFLICT),
+							 errmsg("insufficient stock"),
+							 errdetail("sku \"%s\" has %d available at location \"main\"; the order needs %d.",
+									   it->sku, main_avail, al->qty)));
+				appendStringInfo(&per, "main %d", main_avail);
+				for (int r = 0; r < nloc; r++)
+					if (strcmp(loc[r], "main") != 0 && avail[r] > 0)
+						appendStringInfo(&per, ", %s %d", loc[r], avail[r]);
+				ereport(ERROR,
+						(errcode(ES_ERRCODE_CONFLICT),
+						 errmsg("insufficient stock"),
+						 errdetail("sku \"%s\" has %lld available over all locations (%s); the order needs %d.",
+								   it->sku, (long long) total_avail, per.data, al->qty),
+						 errhint("Without inventory_updates units come from main first, then the other locations by name.")));
+			}
+
+			/* rows arrive main first, then by name: take from each in turn */
+			need = al->qty;
+			for (int r = 0; r < nloc && need > 0; r++)
+			{
+				int32		take = Min(avail[r], need);
+				Datum		rargs[3] = {args[0], CStringGetTextDatum(loc[r]), Int32GetDatum(take)};
+
+				if (take == 0)
+					continue;
+				need -= take;
+				es_exec(&reserve_plan, rargs, NULL, false, 0);
+				if (SPI_processed != 1)
+					elog(ERROR, "elfsofa: locked stock row of sku \"%s\" at \"%s\" refused %d units",
+						 it->sku, loc[r], take);
+				if (nlines == maxlines)
+				{
+					maxlines *= 2;
+					lines = repalloc(lines, sizeof(Alloc) * maxlines);
+				}
+				lines[nlines].item = al->item;
+				lines[nlines].location = loc[r];
+				lines[nlines].qty = take;
+				lines[nlines].automatic = true;
+				lines[nlines].available_after =
+					DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				nlines++;
+			}
+			Assert(need == 0);
 		}
-		al->available_after = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		o.allocs = lines;
+		o.nallocs = nlines;
 	}
+
+	/* every line is priced from the catalog */
+	line_price = palloc(sizeof(Numeric) * o.nallocs);
+	for (int a = 0; a < o.nallocs; a++)
+		line_price[a] = o.items[o.allocs[a].item].price;
 
 	/* the order's id and number are known before the one writing statement */
 	order_id = nextval_internal(get_relname_relid("orders_id_seq", get_namespace_oid("elfsofa", false)), true);

@@ -30,6 +30,7 @@ DECLARE
   v_alloc_sku text[] := '{}';
   v_alloc_loc text[] := '{}';
   v_alloc_q int[] := '{}';
+  v_alloc_auto boolean[] := '{}';
   v_placed int[];
   v_cust uuid;
   v_cust_text text;
@@ -42,7 +43,7 @@ DECLARE
   v_resp jsonb;
   v_pay boolean := false;
   v_pm text; v_pa numeric; v_pp text; v_pr text; v_ps text;
-  v_pids bigint[]; v_locs text[]; v_qs int[]; v_prices numeric[]; v_lskus text[]; v_thr int[]; v_avail int[];
+  v_pids bigint[]; v_locs text[]; v_qs int[]; v_prices numeric[]; v_lskus text[]; v_thr int[]; v_avail int[]; v_auto boolean[];
   v_total numeric;
   v_bad record;
   v_order_id bigint;
@@ -162,6 +163,7 @@ BEGIN
       v_alloc_sku := v_alloc_sku || v_sku;
       v_alloc_loc := v_alloc_loc || v_loc;
       v_alloc_q := v_alloc_q || v_q::int;
+      v_alloc_auto := v_alloc_auto || false;
       v_idx := v_idx + 1;
     END LOOP;
     FOR v_k IN 1 .. cardinality(v_skus) LOOP
@@ -176,6 +178,7 @@ BEGIN
       v_alloc_sku := v_alloc_sku || v_skus[v_k];
       v_alloc_loc := v_alloc_loc || 'main'::text;
       v_alloc_q := v_alloc_q || v_qtys[v_k];
+      v_alloc_auto := v_alloc_auto || true;
     END IF;
   END LOOP;
 
@@ -260,9 +263,9 @@ BEGIN
   ---------------------------------------------------------------- catalog
   SELECT array_agg(p.id ORDER BY p.id, a.l), array_agg(a.l ORDER BY p.id, a.l), array_agg(a.q ORDER BY p.id, a.l),
          array_agg(p.price ORDER BY p.id, a.l), array_agg(p.sku ORDER BY p.id, a.l),
-         array_agg(p.low_stock_threshold ORDER BY p.id, a.l), sum(p.price * a.q)
-    INTO v_pids, v_locs, v_qs, v_prices, v_lskus, v_thr, v_total
-    FROM unnest(v_alloc_sku, v_alloc_loc, v_alloc_q) a(s, l, q) JOIN elfsofa.products p ON p.sku = a.s AND p.is_active;
+         array_agg(p.low_stock_threshold ORDER BY p.id, a.l), array_agg(a.auto ORDER BY p.id, a.l), sum(p.price * a.q)
+    INTO v_pids, v_locs, v_qs, v_prices, v_lskus, v_thr, v_auto, v_total
+    FROM unnest(v_alloc_sku, v_alloc_loc, v_alloc_q, v_alloc_auto) a(s, l, q, auto) JOIN elfsofa.products p ON p.sku = a.s AND p.is_active;
   IF coalesce(cardinality(v_pids), 0) <> cardinality(v_alloc_sku) THEN
     SELECT u.s, u.i, p.is_active INTO v_bad FROM unnest(v_skus, v_first) u(s, i) LEFT JOIN elfsofa.products p ON p.sku = u.s
      WHERE p.id IS NULL OR NOT p.is_active LIMIT 1;
@@ -280,16 +283,44 @@ BEGIN
     END IF;
   END IF;
 
-  ---------------------------------------------------------------- stock: sorted locks, check, reserve
-  PERFORM 1 FROM elfsofa.stock_levels s JOIN unnest(v_pids, v_locs) u(pid, loc) ON s.product_id = u.pid AND s.location = u.loc
-   ORDER BY s.product_id, s.location FOR UPDATE OF s;
-  SELECT u.sku, u.loc, u.q, coalesce(s.on_hand - s.reserved, 0) AS avail INTO v_bad
-    FROM unnest(v_pids, v_locs, v_qs, v_lskus) u(pid, loc, q, sku)
+  ---------------------------------------------------------------- stock: sorted locks, check, split, reserve
+  -- placed allocations lock their row; automatic ones (no inventory_updates for
+  -- the sku) every location of the product: main first, then the others by name
+  PERFORM 1 FROM elfsofa.stock_levels s
+    JOIN unnest(v_pids, v_locs, v_auto) u(pid, loc, auto) ON s.product_id = u.pid AND (u.auto OR s.location = u.loc)
+   ORDER BY s.product_id, s.location <> 'main', s.location FOR UPDATE OF s;
+  -- fast path: every allocation fits at its own row (placed location, or main)
+  SELECT u.sku, u.loc, u.q, u.auto, coalesce(s.on_hand - s.reserved, 0) AS avail INTO v_bad
+    FROM unnest(v_pids, v_locs, v_qs, v_lskus, v_auto) u(pid, loc, q, sku, auto)
     LEFT JOIN elfsofa.stock_levels s ON s.product_id = u.pid AND s.location = u.loc
-   WHERE coalesce(s.on_hand - s.reserved, 0) < u.q LIMIT 1;
-  IF FOUND THEN
+   WHERE coalesce(s.on_hand - s.reserved, 0) < u.q ORDER BY u.auto LIMIT 1;
+  IF FOUND AND NOT v_bad.auto THEN
     RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = 'insufficient stock',
-      DETAIL = format('sku "%s" has %s available at location "%s"; the order needs %s.', v_bad.sku, v_bad.avail, v_bad.loc, v_bad.q);
+      DETAIL = format('sku "%s" has %s available at location "%s"; the order needs %s.', v_bad.sku, greatest(v_bad.avail, 0), v_bad.loc, v_bad.q);
+  END IF;
+  IF FOUND THEN
+    -- an automatic allocation does not fit at main: split over the locked rows
+    WITH c AS (
+      SELECT u.n, u.pid, u.sku, u.q, u.price, u.thr, u.auto, coalesce(s.location, u.loc) AS loc,
+             greatest(coalesce(s.on_hand - s.reserved, 0), 0) AS avail
+        FROM unnest(v_pids, v_locs, v_qs, v_lskus, v_prices, v_thr, v_auto) WITH ORDINALITY u(pid, loc, q, sku, price, thr, auto, n)
+        LEFT JOIN elfsofa.stock_levels s ON s.product_id = u.pid AND (u.auto OR s.location = u.loc)),
+    w AS (
+      SELECT c.*, sum(c.avail) OVER (PARTITION BY c.n) AS total,
+             coalesce(sum(c.avail) OVER (PARTITION BY c.n ORDER BY c.loc <> 'main', c.loc
+                                         ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING), 0) AS before
+        FROM c),
+    t AS (SELECT w.*, least(w.avail, greatest(w.q - w.before, 0))::int AS take FROM w)
+    SELECT (SELECT CASE WHEN t2.auto THEN format('sku "%s" has %s available over all locations; the order needs %s.', t2.sku, t2.total, t2.q)
+                        ELSE format('sku "%s" has %s available at location "%s"; the order needs %s.', t2.sku, t2.total, t2.loc, t2.q) END
+              FROM t t2 WHERE t2.total < t2.q ORDER BY t2.n LIMIT 1),
+           array_agg(t.pid ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.loc ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.take ORDER BY t.pid, t.loc <> 'main', t.loc),
+           array_agg(t.price ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.sku ORDER BY t.pid, t.loc <> 'main', t.loc), array_agg(t.thr ORDER BY t.pid, t.loc <> 'main', t.loc)
+      INTO v_sku, v_pids, v_locs, v_qs, v_prices, v_lskus, v_thr
+      FROM t WHERE t.take > 0;
+    IF v_sku IS NOT NULL THEN
+      RAISE EXCEPTION USING ERRCODE = 'PT409', MESSAGE = 'insufficient stock', DETAIL = v_sku;
+    END IF;
   END IF;
   WITH upd AS (
     UPDATE elfsofa.stock_levels s SET reserved = s.reserved + u.q, updated_at = now()
