@@ -1227,7 +1227,7 @@ audit_open_target(FunctionCallInfo fcinfo, char **qualname)
 				 errmsg("tbl must not be null"),
 				 errdetail("Argument \"tbl\" was null.")));
 	relid = PG_GETARG_OID(0);
-	rel = relation_open(relid, AccessShareLock);
+	rel = es_open_relation_arg(relid, "tbl", AccessShareLock);
 	if (rel->rd_rel->relkind != RELKIND_RELATION &&
 		rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,

@@ -388,7 +388,7 @@ es_open_target(FunctionCallInfo fcinfo)
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("tbl must not be null"),
 				 errdetail("Argument \"tbl\" was null.")));
-	rel = relation_open(PG_GETARG_OID(0), AccessShareLock);
+	rel = es_open_relation_arg(PG_GETARG_OID(0), "tbl", AccessShareLock);
 	if (rel->rd_rel->relkind != RELKIND_RELATION && rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,
 				(errcode(ERRCODE_WRONG_OBJECT_TYPE),

@@ -8,6 +8,8 @@
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
+#include "access/relation.h"
+#include "utils/lsyscache.h"
 
 PG_MODULE_MAGIC;
 
@@ -175,4 +177,17 @@ bad:
 			 errmsg("invalid location code"),
 			 errdetail("Argument \"%s\" was \"%s\".", argname, location),
 			 errhint("Location codes are 1 to 32 characters of a-z, 0-9, \"_\" and \"-\".")));
+}
+
+Relation
+es_open_relation_arg(Oid relid, const char *argname, LOCKMODE lockmode)
+{
+	Relation	rel = OidIsValid(relid) ? try_relation_open(relid, lockmode) : NULL;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation does not exist"),
+				 errdetail("Argument \"%s\" was OID %u, which names no relation.", argname, relid)));
+	return rel;
 }

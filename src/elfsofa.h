@@ -163,6 +163,11 @@ extern int	es_guc_recommend_window_days;
 extern int	es_guc_restock_lookback_days;
 extern int	es_guc_cart_abandon_hours;
 
+/* Opens a regclass argument, 42P01 naming the argument when it names no relation. */
+#include "utils/rel.h"
+#include "storage/lockdefs.h"
+extern Relation es_open_relation_arg(Oid relid, const char *argname, LOCKMODE lockmode);
+
 /* GUC values */
 extern char *es_guc_actor;
 

@@ -287,8 +287,15 @@ es_emit_event_sql(PG_FUNCTION_ARGS)
 Datum
 es_next_event_id(PG_FUNCTION_ARGS)
 {
+	Oid			seqid = PG_GETARG_OID(0);
+
+	if (get_rel_relkind(seqid) != RELKIND_SEQUENCE)
+		ereport(ERROR,
+				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				 errmsg("relation is not a sequence"),
+				 errdetail("Argument \"seq\" was OID %u.", seqid)));
 	(void) GetTopTransactionId();
-	return DirectFunctionCall1(nextval_oid, PG_GETARG_DATUM(0));
+	return DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seqid));
 }
 
 /* Column default of events.xid_horizon, evaluated after the id. */
