@@ -9,6 +9,7 @@
 
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/memutils.h"
 #include "utils/timestamp.h"
@@ -567,6 +568,21 @@ static EsPlan stale_orders_plan = {
 };
 
 /*
+ * Every stock row the given orders hold stock on, locked in the global order
+ * (product id, then "main", then the other locations by name) in one
+ * statement, so a run cancelling several orders never holds a row while
+ * waiting for one that comes before it.
+ */
+static EsPlan lock_orders_stock_plan = {
+	"SELECT s.product_id FROM elfsofa.stock_levels s "
+	"WHERE (s.product_id, s.location) IN "
+	"      (SELECT l.product_id, l.location FROM elfsofa.order_lines l WHERE l.order_id = ANY ($1)) "
+	"ORDER BY s.product_id, s.location <> 'main', s.location "
+	"FOR NO KEY UPDATE OF s",
+	1, {INT8ARRAYOID}
+};
+
+/*
  * elfsofa.expire_unpaid_orders(older_than): upkeep; orders being worked on
  * right now (locked) are left for the next run.
  */
@@ -599,6 +615,21 @@ elfsofa_expire_unpaid_orders(PG_FUNCTION_ARGS)
 	es_exec(&stale_orders_plan, &arg, NULL, false, 0);
 	stale = SPI_tuptable;
 	n = SPI_processed;
+	if (n > 0)
+	{
+		Datum	   *ids = palloc(sizeof(Datum) * n);
+		Datum		la;
+
+		for (uint64 i = 0; i < n; i++)
+		{
+			bool		isnull;
+
+			ids[i] = SPI_getbinval(stale->vals[i], stale->tupdesc, 1, &isnull);
+		}
+		la = PointerGetDatum(construct_array(ids, (int) n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+		/* all rows first: each order's own sorted release then only touches rows already held */
+		es_exec(&lock_orders_stock_plan, &la, NULL, false, 0);
+	}
 	for (uint64 i = 0; i < n; i++)
 	{
 		bool		isnull;
