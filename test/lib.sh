@@ -131,6 +131,17 @@ EOF
     fi
 }
 
+# A fresh server every run: stop what an earlier run left in $ES_TMP, then start clean.
+es_fresh_tmp() {
+    if [ -d "$ES_TMP" ]; then
+        ES_BINDIR=$ES_TMP/pg/usr/lib/postgresql/$ES_PGVER/bin
+        [ -x "$ES_BINDIR/pg_ctl" ] || ES_BINDIR=$ES_SYS_BINDIR
+        es_stop_server
+        rm -rf "$ES_TMP"
+    fi
+    mkdir -p "$ES_TMP"
+}
+
 es_stop_server() {
     if [ -f "$ES_TMP/data/postmaster.pid" ]; then
         es_as_server_user "$ES_BINDIR/pg_ctl" -D "$ES_TMP/data" -m fast -w -t 60 stop >/dev/null 2>&1 ||

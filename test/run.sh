@@ -38,14 +38,7 @@ finish() {
 }
 
 es_install_packages
-# A fresh server every run: stop what an earlier run left, then start clean.
-if [ -d "$ES_TMP" ]; then
-    ES_BINDIR=$ES_TMP/pg/usr/lib/postgresql/$ES_PGVER/bin
-    [ -x "$ES_BINDIR/pg_ctl" ] || ES_BINDIR=$ES_SYS_BINDIR
-    es_stop_server
-    rm -rf "$ES_TMP"
-fi
-mkdir -p "$ES_TMP"
+es_fresh_tmp
 es_build_install
 trap finish EXIT
 trap 'exit 130' INT TERM

@@ -12,13 +12,7 @@ ES_PRIVATE_TREE=${ES_PRIVATE_TREE:-1}
 export ES_PORT ES_TMP BENCH_SECONDS=${BENCH_SECONDS:-10}
 
 es_install_packages
-if [ -d "$ES_TMP" ]; then
-    ES_BINDIR=$ES_TMP/pg/usr/lib/postgresql/$ES_PGVER/bin
-    [ -x "$ES_BINDIR/pg_ctl" ] || ES_BINDIR=$ES_SYS_BINDIR
-    es_stop_server
-    rm -rf "$ES_TMP"
-fi
-mkdir -p "$ES_TMP"
+es_fresh_tmp
 es_build_install
 trap es_stop_server EXIT
 es_start_server <<'CONF'
