@@ -462,6 +462,23 @@ typedef struct Alloc
 	bool		automatic;
 } Alloc;
 
+/* Appends a reserved line; available_after comes from the reserve UPDATE's RETURNING row. */
+static void
+push_reserved(Alloc **lines, int *nlines, int *maxlines, const Alloc *al)
+{
+	bool		isnull;
+
+	if (*nlines == *maxlines)
+	{
+		*maxlines *= 2;
+		*lines = repalloc(*lines, sizeof(Alloc) * *maxlines);
+	}
+	(*lines)[*nlines] = *al;
+	(*lines)[*nlines].available_after =
+		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	(*nlines)++;
+}
+
 typedef struct Order
 {
 	OrderItem	   *items;
@@ -1017,15 +1034,7 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 			es_exec(&reserve_plan, args, NULL, false, 0);
 			if (SPI_processed == 1)
 			{
-				if (nlines == maxlines)
-				{
-					maxlines *= 2;
-					lines = repalloc(lines, sizeof(Alloc) * maxlines);
-				}
-				lines[nlines] = *al;
-				lines[nlines].available_after =
-					DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-				nlines++;
+				push_reserved(&lines, &nlines, &maxlines, al);
 				continue;
 			}
 
@@ -1047,15 +1056,7 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 				if (SPI_processed != 1)
 					elog(ERROR, "elfsofa: locked stock row of sku \"%s\" at \"%s\" refused %d units",
 						 it->sku, al->location, al->qty);
-				if (nlines == maxlines)
-				{
-					maxlines *= 2;
-					lines = repalloc(lines, sizeof(Alloc) * maxlines);
-				}
-				lines[nlines] = *al;
-				lines[nlines].available_after =
-					DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-				nlines++;
+				push_reserved(&lines, &nlines, &maxlines, al);
 				continue;
 			}
 
@@ -1117,18 +1118,11 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 				if (SPI_processed != 1)
 					elog(ERROR, "elfsofa: locked stock row of sku \"%s\" at \"%s\" refused %d units",
 						 it->sku, loc[r], take);
-				if (nlines == maxlines)
 				{
-					maxlines *= 2;
-					lines = repalloc(lines, sizeof(Alloc) * maxlines);
+					Alloc		part = {.item = al->item, .location = loc[r], .qty = take, .automatic = true};
+
+					push_reserved(&lines, &nlines, &maxlines, &part);
 				}
-				lines[nlines].item = al->item;
-				lines[nlines].location = loc[r];
-				lines[nlines].qty = take;
-				lines[nlines].automatic = true;
-				lines[nlines].available_after =
-					DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
-				nlines++;
 			}
 			Assert(need == 0);
 		}
