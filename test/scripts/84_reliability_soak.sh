@@ -107,7 +107,12 @@ SQL
 echo "# $(sed -n 1p "$W/extra.txt")"
 tap_is "$(sed -n 2p "$W/extra.txt")" 0 "every paid order has a captured payment"
 arch_tx=$(grep -E '^SQL script|^ - [0-9]+ transactions' "$W/pgbench.log" | paste - - | grep archive.sql | awk '{print $6}')
-tap_is "$(sed -n 3p "$W/extra.txt")" "$((arch_tx + 1))" "archiving lost no interaction (live + archived = one per committed archive transaction)"
+# pgbench -T stops counting at the deadline, so a transaction of each of the 6 clients may have
+# committed uncounted: no interaction lost means at least one per counted archive transaction (+1
+# seeded), and the duplicate check below proves none was copied twice.
+interactions=$(sed -n 3p "$W/extra.txt")
+tap_ok $([ "$interactions" -ge "$((arch_tx + 1))" ] && [ "$interactions" -le "$((arch_tx + 7))" ]; echo $?) \
+    "archiving lost no interaction ($interactions live + archived for $arch_tx counted archive transactions + 1 seeded)"
 tap_is "$(sed -n 4p "$W/extra.txt")" "" "archiving duplicated no interaction"
 tap_ok $(q -d $DB -c "SELECT count(*) > 0 FROM elfsofa_archive.customer_interactions" | grep -q t; echo $?) "archiving moved rows while the shop was busy"
 
