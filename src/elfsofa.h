@@ -36,7 +36,11 @@
  * A statement prepared once per backend and kept (SPI_keepplan).  The plan
  * cache revalidates it when the tables it reads change, so a DROP/CREATE
  * EXTENSION in the same session still works.  Declare one as a static
- * variable next to the code that runs it.
+ * variable next to the code that runs it.  Hot statements set .generic: the
+ * plan cache otherwise keeps building a custom plan on every call when it
+ * judges the generic one (e.g. with array parameters) worse; a statement
+ * marked generic must be written so its generic plan is good (checked by
+ * EXPLAIN with plan_cache_mode = force_generic_plan).
  */
 typedef struct EsPlan
 {
@@ -44,6 +48,7 @@ typedef struct EsPlan
 	int			nargs;
 	Oid			argtypes[16];
 	SPIPlanPtr	plan;
+	bool		generic;		/* always run the generic plan (never replan per call) */
 } EsPlan;
 
 /* Returns the prepared plan, preparing it on first use; SPI must be connected. */
@@ -167,6 +172,29 @@ extern int	es_guc_cart_abandon_hours;
 #include "utils/rel.h"
 #include "storage/lockdefs.h"
 extern Relation es_open_relation_arg(Oid relid, const char *argname, LOCKMODE lockmode);
+
+/*
+ * A direct MVCC lookup of one row of an elfsofa table by a unique one-column
+ * index: for hot-path reads where a planned statement costs more than the
+ * lookup itself.  Reads with the active snapshot, like a read-only SPI query.
+ * The relation, index and column numbers are found by name and cached until
+ * a relcache invalidation.  Declare one as a static next to its caller.
+ */
+typedef struct EsKeyLookup
+{
+	const char *relname;		/* table in schema elfsofa */
+	const char *keycol;			/* column with a unique btree index */
+	int			ncols;			/* columns to return */
+	const char *cols[8];
+	/* cache */
+	Oid			relid;
+	Oid			indexid;
+	RegProcedure eqproc;
+	AttrNumber	attnums[8];
+} EsKeyLookup;
+
+/* Fills values/nulls (ncols each) from the row whose keycol = key; false when there is none. */
+extern bool es_key_lookup(EsKeyLookup *l, Datum key, Datum *values, bool *nulls);
 
 /* GUC values */
 extern char *es_guc_actor;
