@@ -295,6 +295,12 @@ es_next_event_id(PG_FUNCTION_ARGS)
 				 errmsg("relation is not a sequence"),
 				 errdetail("Argument \"seq\" was OID %u.", seqid)));
 	(void) GetTopTransactionId();
+	/*
+	 * Every outbox row takes its id here, whoever inserts it (a business
+	 * function, a change trigger or the shop's own SQL): the publisher is
+	 * woken at commit for all of them, not only at its next poll.
+	 */
+	xact_emitted = true;
 	return DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seqid));
 }
 

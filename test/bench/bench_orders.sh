@@ -19,8 +19,9 @@ OUT=test/bench/out
 mkdir -p $OUT
 
 # Run in the database elfsofa's publisher serves (elfsofa.database), as in
-# production: committing writers only set its latch, and it NOTIFYs every
-# outbox row, whoever wrote it.  In any other database the C path would
+# production: every transaction that inserted outbox rows, whoever wrote
+# them (events.id's default marks it), sets its latch at commit, and it
+# NOTIFYs every outbox row.  In any other database the C path would
 # NOTIFY from each transaction (commit mode) while the PL/pgSQL and SQL
 # versions, inserting their events directly, would not: unequal work.
 DB=${ORDERS_BENCH_DB:-$(psql -X -A -t -c 'SHOW elfsofa.database' 2>/dev/null)}
