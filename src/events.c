@@ -291,9 +291,11 @@ es_next_event_id(PG_FUNCTION_ARGS)
 
 	if (get_rel_relkind(seqid) != RELKIND_SEQUENCE)
 		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("relation is not a sequence"),
-				 errdetail("Argument \"seq\" was OID %u.", seqid)));
+				 get_rel_name(seqid) ?
+				 errdetail("Argument \"seq\" was \"%s\", which is not a sequence.", get_rel_name(seqid)) :
+				 errdetail("Argument \"seq\" was OID %u, which names no relation.", seqid)));
 	(void) GetTopTransactionId();
 	/*
 	 * Every outbox row takes its id here, whoever inserts it (a business
