@@ -29,9 +29,13 @@
 #include "commands/extension.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
 #include "partitioning/partdefs.h"
 #include "storage/lock.h"
+#include "tcop/dest.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -271,29 +275,31 @@ local_today(PartSet *s)
 	return (int32) days;
 }
 
-/* SQL literal of a key value, independent of DateStyle and TimeZone. */
+/* Text of a key value, independent of DateStyle and TimeZone (ISO, UTC). */
 static char *
-key_literal(Oid keytype, int64 v)
+key_text(Oid keytype, int64 v)
 {
-	char		buf[64];
 	struct pg_tm tm;
 	fsec_t		fsec;
 
 	if (keytype == DATEOID)
 	{
 		j2date((int) v + POSTGRES_EPOCH_JDATE, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
-		snprintf(buf, sizeof(buf), "%04d-%02d-%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
+		return psprintf("%04d-%02d-%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
 	}
-	else
-	{
-		if (timestamp2tm((Timestamp) v, NULL, &tm, &fsec, NULL, NULL) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("partition bound out of range")));
-		snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d.%06d+00",
-				 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
-	}
-	return quote_literal_cstr(buf);
+	if (timestamp2tm((Timestamp) v, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("partition bound out of range")));
+	return psprintf("%04d-%02d-%02d %02d:%02d:%02d.%06d+00",
+					tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+/* SQL literal of a key value. */
+static char *
+key_literal(Oid keytype, int64 v)
+{
+	return quote_literal_cstr(key_text(keytype, v));
 }
 
 /* <table>_pYYYY_MM_DD / _pYYYY_wWW / _pYYYY_MM / _pYYYY, clipped to NAMEDATALEN. */
@@ -393,11 +399,13 @@ overlaps(List *bounds, int64 lo, int64 hi)
 }
 
 /*
- * Runs one DDL statement under elfsofa.maintenance_lock_timeout, retrying
- * when the lock was not granted in time; other errors propagate.
+ * Runs work(arg) in a subtransaction under elfsofa.maintenance_lock_timeout,
+ * retrying the whole of it when a lock was not granted in time; other errors
+ * propagate.  A retry starts from scratch: the subtransaction rolled back
+ * whatever the failed attempt did.
  */
 static void
-run_ddl_with_retry(const char *const *stmts, int nstmts)
+run_with_retry(void (*work) (void *), void *arg)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -410,14 +418,7 @@ run_ddl_with_retry(const char *const *stmts, int nstmts)
 		MemoryContextSwitchTo(oldcxt);
 		PG_TRY();
 		{
-			for (int i = 0; i < nstmts; i++)
-			{
-				int			rc = SPI_execute(stmts[i], false, 0);
-
-				if (rc < 0)
-					elog(ERROR, "elfsofa: SPI failed (%s) running \"%s\"",
-						 SPI_result_code_string(rc), stmts[i]);
-			}
+			work(arg);
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcxt);
 			CurrentResourceOwner = oldowner;
@@ -450,6 +451,36 @@ run_ddl_with_retry(const char *const *stmts, int nstmts)
 	}
 }
 
+typedef struct DdlList
+{
+	const char *const *stmts;
+	int			nstmts;
+} DdlList;
+
+static void
+ddl_list_work(void *arg)
+{
+	DdlList    *l = arg;
+
+	for (int i = 0; i < l->nstmts; i++)
+	{
+		int			rc = SPI_execute(l->stmts[i], false, 0);
+
+		if (rc < 0)
+			elog(ERROR, "elfsofa: SPI failed (%s) running \"%s\"",
+				 SPI_result_code_string(rc), l->stmts[i]);
+	}
+}
+
+/* Runs DDL statements (SQL text) as one step with lock_timeout retries. */
+static void
+run_ddl_with_retry(const char *const *stmts, int nstmts)
+{
+	DdlList		l = {stmts, nstmts};
+
+	run_with_retry(ddl_list_work, &l);
+}
+
 static bool
 has_default(List *bounds)
 {
@@ -463,32 +494,150 @@ has_default(List *bounds)
 	return false;
 }
 
+/* One partition to make: name and bounds in the key's own domain. */
+typedef struct NewPart
+{
+	char	   *name;
+	char	   *qname;
+	int64		lo;
+	int64		hi;
+} NewPart;
+
+/* The partitions of one set made in one step; current tells which one failed. */
+typedef struct NewParts
+{
+	PartSet    *s;
+	char	   *nsp;
+	char	   *relname;
+	char	   *qparent;
+	List	   *parts;			/* of NewPart */
+	bool		attach;
+	int			current;
+} NewParts;
+
+/* An untyped string constant, as the parser makes for 'literal'. */
+static Node *
+string_const(char *str)
+{
+	A_Const    *c = makeNode(A_Const);
+
+#if PG_VERSION_NUM >= 150000
+	c->val.sval.type = T_String;
+	c->val.sval.sval = str;
+	c->isnull = false;
+#else
+	c->val.type = T_String;
+	c->val.val.str = str;
+#endif
+	c->location = -1;
+	return (Node *) c;
+}
+
 /*
- * The pg_partman pain "rows stuck in the default partition": when a new
- * period cannot be made because the default partition already holds rows for
- * it, say so plainly instead of leaving a bare constraint error.
+ * CREATE TABLE <p> PARTITION OF <parent> FOR VALUES FROM (lo) TO (hi), as the
+ * parse tree the grammar would produce, run through ProcessUtility like SPI
+ * would run the text (same context, so event triggers and hooks see the same
+ * command) minus the parsing.  sql is that text, for logs and event triggers.
  */
 static void
-run_ddl_explaining_default(const char *const *stmts, int nstmts, const char *qname, bool with_default)
+create_partition_of(NewParts *np, NewPart *p)
+{
+	CreateStmt *cs = makeNode(CreateStmt);
+	PartitionBoundSpec *spec = makeNode(PartitionBoundSpec);
+	PlannedStmt *ps = makeNode(PlannedStmt);
+	char	   *lo = key_text(np->s->keytype, p->lo);
+	char	   *hi = key_text(np->s->keytype, p->hi);
+	char	   *sql;
+
+	sql = psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)",
+				   p->qname, np->qparent, quote_literal_cstr(lo), quote_literal_cstr(hi));
+	spec->strategy = PARTITION_STRATEGY_RANGE;
+	spec->is_default = false;
+	spec->lowerdatums = list_make1(string_const(lo));
+	spec->upperdatums = list_make1(string_const(hi));
+	spec->location = -1;
+	cs->relation = makeRangeVar(np->nsp, p->name, -1);
+	cs->inhRelations = list_make1(makeRangeVar(np->nsp, np->relname, -1));
+	cs->partbound = spec;
+	cs->oncommit = ONCOMMIT_NOOP;
+	cs->if_not_exists = false;
+
+	ps->commandType = CMD_UTILITY;
+	ps->canSetTag = false;
+	ps->utilityStmt = (Node *) cs;
+	ps->stmt_location = 0;
+	ps->stmt_len = 0;
+	CommandCounterIncrement();
+	ProcessUtility(ps, sql, false, PROCESS_UTILITY_QUERY, NULL, NULL, None_Receiver, NULL);
+	CommandCounterIncrement();
+}
+
+static void
+new_parts_work(void *arg)
+{
+	NewParts   *np = arg;
+	ListCell   *lc;
+
+	np->current = 0;
+	foreach(lc, np->parts)
+	{
+		NewPart    *p = lfirst(lc);
+
+		if (np->attach)
+		{
+			const char *stmts[2];
+
+			stmts[0] = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+								"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", p->qname, np->qparent);
+			stmts[1] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+								np->qparent, p->qname, key_literal(np->s->keytype, p->lo),
+								key_literal(np->s->keytype, p->hi));
+			for (int i = 0; i < 2; i++)
+			{
+				int			rc = SPI_execute(stmts[i], false, 0);
+
+				if (rc < 0)
+					elog(ERROR, "elfsofa: SPI failed (%s) running \"%s\"",
+						 SPI_result_code_string(rc), stmts[i]);
+			}
+		}
+		else
+			create_partition_of(np, p);
+		np->current++;
+	}
+}
+
+/*
+ * Makes the partitions of one set in one step (one subtransaction, retried
+ * whole on a lock timeout).  The pg_partman pain "rows stuck in the default
+ * partition": when a new period cannot be made because the default partition
+ * already holds rows for it, say so plainly instead of leaving a bare
+ * constraint error.
+ */
+static void
+make_partitions(NewParts *np, bool with_default)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 
 	PG_TRY();
 	{
-		run_ddl_with_retry(stmts, nstmts);
+		run_with_retry(new_parts_work, np);
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		NewPart    *p;
 
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
-		if (!with_default || edata->sqlerrcode != ERRCODE_CHECK_VIOLATION)
+		if (!with_default || edata->sqlerrcode != ERRCODE_CHECK_VIOLATION ||
+			np->current >= list_length(np->parts))
 			PG_RE_THROW();
 		FlushErrorState();
+		p = list_nth(np->parts, np->current);
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("rows for partition %s are in the default partition", qname),
+				 errmsg("rows for partition %s are in the default partition", p->qname),
 				 errdetail("%s", edata->message),
 				 errhint("Move those rows out of the default partition (or drop it: elfsofa does not need one), then run maintenance again.")));
 	}
@@ -518,26 +667,32 @@ json_str(StringInfo buf, const char *s)
  * premake ahead; appends their names to out.  Maintenance (attach = true)
  * makes a plain table and ATTACHes it: SHARE UPDATE EXCLUSIVE on the parent,
  * so live inserts go on.  Registration uses one CREATE TABLE ... PARTITION OF
- * per period, which is cheaper but takes ACCESS EXCLUSIVE on the parent for
- * the moment of each statement (still under the short lock_timeout).
+ * per period, which is cheaper but takes ACCESS EXCLUSIVE on the parent
+ * (under the short lock_timeout) until the registering transaction ends.
+ * All of one set's new partitions are made in one step: one subtransaction,
+ * retried whole when a lock is not granted in time.
  */
 static int
 create_ahead(PartSet *s, StringInfo out, bool attach)
 {
-	char	   *nsp = get_namespace_name(get_rel_namespace(s->parent));
-	char	   *relname = get_rel_name(s->parent);
-	char	   *qparent;
+	Oid			nspid = get_rel_namespace(s->parent);
+	NewParts	np;
 	List	   *bounds;
 	int32		start;
-	int			created = 0;
+	ListCell   *lc;
 
-	if (nsp == NULL || relname == NULL)
+	memset(&np, 0, sizeof(np));
+	np.s = s;
+	np.attach = attach;
+	np.nsp = OidIsValid(nspid) ? get_namespace_name(nspid) : NULL;
+	np.relname = get_rel_name(s->parent);
+	if (np.nsp == NULL || np.relname == NULL)
 		ereport(ERROR,
 				(errcode(ES_ERRCODE_NOT_FOUND),
 				 errmsg("partitioned table no longer exists"),
 				 errdetail("Set with parent OID %u has no table.", s->parent),
 				 errhint("Remove it with DELETE FROM elfsofa.partition_sets.")));
-	qparent = quote_qualified_identifier(nsp, relname);
+	np.qparent = quote_qualified_identifier(np.nsp, np.relname);
 	bounds = read_bounds(s->parent, s->keytype);
 	start = period_start(local_today(s), s->unit, s->n);
 
@@ -549,44 +704,39 @@ create_ahead(PartSet *s, StringInfo out, bool attach)
 
 		if (!overlaps(bounds, lo, hi))
 		{
-			char	   *name = partition_name(relname, s, start);
-			char	   *qname = quote_qualified_identifier(nsp, name);
-			const char *stmts[2];
-			Oid			relid;
-			Bound	   *b;
+			NewPart    *p = palloc(sizeof(NewPart));
 
-			if (OidIsValid(get_relname_relid(name, get_rel_namespace(s->parent))))
+			p->name = partition_name(np.relname, s, start);
+			p->qname = quote_qualified_identifier(np.nsp, p->name);
+			p->lo = lo;
+			p->hi = hi;
+			if (OidIsValid(get_relname_relid(p->name, nspid)))
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_TABLE),
-						 errmsg("cannot create partition %s", qname),
-						 errdetail("A relation named %s exists but is not a partition of %s for this period.", qname, qparent),
+						 errmsg("cannot create partition %s", p->qname),
+						 errdetail("A relation named %s exists but is not a partition of %s for this period.",
+								   p->qname, np.qparent),
 						 errhint("Rename or attach that table, then run maintenance again.")));
-			if (attach)
-			{
-				stmts[0] = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
-									"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", qname, qparent);
-				stmts[1] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
-									qparent, qname, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
-			}
-			else
-				stmts[0] = psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)",
-									qname, qparent, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
-			run_ddl_explaining_default(stmts, attach ? 2 : 1, qname, has_default(bounds));
-			relid = get_relname_relid(name, get_rel_namespace(s->parent));
-			forget_extension_membership(relid);
-			b = palloc0(sizeof(Bound));
-			b->relid = relid;
-			b->lo = lo;
-			b->hi = hi;
-			bounds = lappend(bounds, b);
-			if (out->len > 0)
-				appendStringInfoChar(out, ',');
-			created++;
-			json_str(out, qname);
+			np.parts = lappend(np.parts, p);
 		}
 		start = next;
 	}
-	return created;
+	if (np.parts == NIL)
+		return 0;
+
+	make_partitions(&np, has_default(bounds));
+
+	foreach(lc, np.parts)
+	{
+		NewPart    *p = lfirst(lc);
+
+		if (creating_extension)
+			forget_extension_membership(get_relname_relid(p->name, nspid));
+		if (out->len > 0)
+			appendStringInfoChar(out, ',');
+		json_str(out, p->qname);
+	}
+	return list_length(np.parts);
 }
 
 static EsPlan fk_plan = {
@@ -810,7 +960,8 @@ static EsPlan upsert_plan = {
 	"ON CONFLICT (parent) DO UPDATE SET control_column = EXCLUDED.control_column, "
 	"       part_interval = EXCLUDED.part_interval, premake = EXCLUDED.premake, "
 	"       retention = EXCLUDED.retention, retention_action = EXCLUDED.retention_action, "
-	"       retire_with = EXCLUDED.retire_with",
+	"       retire_with = EXCLUDED.retire_with "
+	"RETURNING time_zone",
 	9, {OIDOID, TEXTOID, INTERVALOID, INT4OID, INTERVALOID, TEXTOID, OIDOID, TEXTOID, BOOLOID}
 };
 
@@ -950,25 +1101,17 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 	v[8] = BoolGetDatum(creating_extension);
 	es_exec(&upsert_plan, v, nulls, false, 0);
 
-	/* create ahead with the stored settings (time zone kept from the first registration) */
-	{
-		List	   *sets = load_sets(parent);
-		ListCell   *lc;
-
-		save_nestlevel = NewGUCNestLevel();
-		(void) set_config_option("lock_timeout", psprintf("%d", es_lock_timeout_ms),
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		foreach(lc, sets)
-		{
-			PartSet    *ps = lfirst(lc);
-
-			if (ps->parent != parent)
-				continue;
-			resolve_keytype(ps);
-			create_ahead(ps, &out, false);
-		}
-		AtEOXact_GUC(true, save_nestlevel);
-	}
+	/* create ahead with these settings and the stored time zone (kept from the first registration) */
+	s.parent = parent;
+	s.control_column = column;
+	s.interval = iv;
+	s.premake = premake;
+	s.time_zone = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("lock_timeout", psprintf("%d", es_lock_timeout_ms),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	create_ahead(&s, &out, false);
+	AtEOXact_GUC(true, save_nestlevel);
 	SPI_finish();
 
 	initStringInfo(&res);
