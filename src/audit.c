@@ -22,6 +22,7 @@
 #include <math.h>
 
 #include "access/genam.h"
+#include "access/hash.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
@@ -30,6 +31,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_am_d.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
@@ -132,6 +134,34 @@ static const char *const al_names[AL_NCOLS] = {
 	"changed_columns"
 };
 
+/*
+ * Hash index entries of audit rows are not written row by row: the key's hash
+ * and the heap TID are kept and inserted in bucket order before anything can
+ * look at the index (audit_flush_index).  Audit keys arrive in random order,
+ * and a random bucket page per row (cache misses on the buffer table, the page
+ * and its item array) was half the cost of auditing a row.  Index entries are
+ * not transactional, so writing them later, in whatever subtransaction is
+ * current, is sound; only the heap row belongs to the writer's subtransaction.
+ */
+#define AUDIT_MAX_DEFERRED	4
+#define AUDIT_MAX_PENDING	(1 << 20)
+
+typedef struct AuditDeferred
+{
+	Relation	index;			/* a hash index of the open partition */
+	ExprState  *pred;			/* its predicate when partial, else NULL */
+	AttrNumber	attno;			/* the partition column it is on */
+} AuditDeferred;
+
+typedef struct AuditPending
+{
+	uint32		hashkey;
+	uint32		bucket;			/* filled in when flushing: the sort key */
+	ItemPointerData tid;
+	uint16		which;			/* entry of ax.deferred */
+	SubTransactionId subid;		/* forgotten if this subtransaction aborts */
+} AuditPending;
+
 typedef struct AuditXact
 {
 	bool		active;			/* set up in this transaction */
@@ -160,6 +190,13 @@ typedef struct AuditXact
 	EState	   *estate;
 	TupleTableSlot *slot;
 	AttrNumber	map[AL_NCOLS];	/* audit_log column -> leaf attnum */
+	/* hash index entries not yet written (see AuditPending) */
+	int			ndeferred;
+	AuditDeferred deferred[AUDIT_MAX_DEFERRED];
+	AuditPending *pending;		/* in TopTransactionContext */
+	int			npending;
+	int			maxpending;
+	bool		flushing;		/* set while writing them: an error left some unwritten */
 } AuditXact;
 
 static AuditXact ax;
@@ -201,6 +238,8 @@ audit_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
 	audit_relcache_cb(arg, InvalidOid);
 }
 
+static void audit_flush_index(void);
+
 /* Closes the open partition; must run under the owner that opened it. */
 static void
 audit_close_leaf(void)
@@ -209,9 +248,13 @@ audit_close_leaf(void)
 
 	if (ax.leaf == NULL)
 		return;
+	audit_flush_index();
 	CurrentResourceOwner = TopTransactionResourceOwner;
 	ExecDropSingleTupleTableSlot(ax.slot);
 	ExecCloseIndices(ax.rri);
+	for (int i = 0; i < ax.ndeferred; i++)
+		index_close(ax.deferred[i].index, RowExclusiveLock);
+	ax.ndeferred = 0;
 	table_close(ax.leaf, NoLock);
 	FreeExecutorState(ax.estate);
 	CurrentResourceOwner = save;
@@ -247,6 +290,21 @@ audit_xact_cb(XactEvent event, void *arg)
 	}
 }
 
+/* Entries of an aborted subtransaction point at dead rows: forget them. */
+static void
+audit_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	int			keep = 0;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB || ax.npending == 0 || ax.flushing)
+		return;
+	for (int i = 0; i < ax.npending; i++)
+		if (ax.pending[i].subid < mySubid)
+			ax.pending[keep++] = ax.pending[i];
+	ax.npending = keep;
+}
+
 static void
 audit_register_callbacks(void)
 {
@@ -263,6 +321,7 @@ audit_register_callbacks(void)
 	CacheRegisterRelcacheCallback(audit_relcache_cb, (Datum) 0);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, audit_syscache_cb, (Datum) 0);
 	RegisterXactCallback(audit_xact_cb, NULL);
+	RegisterSubXactCallback(audit_subxact_cb, NULL);
 	callbacks_registered = true;
 }
 
@@ -783,6 +842,7 @@ audit_open_leaf(void)
 	Relation	leaf;
 	EState	   *estate;
 	ResultRelInfo *rri;
+	int			keep = 0;
 
 	ax.rootid = get_relname_relid("audit_log", nsp);
 	ax.seqid = get_relname_relid("audit_log_id_seq", nsp);
@@ -846,6 +906,31 @@ audit_open_leaf(void)
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, leaf, 1, NULL, 0);
 	ExecOpenIndices(rri, false);
+	/* hash indexes on a plain column are written later, in bucket order */
+	ax.ndeferred = 0;
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	ir = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+
+		if (ir->rd_rel->relam == HASH_AM_OID && ii->ii_ReadyForInserts &&
+			ii->ii_NumIndexAttrs == 1 && ii->ii_IndexAttrNumbers[0] > 0 &&
+			ii->ii_Expressions == NIL && ax.ndeferred < AUDIT_MAX_DEFERRED)
+		{
+			AuditDeferred *d = &ax.deferred[ax.ndeferred++];
+
+			d->index = ir;
+			d->attno = ii->ii_IndexAttrNumbers[0];
+			d->pred = ii->ii_Predicate != NIL ? ExecPrepareQual(ii->ii_Predicate, estate) : NULL;
+		}
+		else
+		{
+			rri->ri_IndexRelationDescs[keep] = ir;
+			rri->ri_IndexRelationInfo[keep] = ii;
+			keep++;
+		}
+	}
+	rri->ri_NumIndices = keep;
 	ax.slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
 	MemoryContextSwitchTo(old);
 	ax.estate = estate;
@@ -853,6 +938,126 @@ audit_open_leaf(void)
 	ax.leaf = leaf;
 	CurrentResourceOwner = save;
 	ax.stale = false;
+}
+
+static int
+audit_pending_cmp(const void *a, const void *b)
+{
+	const AuditPending *x = (const AuditPending *) a;
+	const AuditPending *y = (const AuditPending *) b;
+
+	if (x->which != y->which)
+		return x->which < y->which ? -1 : 1;
+	if (x->bucket != y->bucket)
+		return x->bucket < y->bucket ? -1 : 1;
+	if (x->hashkey != y->hashkey)
+		return x->hashkey < y->hashkey ? -1 : 1;
+	return ItemPointerCompare((ItemPointer) &x->tid, (ItemPointer) &y->tid);
+}
+
+/*
+ * Writes the pending hash index entries, sorted by bucket so that each bucket
+ * page is visited once per batch.  Runs before any query or utility command
+ * starts, before the partition is closed and before commit, so nothing that
+ * reads the index can miss a row.  An error part-way leaves ax.flushing set
+ * and the transaction cannot commit.
+ */
+static void
+audit_flush_index(void)
+{
+	uint32		maxbucket[AUDIT_MAX_DEFERRED];
+	uint32		highmask[AUDIT_MAX_DEFERRED];
+	uint32		lowmask[AUDIT_MAX_DEFERRED];
+
+	if (ax.flushing)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("audit log index entries of this transaction could not be written"),
+				 errdetail("An earlier error interrupted writing them, so the transaction cannot commit."),
+				 errhint("Roll back the transaction and retry it.")));
+	if (ax.npending == 0)
+		return;
+	ax.flushing = true;
+	for (int i = 0; i < ax.ndeferred; i++)
+	{
+		Buffer		metabuf = InvalidBuffer;
+		HashMetaPage meta = _hash_getcachedmetap(ax.deferred[i].index, &metabuf, false);
+
+		maxbucket[i] = meta->hashm_maxbucket;
+		highmask[i] = meta->hashm_highmask;
+		lowmask[i] = meta->hashm_lowmask;
+		if (BufferIsValid(metabuf))
+			ReleaseBuffer(metabuf);
+	}
+	for (int i = 0; i < ax.npending; i++)
+	{
+		AuditPending *p = &ax.pending[i];
+
+		p->bucket = _hash_hashkey2bucket(p->hashkey, maxbucket[p->which],
+										 highmask[p->which], lowmask[p->which]);
+	}
+	if (ax.npending > 1)
+		qsort(ax.pending, ax.npending, sizeof(AuditPending), audit_pending_cmp);
+	for (int i = 0; i < ax.npending; i++)
+	{
+		AuditPending *p = &ax.pending[i];
+		Relation	index = ax.deferred[p->which].index;
+		Datum		key = UInt32GetDatum(p->hashkey);
+		bool		isnull = false;
+		IndexTuple	itup = index_form_tuple(RelationGetDescr(index), &key, &isnull);
+
+		itup->t_tid = p->tid;
+		ES_HASH_DOINSERT(index, itup, ax.leaf);
+		pfree(itup);
+		if ((i & 1023) == 1023)
+			CHECK_FOR_INTERRUPTS();
+	}
+	ax.npending = 0;
+	ax.flushing = false;
+}
+
+/* Keeps the hash index entries of the row just stored in slot for later. */
+static void
+audit_defer_index(TupleTableSlot *slot)
+{
+	for (int i = 0; i < ax.ndeferred; i++)
+	{
+		AuditDeferred *d = &ax.deferred[i];
+		AuditPending *p;
+
+		if (slot->tts_isnull[d->attno - 1])
+			continue;			/* hash indexes do not store nulls */
+		if (d->pred != NULL)
+		{
+			ExprContext *econtext = GetPerTupleExprContext(ax.estate);
+
+			econtext->ecxt_scantuple = slot;
+			if (!ExecQual(d->pred, econtext))
+				continue;
+		}
+		if (ax.npending == ax.maxpending)
+		{
+			if (ax.maxpending >= AUDIT_MAX_PENDING)
+				audit_flush_index();
+			else if (ax.pending == NULL)
+			{
+				ax.maxpending = 1024;
+				ax.pending = MemoryContextAlloc(TopTransactionContext,
+												sizeof(AuditPending) * ax.maxpending);
+			}
+			else
+			{
+				ax.maxpending *= 2;
+				ax.pending = repalloc(ax.pending, sizeof(AuditPending) * ax.maxpending);
+			}
+		}
+		p = &ax.pending[ax.npending++];
+		p->hashkey = _hash_datum2hashkey(d->index, slot->tts_values[d->attno - 1]);
+		p->bucket = 0;
+		p->tid = slot->tts_tid;
+		p->which = (uint16) i;
+		p->subid = GetCurrentSubTransactionId();
+	}
 }
 
 /* Inserts one audit row; vals/nulls are indexed by the AL_* column ids. */
@@ -897,6 +1102,8 @@ audit_insert(Datum *vals, bool *nulls)
 	table_tuple_insert(ax.leaf, slot, GetCurrentCommandId(true), 0, NULL);
 	if (ax.rri->ri_NumIndices > 0)
 		ES_EXEC_INSERT_INDEX_TUPLES(ax.rri, slot, ax.estate);
+	if (ax.ndeferred > 0)
+		audit_defer_index(slot);
 	ResetPerTupleExprContext(ax.estate);
 	ExecClearTuple(slot);
 	if (ax.closing)
@@ -1102,6 +1309,7 @@ es_audit_log_guard(PG_FUNCTION_ARGS)
  * --------------------------------------------------------------------- */
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
+static ExecutorStart_hook_type prev_executor_start = NULL;
 
 static void
 audit_check_truncate(TruncateStmt *stmt)
@@ -1138,10 +1346,25 @@ audit_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 {
 	if (IsA(pstmt->utilityStmt, TruncateStmt))
 		audit_check_truncate((TruncateStmt *) pstmt->utilityStmt);
+	/* REINDEX, VACUUM, COPY and the like must find the index complete */
+	if (ax.npending > 0 && !IsA(pstmt->utilityStmt, TransactionStmt))
+		audit_flush_index();
 	if (prev_process_utility)
 		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+/* Every query, at any nesting level, finds the audit indexes complete. */
+static void
+audit_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	if (ax.npending > 0 && !IsInParallelMode())
+		audit_flush_index();
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
 }
 
 void
@@ -1149,6 +1372,8 @@ es_audit_init(void)
 {
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = audit_process_utility;
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = audit_executor_start;
 }
 
 /* ---------------------------------------------------------------------
