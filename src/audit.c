@@ -1116,6 +1116,24 @@ audit_sort_pending(void)
 	AuditPending *tmp;
 	AuditPending *swap;
 
+	if (n <= 16)
+	{
+		/* the few rows of an OLTP statement: insertion sort */
+		for (int i = 1; i < n; i++)
+		{
+			AuditPending cur = src[i];
+			uint64		key = ((uint64) cur.which << 32) | cur.bucket;
+			int			j = i;
+
+			while (j > 0 && (((uint64) src[j - 1].which << 32) | src[j - 1].bucket) > key)
+			{
+				src[j] = src[j - 1];
+				j--;
+			}
+			src[j] = cur;
+		}
+		return;
+	}
 	memset(count, 0, sizeof(count));
 	for (int i = 0; i < n; i++)
 	{
