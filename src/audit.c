@@ -1179,8 +1179,9 @@ audit_sort_pending(void)
  * Writes the pending hash index entries, sorted by bucket so that each bucket
  * page is visited once per batch.  Runs before any query or utility command
  * starts, before the partition is closed and before commit, so nothing that
- * reads the index can miss a row.  An error part-way leaves ax.flushing set
- * and the transaction cannot commit.
+ * reads the index can miss a row.  An error part-way (not a cancel: those
+ * wait until the entries are written) leaves ax.flushing set and the
+ * transaction cannot commit, since it is unknown which entries made it.
  */
 static void
 audit_flush_index(void)
@@ -1218,6 +1219,8 @@ audit_flush_index(void)
 	}
 	if (ax.npending > 1)
 		audit_sort_pending();
+	/* a cancel in mid-flush would doom the transaction: take it afterwards */
+	HOLD_INTERRUPTS();
 	for (int i = 0; i < ax.npending; i++)
 	{
 		AuditPending *p = &ax.pending[i];
@@ -1229,9 +1232,8 @@ audit_flush_index(void)
 		itup->t_tid = p->tid;
 		ES_HASH_DOINSERT(index, itup, ax.leaf);
 		pfree(itup);
-		if ((i & 1023) == 1023)
-			CHECK_FOR_INTERRUPTS();
 	}
+	RESUME_INTERRUPTS();
 	ax.npending = 0;
 	ax.flushing = false;
 }
