@@ -77,7 +77,10 @@ extern void es_check_location(const char *location, const char *argname);
  */
 extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
 
-/* audit.c: installs the hook that refuses TRUNCATE of audit_log partitions. */
+/*
+ * audit.c: installs the hook that refuses TRUNCATE of audit_log partitions and
+ * the hooks that write deferred audit index entries before any query runs.
+ */
 extern void es_audit_init(void);
 
 /* audit.c: ExecInsertIndexTuples gained "onlySummarizing" in PostgreSQL 16. */
@@ -87,6 +90,13 @@ extern void es_audit_init(void);
 #else
 #define ES_EXEC_INSERT_INDEX_TUPLES(rri, slot, estate) \
 	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
+/* audit.c: _hash_doinsert gained "sorted" in PostgreSQL 16. */
+#if PG_VERSION_NUM >= 160000
+#define ES_HASH_DOINSERT(index, itup, heap) _hash_doinsert((index), (itup), (heap), false)
+#else
+#define ES_HASH_DOINSERT(index, itup, heap) _hash_doinsert((index), (itup), (heap))
 #endif
 
 /*
