@@ -255,6 +255,16 @@ INSERT INTO parted VALUES (1, 'north', 'n-secret'), (2, 'south', 's-secret');
 UPDATE parted_south SET hidden = 'changed';
 TRUNCATE parted;
 SELECT operation, table_name, pk, new_data FROM elfsofa.audit_log WHERE id > :m ORDER BY id;
+-- TRUNCATE aimed at one partition fires no trigger of the parent: recorded
+-- anyway, under the parent's name, naming the partition; nothing when rolled back
+INSERT INTO parted VALUES (3, 'north', 'n3');
+:mark
+BEGIN;
+TRUNCATE parted_north;
+ROLLBACK;
+TRUNCATE parted_north;
+SELECT operation, table_name, pk, new_data FROM elfsofa.audit_log WHERE id > :m ORDER BY id;
+SELECT count(*) AS north_rows FROM parted_north;
 
 -- audit_history: a row's story, oldest first, across a key change
 CREATE TABLE story (id integer PRIMARY KEY, v text);

@@ -1336,8 +1336,12 @@ audit_insert(Datum *vals, bool *nulls)
  * The trigger
  * --------------------------------------------------------------------- */
 
+/*
+ * A TRUNCATE of rel, or (partition != InvalidOid) of that one partition of
+ * the audited rel: new_data then names it, {"partition": "schema.name"}.
+ */
 static void
-audit_truncate(Relation rel)
+audit_truncate(Relation rel, Oid partition)
 {
 	Datum		vals[AL_NCOLS];
 	bool		nulls[AL_NCOLS];
@@ -1351,6 +1355,26 @@ audit_truncate(Relation rel)
 	nulls[AL_TABLE] = false;
 	vals[AL_OPERATION] = ax.op_text[OP_TRUNCATE];
 	nulls[AL_OPERATION] = false;
+	if (OidIsValid(partition))
+	{
+		JsonbParseState *st = NULL;
+		JsonbValue	k,
+					v;
+		char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(partition)),
+													  get_rel_name(partition));
+
+		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+		k.type = jbvString;
+		k.val.string.val = "partition";
+		k.val.string.len = strlen("partition");
+		pushJsonbValue(&st, WJB_KEY, &k);
+		v.type = jbvString;
+		v.val.string.val = name;
+		v.val.string.len = strlen(name);
+		pushJsonbValue(&st, WJB_VALUE, &v);
+		vals[AL_NEW_DATA] = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
+		nulls[AL_NEW_DATA] = false;
+	}
 	audit_insert(vals, nulls);
 }
 
@@ -1494,7 +1518,7 @@ es_audit_trigger(PG_FUNCTION_ARGS)
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
 		audit_refresh_facts();
-		audit_truncate(td->tg_relation);
+		audit_truncate(td->tg_relation, InvalidOid);
 		return PointerGetDatum(NULL);
 	}
 	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event))
@@ -1579,13 +1603,68 @@ audit_check_truncate(TruncateStmt *stmt)
 	}
 }
 
+/* Whether rel carries an enabled elfsofa audit TRUNCATE trigger. */
+static bool
+audit_records_truncate(Oid relid)
+{
+	Relation	rel = relation_open(relid, AccessShareLock);
+	bool		found = false;
+
+	if (rel->trigdesc)
+		for (int i = 0; i < rel->trigdesc->numtriggers && !found; i++)
+		{
+			Trigger    *t = &rel->trigdesc->triggers[i];
+
+			found = strcmp(t->tgname, AUDIT_TRUNCATE_TRIGGER) == 0 && t->tgenabled != TRIGGER_DISABLED;
+		}
+	relation_close(rel, AccessShareLock);
+	return found;
+}
+
+/*
+ * Statement triggers are not cloned onto partitions either: a TRUNCATE aimed
+ * at one partition of an audited partitioned table fires nothing.  Returns
+ * (audited ancestor, partition) oid pairs to record once the TRUNCATE is done.
+ */
+static List *
+audit_truncated_partitions(TruncateStmt *stmt)
+{
+	List	   *pairs = NIL;
+	ListCell   *lc;
+
+	foreach(lc, stmt->relations)
+	{
+		RangeVar   *rv = lfirst_node(RangeVar, lc);
+		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
+		ListCell   *ac;
+
+		if (!OidIsValid(relid) || !get_rel_relispartition(relid))
+			continue;
+		foreach(ac, get_partition_ancestors(relid))
+		{
+			if (audit_records_truncate(lfirst_oid(ac)))
+			{
+				pairs = lappend_oid(pairs, lfirst_oid(ac));
+				pairs = lappend_oid(pairs, relid);
+				break;
+			}
+		}
+	}
+	return pairs;
+}
+
 static void
 audit_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
 					  ProcessUtilityContext context, ParamListInfo params,
 					  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
+	List	   *truncated = NIL;
+
 	if (IsA(pstmt->utilityStmt, TruncateStmt))
+	{
 		audit_check_truncate((TruncateStmt *) pstmt->utilityStmt);
+		truncated = audit_truncated_partitions((TruncateStmt *) pstmt->utilityStmt);
+	}
 	/* REINDEX, VACUUM, COPY and the like must find the index complete */
 	if (ax.npending > 0 && !IsA(pstmt->utilityStmt, TransactionStmt))
 		audit_flush_index();
@@ -1593,6 +1672,15 @@ audit_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	for (int i = 0; i + 1 < list_length(truncated); i += 2)
+	{
+		Relation	audited = table_open(list_nth_oid(truncated, i), AccessShareLock);
+
+		audit_register_callbacks();
+		audit_refresh_facts();
+		audit_truncate(audited, list_nth_oid(truncated, i + 1));
+		table_close(audited, NoLock);
+	}
 }
 
 /* Every query, at any nesting level, finds the audit indexes complete. */

@@ -46,7 +46,7 @@ COMMENT ON COLUMN @extschema@.audit_log.schema_name IS 'Schema of the audited ta
 COMMENT ON COLUMN @extschema@.audit_log.pk IS 'Primary key of the row as a JSON object: the new key for INSERT/UPDATE, the old one for DELETE; NULL for TRUNCATE.';
 COMMENT ON COLUMN @extschema@.audit_log.old_pk IS 'For an UPDATE that changed the primary key: the key before the change; otherwise NULL.';
 COMMENT ON COLUMN @extschema@.audit_log.old_data IS 'DELETE: the whole old row; UPDATE: old values of the changed columns only. Excluded columns never appear.';
-COMMENT ON COLUMN @extschema@.audit_log.new_data IS 'INSERT: the whole new row; UPDATE: new values of the changed columns only. Excluded columns never appear.';
+COMMENT ON COLUMN @extschema@.audit_log.new_data IS 'INSERT: the whole new row; UPDATE: new values of the changed columns only; TRUNCATE of one partition: {"partition": "schema.name"}. Excluded columns never appear.';
 COMMENT ON COLUMN @extschema@.audit_log.changed_columns IS 'UPDATE: names of the changed columns, in column order.';
 
 CREATE FUNCTION @extschema@.audit_trigger() RETURNS trigger
