@@ -59,6 +59,41 @@ es_plan(EsPlan *p)
 	return p->plan;
 }
 
+/*
+ * Like es_plan, but always a generic plan.  For statements that run very
+ * often with parameters the planner cannot use well (partitioned tables,
+ * unnest of arrays): plancache would otherwise keep choosing custom plans,
+ * re-planning on every call, because a custom plan's estimate for the actual
+ * parameters always looks cheaper.
+ */
+SPIPlanPtr
+es_plan_generic(EsPlan *p)
+{
+	if (p->plan == NULL)
+	{
+		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes, CURSOR_OPT_GENERIC_PLAN);
+
+		if (plan == NULL)
+			elog(ERROR, "elfsofa: could not prepare \"%s\": %s",
+				 p->sql, SPI_result_code_string(SPI_result));
+		if (SPI_keepplan(plan) != 0)
+			elog(ERROR, "elfsofa: could not keep plan");
+		p->plan = plan;
+	}
+	return p->plan;
+}
+
+int
+es_exec_generic(EsPlan *p, Datum *values, const char *nulls, bool read_only, long count)
+{
+	int			rc = SPI_execute_plan(es_plan_generic(p), values, nulls, read_only, count);
+
+	if (rc < 0)
+		elog(ERROR, "elfsofa: SPI failed (%s) running \"%s\"",
+			 SPI_result_code_string(rc), p->sql);
+	return rc;
+}
+
 int
 es_exec(EsPlan *p, Datum *values, const char *nulls, bool read_only, long count)
 {

@@ -52,6 +52,14 @@ extern SPIPlanPtr es_plan(EsPlan *p);
 /* Runs a cached plan and raises an internal error on SPI failure. */
 extern int	es_exec(EsPlan *p, Datum *values, const char *nulls, bool read_only, long count);
 
+/*
+ * The same with a generic plan (prepared once, never re-planned per call):
+ * for hot statements on partitioned tables or over unnest()ed arrays.  A
+ * given EsPlan must always be run through the same one of the two.
+ */
+extern SPIPlanPtr es_plan_generic(EsPlan *p);
+extern int	es_exec_generic(EsPlan *p, Datum *values, const char *nulls, bool read_only, long count);
+
 /* The acting user: JWT sub, else elfsofa.actor, else current_user (palloc'd). */
 extern char *es_actor(void);
 

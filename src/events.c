@@ -368,7 +368,7 @@ es_fetch_events(int64 after_id, int max_events)
 	values[0] = Int64GetDatum(after_id);
 	values[1] = Int64GetDatum(max_events);
 	/* read-only: the query runs under the active snapshot, whose xmin we use */
-	es_exec(&since_plan, values, NULL, true, 0);
+	es_exec_generic(&since_plan, values, NULL, true, 0);
 	horizon = es_snapshot_horizon(GetActiveSnapshot());
 	for (n = 0; n < SPI_processed; n++)
 	{

@@ -72,25 +72,6 @@ static EsPlan queue_batch_plan = {
 	5, {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, UUIDARRAYOID, JSONBARRAYOID}
 };
 
-/*
- * Runs a queue plan prepared as a generic plan: these run once per order,
- * and re-planning them every time (custom plans are chosen for partitioned
- * tables) would cost more than the insert itself.
- */
-static void
-es_exec_generic(EsPlan *p, Datum *values)
-{
-	if (p->plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "elfsofa: could not prepare \"%s\": %s", p->sql, SPI_result_code_string(SPI_result));
-		p->plan = plan;
-	}
-	es_exec(p, values, NULL, false, 0);
-}
-
 /* Rows collected between es_queue_batch_begin() and es_queue_batch_flush(). */
 typedef struct EsQueueBatch
 {
@@ -133,7 +114,7 @@ es_queue_batch_flush(void)
 	values[2] = PointerGetDatum(construct_array(b->event_id, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[3] = PointerGetDatum(construct_array(b->customer, b->n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	values[4] = PointerGetDatum(construct_array(b->data, b->n, JSONBOID, -1, false, TYPALIGN_INT));
-	es_exec_generic(&queue_batch_plan, values);
+	es_exec_generic(&queue_batch_plan, values, NULL, false, 0);
 }
 
 /* Other events name only the order: read it. */
@@ -318,10 +299,10 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 			b->n++;
 		}
 		else
-			es_exec_generic(&queue_from_event_plan, values);
+			es_exec_generic(&queue_from_event_plan, values, NULL, false, 0);
 	}
 	else
-		es_exec_generic(&queue_from_order_plan, values);
+		es_exec_generic(&queue_from_order_plan, values, NULL, false, 0);
 }
 
 /* SQL: elfsofa.claim_notifications(worker, max); expired leases at their last attempt go dead first. */
