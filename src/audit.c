@@ -150,19 +150,13 @@ typedef struct AuditXact
 	Datum		appname;
 	bool		appname_null;
 	Datum		op_text[4];		/* INSERT, UPDATE, DELETE, TRUNCATE */
-	/* the audit_log partition for ts, opened under the top transaction's owner */
-	Oid			rootid;
 	Oid			seqid;
-	Oid			leafid;
-	bool		stale;			/* relcache invalidation seen: reopen before next insert */
-	Relation	leaf;
-	ResultRelInfo *rri;
-	EState	   *estate;
-	TupleTableSlot *slot;
-	AttrNumber	map[AL_NCOLS];	/* audit_log column -> leaf attnum */
 } AuditXact;
 
 static AuditXact ax;
+
+/* the audit_log partition for ts, opened under the top transaction's owner (src/leafwriter.c) */
+static EsLeafWriter audit_leaf = {"audit_log", AL_NCOLS, al_names};
 static bool callbacks_registered = false;
 
 enum
@@ -190,8 +184,8 @@ audit_relcache_cb(Datum arg, Oid relid)
 				e->valid = false;
 		}
 	}
-	if (ax.active && (relid == InvalidOid || relid == ax.leafid || relid == ax.rootid))
-		ax.stale = true;
+	if (ax.active)
+		es_leaf_invalidate(&audit_leaf, relid);
 }
 
 /* Schema renames change recorded names without a relcache event. */
@@ -199,27 +193,6 @@ static void
 audit_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
 {
 	audit_relcache_cb(arg, InvalidOid);
-}
-
-/* Closes the open partition; must run under the owner that opened it. */
-static void
-audit_close_leaf(void)
-{
-	ResourceOwner save = CurrentResourceOwner;
-
-	if (ax.leaf == NULL)
-		return;
-	CurrentResourceOwner = TopTransactionResourceOwner;
-	ExecDropSingleTupleTableSlot(ax.slot);
-	ExecCloseIndices(ax.rri);
-	table_close(ax.leaf, NoLock);
-	FreeExecutorState(ax.estate);
-	CurrentResourceOwner = save;
-	ax.leaf = NULL;
-	ax.rri = NULL;
-	ax.estate = NULL;
-	ax.slot = NULL;
-	ax.leafid = InvalidOid;
 }
 
 /* Releases the partition before commit (no leak warnings) and forgets state at the end. */
@@ -232,7 +205,7 @@ audit_xact_cb(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_PREPARE:
 			if (ax.active)
 			{
-				audit_close_leaf();
+				es_leaf_close(&audit_leaf);
 				ax.closing = true;
 			}
 			break;
@@ -241,6 +214,7 @@ audit_xact_cb(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			/* memory lived in TopTransactionContext; resources die with the owner */
 			memset(&ax, 0, sizeof(ax));
+			es_leaf_forget(&audit_leaf);
 			break;
 		default:
 			break;
@@ -767,105 +741,36 @@ audit_refresh_facts(void)
  * Writing audit rows directly into the current audit_log partition
  * --------------------------------------------------------------------- */
 
-/* Finds the audit_log partition holding ax.ts and opens it with its indexes. */
+/* Opens the audit_log partition holding ax.ts with its indexes. */
 static void
 audit_open_leaf(void)
 {
 	Oid			nsp = get_namespace_oid("elfsofa", false);
-	Relation	root;
-	PartitionKey key;
-	PartitionDesc pd;
-	int			idx = -1;
-	Datum		tsd = TimestampTzGetDatum(ax.ts);
-	ResourceOwner save = CurrentResourceOwner;
-	MemoryContext old;
-	TupleDesc	desc;
-	Relation	leaf;
-	EState	   *estate;
-	ResultRelInfo *rri;
+	Oid			rootid = get_relname_relid("audit_log", nsp);
 
-	ax.rootid = get_relname_relid("audit_log", nsp);
 	ax.seqid = get_relname_relid("audit_log_id_seq", nsp);
-	if (!OidIsValid(ax.rootid) || !OidIsValid(ax.seqid))
+	if (!OidIsValid(rootid) || !OidIsValid(ax.seqid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("audit log table elfsofa.audit_log does not exist"),
 				 errhint("Reinstall the elfsofa extension, or disable auditing with elfsofa.disable_audit().")));
-
-	CurrentResourceOwner = TopTransactionResourceOwner;
-	root = table_open(ax.rootid, RowExclusiveLock);
-	if (root->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-		elog(ERROR, "elfsofa.audit_log is not a partitioned table");
-	key = RelationGetPartitionKey(root);
-	pd = RelationGetPartitionDesc(root, true);
-	if (key->strategy == PARTITION_STRATEGY_RANGE && key->partnatts == 1 &&
-		pd->nparts > 0 && pd->boundinfo != NULL)
-	{
-		bool		equal;
-		int			off = partition_range_datum_bsearch(key->partsupfunc, key->partcollation,
-														pd->boundinfo, 1, &tsd, &equal);
-
-		idx = pd->boundinfo->indexes[off + 1];
-		if (idx < 0)
-			idx = pd->boundinfo->default_index;
-	}
-	else if (pd->nparts > 0 && pd->boundinfo != NULL)
-		idx = pd->boundinfo->default_index;
-	if (idx < 0)
-	{
-		table_close(root, NoLock);
-		CurrentResourceOwner = save;
+	if (!es_leaf_open(&audit_leaf, rootid, ax.ts))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("no partition of elfsofa.audit_log for the current transaction"),
 				 errdetail("Audit rows go to the partition covering the transaction start time, %s.",
 						   timestamptz_to_str(ax.ts)),
 				 errhint("Run elfsofa.run_maintenance() to create audit_log partitions ahead.")));
-	}
-	if (!pd->is_leaf[idx])
-		elog(ERROR, "elfsofa.audit_log partition %u is itself partitioned", pd->oids[idx]);
-	ax.leafid = pd->oids[idx];
-	table_close(root, NoLock);
-
-	/* build everything in locals first: ax.leaf set means fully open */
-	leaf = table_open(ax.leafid, RowExclusiveLock);
-	if (leaf->rd_rel->relkind != RELKIND_RELATION)
-		elog(ERROR, "elfsofa.audit_log partition \"%s\" is not a plain table",
-			 RelationGetRelationName(leaf));
-	desc = RelationGetDescr(leaf);
-	for (int c = 0; c < AL_NCOLS; c++)
-	{
-		int			attnum = attnameAttNum(leaf, al_names[c], false);
-
-		if (attnum == InvalidAttrNumber)
-			elog(ERROR, "elfsofa.audit_log has no column \"%s\"", al_names[c]);
-		ax.map[c] = attnum;
-	}
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, leaf, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	ax.slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
-	MemoryContextSwitchTo(old);
-	ax.estate = estate;
-	ax.rri = rri;
-	ax.leaf = leaf;
-	CurrentResourceOwner = save;
-	ax.stale = false;
 }
 
 /* Inserts one audit row; vals/nulls are indexed by the AL_* column ids. */
 static void
 audit_insert(Datum *vals, bool *nulls)
 {
-	TupleTableSlot *slot;
-
-	if (ax.stale)
-		audit_close_leaf();
-	if (ax.leaf == NULL)
+	if (audit_leaf.stale)
+		es_leaf_close(&audit_leaf);
+	if (audit_leaf.leaf == NULL)
 		audit_open_leaf();
-	slot = ax.slot;
 
 	vals[AL_ID] = Int64GetDatum(nextval_internal(ax.seqid, false));
 	nulls[AL_ID] = false;
@@ -881,26 +786,9 @@ audit_insert(Datum *vals, bool *nulls)
 	nulls[AL_DB_USER] = false;
 	vals[AL_APPNAME] = ax.appname;
 	nulls[AL_APPNAME] = ax.appname_null;
-
-	ExecClearTuple(slot);
-	for (int a = 0; a < slot->tts_tupleDescriptor->natts; a++)
-	{
-		slot->tts_values[a] = (Datum) 0;
-		slot->tts_isnull[a] = true;
-	}
-	for (int c = 0; c < AL_NCOLS; c++)
-	{
-		slot->tts_values[ax.map[c] - 1] = vals[c];
-		slot->tts_isnull[ax.map[c] - 1] = nulls[c];
-	}
-	ExecStoreVirtualTuple(slot);
-	table_tuple_insert(ax.leaf, slot, GetCurrentCommandId(true), 0, NULL);
-	if (ax.rri->ri_NumIndices > 0)
-		ES_EXEC_INSERT_INDEX_TUPLES(ax.rri, slot, ax.estate);
-	ResetPerTupleExprContext(ax.estate);
-	ExecClearTuple(slot);
+	es_leaf_insert(&audit_leaf, vals, nulls);
 	if (ax.closing)
-		audit_close_leaf();
+		es_leaf_close(&audit_leaf);
 }
 
 /* ---------------------------------------------------------------------
