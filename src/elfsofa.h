@@ -102,9 +102,9 @@ extern void es_audit_init(void);
 /*
  * leafwriter.c: direct inserts into the current partition of a
  * time-partitioned elfsofa table, kept open for the rest of the transaction
- * (audit_log, events).  The caller fills relname, ncols and colnames once,
- * calls es_leaf_open() for the partition covering a time (false when no
- * partition does), es_leaf_insert() with values in colnames order (they must
+ * (audit_log, events), or into a plain table (then the table itself).  The
+ * caller fills relname, ncols and colnames once, calls es_leaf_open() for
+ * the partition covering a time (false when no partition does), es_leaf_insert() with values in colnames order (they must
  * satisfy the table's constraints: nothing is checked, no trigger fires),
  * es_leaf_close() before commit, es_leaf_invalidate() from a relcache
  * callback (then stale: close and reopen before the next row) and

@@ -1,6 +1,7 @@
 /*
  * leafwriter.c — direct inserts into the current partition of one of
- * elfsofa's own time-partitioned tables (audit_log, events).
+ * elfsofa's own time-partitioned tables (audit_log, events), or into a plain
+ * table (the publisher's notification queue inserts).
  *
  * Rows that elfsofa writes for its own bookkeeping on every change (an audit
  * row per changed row, an outbox event per business change) would pay, through
@@ -114,19 +115,24 @@ es_leaf_open(EsLeafWriter *w, Oid rootid, TimestampTz ts)
 	w->rootid = rootid;
 	CurrentResourceOwner = TopTransactionResourceOwner;
 	root = table_open(rootid, RowExclusiveLock);
-	if (root->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-		elog(ERROR, "elfsofa.%s is not a partitioned table", w->relname);
-	idx = es_leaf_index(root, ts);
-	if (idx < 0)
+	if (root->rd_rel->relkind == RELKIND_RELATION)
+		w->leafid = rootid;		/* not partitioned: the table itself */
+	else
 	{
-		table_close(root, NoLock);
-		CurrentResourceOwner = save;
-		return false;
+		if (root->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+			elog(ERROR, "elfsofa.%s is not a table", w->relname);
+		idx = es_leaf_index(root, ts);
+		if (idx < 0)
+		{
+			table_close(root, NoLock);
+			CurrentResourceOwner = save;
+			return false;
+		}
+		pd = RelationGetPartitionDesc(root, true);
+		if (!pd->is_leaf[idx])
+			elog(ERROR, "elfsofa.%s partition %u is itself partitioned", w->relname, pd->oids[idx]);
+		w->leafid = pd->oids[idx];
 	}
-	pd = RelationGetPartitionDesc(root, true);
-	if (!pd->is_leaf[idx])
-		elog(ERROR, "elfsofa.%s partition %u is itself partitioned", w->relname, pd->oids[idx]);
-	w->leafid = pd->oids[idx];
 	table_close(root, NoLock);
 
 	/* build everything in locals first: w->leaf set means fully open */
