@@ -12,9 +12,11 @@
  *   commit mode  otherwise: the writer queues the NOTIFY itself, and
  *                PostgreSQL delivers it only if the transaction commits.
  *
- * The outbox (and the notification queue) are written with the rights of
- * the outbox's owner, so any role allowed to change a table that emits
- * events can, without any right on elfsofa.events itself.
+ * Outbox rows go straight into the current events partition (no SQL, so no
+ * right on elfsofa.events is needed); the commit-mode notification queue is
+ * written with the rights of the outbox's owner.  So any role allowed to
+ * change a table that emits events can, without any right on the outbox or
+ * the queue.
  *
  * events_since() hands out committed events in id order without a gap: ids
  * come from a sequence before commit, so an event is only handed out once no
