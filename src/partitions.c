@@ -495,6 +495,28 @@ run_ddl_explaining_default(const char *const *stmts, int nstmts, const char *qna
 	PG_END_TRY();
 }
 
+/*
+ * The parent's per-column statistics targets (ALTER COLUMN ... SET
+ * STATISTICS), which neither PARTITION OF nor LIKE copies: e.g. the outbox
+ * turns off statistics on its jsonb payload, which ANALYZE would otherwise
+ * spend most of its time on.  Leaves (quoted name, target) rows in
+ * SPI_tuptable and returns their number.
+ */
+static int
+parent_statistics_targets(Oid parent)
+{
+	Oid			argtypes[1] = {OIDOID};
+	Datum		args[1] = {ObjectIdGetDatum(parent)};
+	int			rc = SPI_execute_with_args("SELECT quote_ident(attname), attstattarget::int FROM pg_catalog.pg_attribute"
+										   " WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped"
+										   " AND attstattarget >= 0 ORDER BY attnum",
+										   1, argtypes, args, NULL, true, 0);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "elfsofa: could not read the statistics targets of relation %u", parent);
+	return (int) SPI_processed;
+}
+
 /* A partition created while CREATE EXTENSION runs must not become an extension member. */
 static void
 forget_extension_membership(Oid relid)
@@ -551,7 +573,9 @@ create_ahead(PartSet *s, StringInfo out, bool attach)
 		{
 			char	   *name = partition_name(relname, s, start);
 			char	   *qname = quote_qualified_identifier(nsp, name);
-			const char *stmts[2];
+			const char **stmts;
+			int			nstmts = 0;
+			int			nstats;
 			Oid			relid;
 			Bound	   *b;
 
@@ -561,17 +585,23 @@ create_ahead(PartSet *s, StringInfo out, bool attach)
 						 errmsg("cannot create partition %s", qname),
 						 errdetail("A relation named %s exists but is not a partition of %s for this period.", qname, qparent),
 						 errhint("Rename or attach that table, then run maintenance again.")));
+			nstats = parent_statistics_targets(s->parent);
+			stmts = palloc(sizeof(char *) * (2 + nstats));
 			if (attach)
-			{
-				stmts[0] = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
-									"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", qname, qparent);
-				stmts[1] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
-									qparent, qname, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
-			}
+				stmts[nstmts++] = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+										   "INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", qname, qparent);
 			else
-				stmts[0] = psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)",
-									qname, qparent, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
-			run_ddl_explaining_default(stmts, attach ? 2 : 1, qname, has_default(bounds));
+				stmts[nstmts++] = psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)",
+										   qname, qparent, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
+			/* SPI_tuptable still holds parent_statistics_targets' rows */
+			for (int t = 0; t < nstats; t++)
+				stmts[nstmts++] = psprintf("ALTER TABLE %s ALTER COLUMN %s SET STATISTICS %s", qname,
+										   SPI_getvalue(SPI_tuptable->vals[t], SPI_tuptable->tupdesc, 1),
+										   SPI_getvalue(SPI_tuptable->vals[t], SPI_tuptable->tupdesc, 2));
+			if (attach)
+				stmts[nstmts++] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+										   qparent, qname, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
+			run_ddl_explaining_default(stmts, nstmts, qname, has_default(bounds));
 			relid = get_relname_relid(name, get_rel_namespace(s->parent));
 			forget_extension_membership(relid);
 			b = palloc0(sizeof(Bound));
