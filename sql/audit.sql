@@ -73,9 +73,28 @@ INSERT INTO alltypes VALUES (1, -3, 7, 12.50, 'NaN', 1.5, 0.1, 'Infinity', true,
     'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, {"b": null}]}', '{"z": 1, "a": "x"}', '"scalar"',
     '{1,NULL,3}', '[1,5)', 'happy', 42, '10.0.0.1/8', '\x00ff', '(1,2)');
 INSERT INTO alltypes (id) VALUES (2);
-SELECT r.id, a.new_data = to_jsonb(r) AS same_as_to_jsonb
+-- (the C trigger writes jsonb's binary form itself: the bytes must match too)
+SELECT r.id, a.new_data = to_jsonb(r) AS same_as_to_jsonb,
+       record_image_eq(ROW(a.new_data), ROW(to_jsonb(r))) AS same_bytes
   FROM elfsofa.audit_log a JOIN alltypes r ON a.pk = jsonb_build_object('id', r.id)
  WHERE a.table_name = 'alltypes' AND a.operation = 'INSERT' ORDER BY r.id;
+-- more than 32 keys (jsonb stores an offset in every 32nd entry), old and new images
+SELECT format('CREATE TABLE wide (id integer PRIMARY KEY, %s)',
+              string_agg(format('c%s integer', g), ', ')) FROM generate_series(1, 70) g \gexec
+SELECT elfsofa.enable_audit('wide');
+INSERT INTO wide (id, c1, c33, c64, c70) VALUES (1, 1, 33, NULL, 70);
+SELECT record_image_eq(ROW(a.new_data), ROW(to_jsonb(w))) AS insert_same_bytes
+  FROM elfsofa.audit_log a, wide w WHERE a.table_name = 'wide';
+:mark
+SELECT format('UPDATE wide SET %s', string_agg(format('c%s = %s', g, g * 10), ', '))
+  FROM generate_series(2, 40) g \gexec
+SELECT cardinality(changed_columns) AS changed,
+       record_image_eq(ROW(a.new_data),
+                       ROW((SELECT jsonb_object_agg(k, to_jsonb(w) -> k) FROM unnest(a.changed_columns) k))) AS new_same_bytes,
+       record_image_eq(ROW(a.old_data),
+                       ROW((SELECT jsonb_object_agg(k, CASE k WHEN 'c33' THEN '33' ELSE 'null' END::jsonb)
+                             FROM unnest(a.changed_columns) k))) AS old_same_bytes
+  FROM elfsofa.audit_log a, wide w WHERE a.id > :m;
 SELECT new_data ->> 'nn' AS nan, new_data -> 'f8nan' AS inf, new_data -> 'jbs' AS scalar_jsonb, new_data -> 'tz' AS tz
   FROM elfsofa.audit_log WHERE table_name = 'alltypes' AND pk = '{"id": 1}';
 -- UPDATE diffs compare values, not just pointers: long (toasted) values unchanged are not reported
@@ -338,3 +357,53 @@ PREPARE TRANSACTION 'audit_2pc';
 SELECT count(*) AS before_commit FROM elfsofa.audit_log WHERE id > :m;
 COMMIT PREPARED 'audit_2pc';
 SELECT operation, pk FROM elfsofa.audit_log WHERE id > :m ORDER BY id;
+
+-- Hash index entries of audit rows are written in batches (bucket order)
+-- before any later query: an index scan finds every row at once, within the
+-- writing transaction, inside the same statement and after a savepoint
+-- rollback, and never twice.
+CREATE TABLE batch (id integer PRIMARY KEY, v text);
+SELECT elfsofa.enable_audit('batch');
+CREATE TABLE batch_seen (id integer, seen bigint);
+CREATE FUNCTION batch_reader() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    -- fires after elfsofa_audit (trigger names sort), in the same statement
+    SET LOCAL enable_seqscan = off;
+    INSERT INTO batch_seen
+    SELECT NEW.id, count(*) FROM elfsofa.audit_history('batch', jsonb_build_object('id', NEW.id));
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER zz_reader AFTER INSERT ON batch FOR EACH ROW EXECUTE FUNCTION batch_reader();
+\set both 'SELECT (SELECT count(*) FROM elfsofa.audit_log WHERE table_name = \'batch\' AND pk = ANY (SELECT jsonb_build_object(\'id\', g) FROM generate_series(1, 3000) g)) AS via_index, (SELECT count(*) FROM elfsofa.audit_log WHERE table_name = \'batch\' AND pk::text LIKE \'{"id": %\') AS via_seqscan;'
+BEGIN;
+SET LOCAL enable_seqscan = off;
+INSERT INTO batch SELECT g, 'v' FROM generate_series(1, 1000) g;
+SELECT min(seen), max(seen), count(*) FROM batch_seen;
+SELECT operation, pk FROM elfsofa.audit_history('batch', '{"id": 777}');
+SAVEPOINT s;
+INSERT INTO batch SELECT g, 'v' FROM generate_series(1001, 2000) g;
+UPDATE batch SET v = 'w' WHERE id <= 500;
+ROLLBACK TO SAVEPOINT s;
+UPDATE batch SET id = id + 2000 WHERE id > 990;
+SELECT operation, pk, old_pk FROM elfsofa.audit_history('batch', '{"id": 2995}');
+SELECT operation, pk, old_pk FROM elfsofa.audit_history('batch', '{"id": 995}');
+SELECT count(*) AS rolled_back_found FROM elfsofa.audit_history('batch', '{"id": 1500}');
+:both
+COMMIT;
+:both
+-- a caught error inside a function: the caught part is gone, the rest indexed
+DO $$
+BEGIN
+    BEGIN
+        INSERT INTO batch SELECT g, 'x' FROM generate_series(3001, 3100) g;
+        INSERT INTO batch VALUES (3001, 'duplicate');
+    EXCEPTION WHEN unique_violation THEN NULL;
+    END;
+    INSERT INTO batch SELECT g, 'y' FROM generate_series(3101, 3150) g;
+END
+$$;
+SET enable_seqscan = off;
+SELECT count(*) AS caught_part FROM elfsofa.audit_history('batch', '{"id": 3050}');
+SELECT count(*) AS kept_part FROM elfsofa.audit_history('batch', '{"id": 3120}');
+RESET enable_seqscan;

@@ -124,3 +124,7 @@ SELECT topic, key, data->>'op' AS op, data->>'table' AS tbl, data->'key' AS k, d
   FROM elfsofa.events_since(0) ORDER BY id;
 
 DROP TABLE public.parcels, public.couriers, public.no_pk CASCADE;
+
+-- next_event_id (events.id's default) only takes a sequence
+SELECT elfsofa.next_event_id('elfsofa.orders');
+:err

@@ -58,6 +58,11 @@ SELECT * FROM elfsofa.sales_summary(NULL, '2025-02-01');
 :err
 SELECT * FROM elfsofa.sales_summary('-infinity', '2025-02-01');
 :err
+-- too many buckets, also for the widest finite period (whose width overflows 64 bits)
+SELECT * FROM elfsofa.sales_summary('2000-01-01', '2030-01-01', 'hour');
+:err
+SELECT * FROM elfsofa.sales_summary('4713-01-01 BC', '294276-12-31', 'day');
+:err
 SELECT * FROM elfsofa.sales_summary('2000-01-01', '2025-02-01', 'hour');
 :err
 

@@ -7,6 +7,7 @@
 #include "elfsofa.h"
 
 #include "catalog/pg_type.h"
+#include "common/int.h"
 #include "funcapi.h"
 #include "miscadmin.h"
 #include "utils/builtins.h"
@@ -215,6 +216,7 @@ elfsofa_sales_summary(PG_FUNCTION_ARGS)
 				to;
 	char	   *grain = es_require_text(fcinfo, 2, "grain", 16);
 	int64		width = 0;
+	int64		span;
 	Datum		values[3];
 
 	require_period(fcinfo, &from, &to);
@@ -227,7 +229,8 @@ elfsofa_sales_summary(PG_FUNCTION_ARGS)
 				 errmsg("invalid grain"),
 				 errdetail("Argument \"grain\" was \"%s\".", grain),
 				 errhint("Grains are hour, day, week and month.")));
-	if ((to - from) / width + 2 > ES_MAX_BUCKETS)
+	/* the widest finite period (4713 BC .. 294276 AD) overflows to - from */
+	if (pg_sub_s64_overflow(to, from, &span) || span / width + 2 > ES_MAX_BUCKETS)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("period has too many %s buckets", grain),

@@ -10,18 +10,23 @@
  *  - per-table metadata (key columns, excluded columns, JSON conversion of
  *    every column) is cached by relation OID and dropped on relcache
  *    invalidation;
- *  - row images are turned into jsonb directly from the tuple's datums, and an
- *    UPDATE compares old and new datums in C, so unchanged columns cost nothing;
+ *  - row images are written in jsonb's binary form directly from the tuple's
+ *    datums (no JsonbValue tree), and an UPDATE compares old and new datums in
+ *    C, so unchanged columns cost nothing (toasted ones are not even fetched);
  *  - the audit row goes straight into the current audit_log partition (heap
  *    insert + index insert) through a per-transaction open relation, without
  *    SPI or an executor per row.  Writing directly also means callers need no
- *    privilege on audit_log.
+ *    privilege on audit_log;
+ *  - its hash index entries are collected and written in bucket order before
+ *    the next query starts (or at commit), so a 200k-row statement visits
+ *    each bucket page once instead of a random page per row.
  */
 #include "elfsofa.h"
 
 #include <math.h>
 
 #include "access/genam.h"
+#include "access/hash.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
@@ -30,6 +35,7 @@
 #include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_am_d.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
@@ -43,6 +49,7 @@
 #include "partitioning/partdesc.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
@@ -88,6 +95,7 @@ typedef struct AuditCol
 {
 	bool		skip;			/* dropped or excluded */
 	char	   *name;
+	Datum		nametext;		/* name as text, for changed_columns */
 	int			namelen;
 	Oid			basetype;
 	int16		typlen;
@@ -111,6 +119,7 @@ typedef struct AuditRel
 	int		   *keyorder;		/* audited columns in jsonb key order (length, then bytes) */
 	int			npk;
 	AttrNumber *pk;				/* 1-based attnums of the key */
+	int		   *pkorder;		/* 0-based key columns in jsonb key order */
 } AuditRel;
 
 static HTAB *audit_rels = NULL;
@@ -132,6 +141,34 @@ static const char *const al_names[AL_NCOLS] = {
 	"changed_columns"
 };
 
+/*
+ * Hash index entries of audit rows are not written row by row: the key's hash
+ * and the heap TID are kept and inserted in bucket order before anything can
+ * look at the index (audit_flush_index).  Audit keys arrive in random order,
+ * and a random bucket page per row (cache misses on the buffer table, the page
+ * and its item array) was half the cost of auditing a row.  Index entries are
+ * not transactional, so writing them later, in whatever subtransaction is
+ * current, is sound; only the heap row belongs to the writer's subtransaction.
+ */
+#define AUDIT_MAX_DEFERRED	4
+#define AUDIT_MAX_PENDING	(1 << 20)
+
+typedef struct AuditDeferred
+{
+	Relation	index;			/* a hash index of the open partition */
+	ExprState  *pred;			/* its predicate when partial, else NULL */
+	AttrNumber	attno;			/* the partition column it is on */
+} AuditDeferred;
+
+typedef struct AuditPending
+{
+	uint32		hashkey;
+	uint32		bucket;			/* filled in when flushing: the sort key */
+	ItemPointerData tid;
+	uint16		which;			/* entry of ax.deferred */
+	SubTransactionId subid;		/* forgotten if this subtransaction aborts */
+} AuditPending;
+
 typedef struct AuditXact
 {
 	bool		active;			/* set up in this transaction */
@@ -150,13 +187,26 @@ typedef struct AuditXact
 	Datum		appname;
 	bool		appname_null;
 	Datum		op_text[4];		/* INSERT, UPDATE, DELETE, TRUNCATE */
+	/* the audit_log partition for ts, opened under the top transaction's owner */
+	Oid			rootid;
 	Oid			seqid;
+	Oid			leafid;
+	bool		stale;			/* relcache invalidation seen: reopen before next insert */
+	Relation	leaf;
+	ResultRelInfo *rri;
+	EState	   *estate;
+	TupleTableSlot *slot;
+	AttrNumber	map[AL_NCOLS];	/* audit_log column -> leaf attnum */
+	/* hash index entries not yet written (see AuditPending) */
+	int			ndeferred;
+	AuditDeferred deferred[AUDIT_MAX_DEFERRED];
+	AuditPending *pending;		/* in TopTransactionContext */
+	int			npending;
+	int			maxpending;
+	bool		flushing;		/* set while writing them: an error left some unwritten */
 } AuditXact;
 
 static AuditXact ax;
-
-/* the audit_log partition for ts, opened under the top transaction's owner (src/leafwriter.c) */
-static EsLeafWriter audit_leaf = {"audit_log", AL_NCOLS, al_names};
 static bool callbacks_registered = false;
 
 enum
@@ -184,8 +234,8 @@ audit_relcache_cb(Datum arg, Oid relid)
 				e->valid = false;
 		}
 	}
-	if (ax.active)
-		es_leaf_invalidate(&audit_leaf, relid);
+	if (ax.active && (relid == InvalidOid || relid == ax.leafid || relid == ax.rootid))
+		ax.stale = true;
 }
 
 /* Schema renames change recorded names without a relcache event. */
@@ -193,6 +243,33 @@ static void
 audit_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
 {
 	audit_relcache_cb(arg, InvalidOid);
+}
+
+static void audit_flush_index(void);
+
+/* Closes the open partition; must run under the owner that opened it. */
+static void
+audit_close_leaf(void)
+{
+	ResourceOwner save = CurrentResourceOwner;
+
+	if (ax.leaf == NULL)
+		return;
+	audit_flush_index();
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	ExecDropSingleTupleTableSlot(ax.slot);
+	ExecCloseIndices(ax.rri);
+	for (int i = 0; i < ax.ndeferred; i++)
+		index_close(ax.deferred[i].index, RowExclusiveLock);
+	ax.ndeferred = 0;
+	table_close(ax.leaf, NoLock);
+	FreeExecutorState(ax.estate);
+	CurrentResourceOwner = save;
+	ax.leaf = NULL;
+	ax.rri = NULL;
+	ax.estate = NULL;
+	ax.slot = NULL;
+	ax.leafid = InvalidOid;
 }
 
 /* Releases the partition before commit (no leak warnings) and forgets state at the end. */
@@ -205,7 +282,7 @@ audit_xact_cb(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_PREPARE:
 			if (ax.active)
 			{
-				es_leaf_close(&audit_leaf);
+				audit_close_leaf();
 				ax.closing = true;
 			}
 			break;
@@ -214,11 +291,25 @@ audit_xact_cb(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			/* memory lived in TopTransactionContext; resources die with the owner */
 			memset(&ax, 0, sizeof(ax));
-			es_leaf_forget(&audit_leaf);
 			break;
 		default:
 			break;
 	}
+}
+
+/* Entries of an aborted subtransaction point at dead rows: forget them. */
+static void
+audit_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	int			keep = 0;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB || ax.npending == 0 || ax.flushing)
+		return;
+	for (int i = 0; i < ax.npending; i++)
+		if (ax.pending[i].subid < mySubid)
+			ax.pending[keep++] = ax.pending[i];
+	ax.npending = keep;
 }
 
 static void
@@ -237,6 +328,7 @@ audit_register_callbacks(void)
 	CacheRegisterRelcacheCallback(audit_relcache_cb, (Datum) 0);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, audit_syscache_cb, (Datum) 0);
 	RegisterXactCallback(audit_xact_cb, NULL);
+	RegisterSubXactCallback(audit_subxact_cb, NULL);
 	callbacks_registered = true;
 }
 
@@ -415,6 +507,7 @@ audit_build_rel(AuditRel *e, Relation rel, Trigger *tg)
 		}
 		c->name = pstrdup(NameStr(att->attname));
 		c->namelen = strlen(c->name);
+		c->nametext = PointerGetDatum(cstring_to_text_with_len(c->name, c->namelen));
 		/* excluded columns still get conversion info: a key may come to include one */
 		for (int a = 0; a < nexcl; a++)
 			if (strcmp(excl[a], c->name) == 0)
@@ -460,6 +553,19 @@ audit_build_rel(AuditRel *e, Relation rel, Trigger *tg)
 		}
 		e->keyorder[j] = i;
 	}
+	e->pkorder = palloc(sizeof(int) * Max(e->npk, 1));
+	for (int k = 0; k < e->npk; k++)
+	{
+		int			i = e->pk[k] - 1;
+		int			j = k;
+
+		while (j > 0 && audit_key_cmp(&e->cols[e->pkorder[j - 1]], &e->cols[i]) > 0)
+		{
+			e->pkorder[j] = e->pkorder[j - 1];
+			j--;
+		}
+		e->pkorder[j] = i;
+	}
 	MemoryContextSwitchTo(old);
 	e->valid = true;
 }
@@ -486,78 +592,199 @@ audit_get_rel(Relation rel, Trigger *tg)
  * Row images as jsonb, straight from the datums
  * --------------------------------------------------------------------- */
 
-static void
-audit_push_jsonb(JsonbParseState **st, Jsonb *jb)
+/*
+ * Objects are written straight into jsonb's on-disk form (utils/jsonb.h): the
+ * container header, one JEntry per key and per value, the key bytes, then the
+ * value bytes, numerics and nested containers int-aligned.  Building a
+ * JsonbValue tree with pushJsonbValue and converting it cost as much as the
+ * values themselves.  Keys come in jsonb's key order (length, then bytes), so
+ * the result is byte for byte what to_jsonb builds.
+ */
+typedef struct JbBuild
 {
-	JsonbValue	v;
+	StringInfoData buf;
+	int			n;				/* pairs */
+	int			next;			/* next value to write */
+	int			totallen;		/* data bytes written so far */
+} JbBuild;
 
-	if (JB_ROOT_IS_SCALAR(jb))
+#define JB_ENTRY(jb, k) (((JEntry *) ((jb)->buf.data + VARHDRSZ + sizeof(uint32)))[k])
+
+/* Starts an object of n pairs whose keys are cols[order[0..n-1]]. */
+static void
+jb_begin(JbBuild *jb, AuditCol *cols, const int *order, int n)
+{
+	uint32		header = (uint32) n | JB_FOBJECT;
+	int			keybytes = 0;
+
+	for (int k = 0; k < n; k++)
+		keybytes += cols[order[k]].namelen;
+	initStringInfo(&jb->buf);
+	enlargeStringInfo(&jb->buf, VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * 2 * n + keybytes + 16 * n);
+	jb->buf.len = VARHDRSZ;
+	appendBinaryStringInfoNT(&jb->buf, (char *) &header, sizeof(uint32));
+	jb->buf.len += sizeof(JEntry) * 2 * n;
+	jb->n = n;
+	jb->next = 0;
+	jb->totallen = 0;
+	for (int k = 0; k < n; k++)
 	{
-		JsonbExtractScalar(&jb->root, &v);
-		pushJsonbValue(st, WJB_VALUE, &v);
+		AuditCol   *c = &cols[order[k]];
+
+		appendBinaryStringInfoNT(&jb->buf, c->name, c->namelen);
+		jb->totallen += c->namelen;
+		JB_ENTRY(jb, k) = (k % JB_OFFSET_STRIDE) == 0
+			? (JEntry) jb->totallen | JENTRY_HAS_OFF : (JEntry) c->namelen;
+	}
+}
+
+/* Pads to an int boundary; returns the padding written. */
+static int
+jb_pad(JbBuild *jb)
+{
+	int			pad = INTALIGN(jb->buf.len) - jb->buf.len;
+
+	for (int p = 0; p < pad; p++)
+		appendStringInfoCharMacro(&jb->buf, '\0');
+	return pad;
+}
+
+/* Records the next value's JEntry: its type and the bytes it took. */
+static void
+jb_entry(JbBuild *jb, uint32 type, int len)
+{
+	int			k = jb->n + jb->next++;
+
+	jb->totallen += len;
+	if (jb->totallen > JENTRY_OFFLENMASK)
+		ereport(ERROR,
+				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
+				 errmsg("audited row image exceeds the maximum jsonb object size of %u bytes",
+						JENTRY_OFFLENMASK)));
+	JB_ENTRY(jb, k) = (k % JB_OFFSET_STRIDE) == 0
+		? type | (JEntry) jb->totallen | JENTRY_HAS_OFF : type | (JEntry) len;
+}
+
+static void
+jb_string(JbBuild *jb, const char *s, int len)
+{
+	appendBinaryStringInfoNT(&jb->buf, s, len);
+	jb_entry(jb, JENTRY_ISSTRING, len);
+}
+
+/*
+ * A numeric with any varlena header, stored with a 4-byte one (as jsonb's
+ * own numerics are).  NaN and infinities are not JSON numbers: false, and
+ * nothing written.
+ */
+static bool
+jb_numeric(JbBuild *jb, struct varlena *num)
+{
+	int			start = jb->buf.len;
+	int			pad = jb_pad(jb);
+	int			datalen = VARSIZE_ANY_EXHDR(num);
+	int			at;
+	Numeric		stored;
+
+	enlargeStringInfo(&jb->buf, VARHDRSZ + datalen);
+	at = jb->buf.len;
+	SET_VARSIZE(jb->buf.data + at, VARHDRSZ + datalen);
+	memcpy(jb->buf.data + at + VARHDRSZ, VARDATA_ANY(num), datalen);
+	jb->buf.len += VARHDRSZ + datalen;
+	stored = (Numeric) (jb->buf.data + at);
+	if (numeric_is_nan(stored) || numeric_is_inf(stored))
+	{
+		jb->buf.len = start;
+		return false;
+	}
+	jb_entry(jb, JENTRY_ISNUMERIC, pad + VARHDRSZ + datalen);
+	return true;
+}
+
+/* A scalar taken out of a jsonb value. */
+static void
+jb_scalar(JbBuild *jb, JsonbValue *v)
+{
+	switch (v->type)
+	{
+		case jbvNull:
+			jb_entry(jb, JENTRY_ISNULL, 0);
+			break;
+		case jbvBool:
+			jb_entry(jb, v->val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE, 0);
+			break;
+		case jbvString:
+			jb_string(jb, v->val.string.val, v->val.string.len);
+			break;
+		case jbvNumeric:
+			if (!jb_numeric(jb, (struct varlena *) v->val.numeric))
+				jb_string(jb, "NaN", 3);	/* as jsonb itself stores a NaN */
+			break;
+		default:
+			elog(ERROR, "unexpected jsonb scalar type %d", (int) v->type);
+	}
+}
+
+/*
+ * A jsonb value: a container is copied as it is (its offsets are relative to
+ * itself and its padding to an int boundary, where it is placed again); a
+ * raw scalar is unwrapped.
+ */
+static void
+jb_jsonb(JbBuild *jb, Jsonb *j)
+{
+	int			pad;
+	int			len;
+
+	if (JB_ROOT_IS_SCALAR(j))
+	{
+		JsonbValue	v;
+
+		JsonbExtractScalar(&j->root, &v);
+		jb_scalar(jb, &v);
 		return;
 	}
-	v.type = jbvBinary;
-	v.val.binary.data = &jb->root;
-	v.val.binary.len = VARSIZE(jb) - VARHDRSZ;
-	pushJsonbValue(st, WJB_VALUE, &v);
+	pad = jb_pad(jb);
+	len = VARSIZE(j) - VARHDRSZ;
+	appendBinaryStringInfoNT(&jb->buf, (char *) &j->root, len);
+	jb_entry(jb, JENTRY_ISCONTAINER, pad + len);
 }
 
+/* The next value: one column, rendered the way to_jsonb renders it. */
 static void
-audit_push_string(JsonbParseState **st, char *s)
+jb_column(JbBuild *jb, AuditCol *c, Datum d, bool isnull)
 {
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = s;
-	v.val.string.len = strlen(s);
-	pushJsonbValue(st, WJB_VALUE, &v);
-}
-
-/* Appends "name": value for one column, the way to_jsonb would render it. */
-static void
-audit_push_column(JsonbParseState **st, AuditCol *c, Datum d, bool isnull)
-{
-	JsonbValue	v;
-
-	v.type = jbvString;
-	v.val.string.val = c->name;
-	v.val.string.len = c->namelen;
-	pushJsonbValue(st, WJB_KEY, &v);
-
 	if (isnull)
 	{
-		v.type = jbvNull;
-		pushJsonbValue(st, WJB_VALUE, &v);
+		jb_entry(jb, JENTRY_ISNULL, 0);
 		return;
 	}
 	switch (c->cat)
 	{
 		case JC_BOOL:
-			v.type = jbvBool;
-			v.val.boolean = DatumGetBool(d);
-			break;
+			jb_entry(jb, DatumGetBool(d) ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE, 0);
+			return;
 		case JC_INT:
 			{
 				int64		n = c->basetype == INT2OID ? DatumGetInt16(d)
 					: c->basetype == INT4OID ? DatumGetInt32(d) : DatumGetInt64(d);
+				Numeric		num = int64_to_numeric(n);
 
-				v.type = jbvNumeric;
-				v.val.numeric = int64_to_numeric(n);
-				break;
+				jb_numeric(jb, (struct varlena *) num);
+				pfree(num);
+				return;
 			}
 		case JC_NUMERIC:
 			{
-				Numeric		n = DatumGetNumeric(d);
+				struct varlena *num = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
 
-				if (numeric_is_nan(n) || numeric_is_inf(n))
+				if (!jb_numeric(jb, num))
 				{
-					audit_push_string(st, OutputFunctionCall(&c->fn, d));
-					return;
+					char	   *s = OutputFunctionCall(&c->fn, d);
+
+					jb_string(jb, s, strlen(s));
 				}
-				v.type = jbvNumeric;
-				v.val.numeric = n;
-				break;
+				return;
 			}
 		case JC_FLOAT:
 			{
@@ -565,77 +792,96 @@ audit_push_column(JsonbParseState **st, AuditCol *c, Datum d, bool isnull)
 				double		f = c->basetype == FLOAT4OID ? DatumGetFloat4(d) : DatumGetFloat8(d);
 
 				if (isnan(f) || isinf(f))
-				{
-					audit_push_string(st, s);
-					return;
-				}
-				v.type = jbvNumeric;
-				v.val.numeric = DatumGetNumeric(DirectFunctionCall3(numeric_in, CStringGetDatum(s),
-																	ObjectIdGetDatum(InvalidOid),
-																	Int32GetDatum(-1)));
-				break;
+					jb_string(jb, s, strlen(s));
+				else
+					jb_numeric(jb, (struct varlena *) DatumGetPointer(
+						DirectFunctionCall3(numeric_in, CStringGetDatum(s),
+											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))));
+				return;
 			}
 		case JC_DATETIME:
-			audit_push_string(st, JsonEncodeDateTime(NULL, d, c->basetype, NULL));
-			return;
+			{
+				char		buf[MAXDATELEN + 1];
+
+				JsonEncodeDateTime(buf, d, c->basetype, NULL);
+				jb_string(jb, buf, strlen(buf));
+				return;
+			}
 		case JC_JSONB:
-			audit_push_jsonb(st, DatumGetJsonbP(d));
-			return;
+			{
+				struct varlena *j = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
+				uint32		header;
+				int			pad;
+				int			len;
+
+				/* a short header leaves the container unaligned: only copy it */
+				memcpy(&header, VARDATA_ANY(j), sizeof(uint32));
+				if ((header & JB_FSCALAR) != 0)
+				{
+					jb_jsonb(jb, DatumGetJsonbP(d));
+					return;
+				}
+				pad = jb_pad(jb);
+				len = VARSIZE_ANY_EXHDR(j);
+				appendBinaryStringInfoNT(&jb->buf, VARDATA_ANY(j), len);
+				jb_entry(jb, JENTRY_ISCONTAINER, pad + len);
+				return;
+			}
 		case JC_TEXT:
 			{
-				text	   *t = DatumGetTextPP(d);
+				struct varlena *t = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
 
-				v.type = jbvString;
-				v.val.string.val = VARDATA_ANY(t);
-				v.val.string.len = VARSIZE_ANY_EXHDR(t);
-				break;
+				jb_string(jb, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
+				return;
 			}
 		case JC_OUTPUT:
-			audit_push_string(st, OutputFunctionCall(&c->fn, d));
-			return;
+			{
+				char	   *s = OutputFunctionCall(&c->fn, d);
+
+				jb_string(jb, s, strlen(s));
+				return;
+			}
 		case JC_TO_JSONB:
-			audit_push_jsonb(st, DatumGetJsonbP(FunctionCall1(&c->fn, d)));
+			jb_jsonb(jb, DatumGetJsonbP(FunctionCall1(&c->fn, d)));
 			return;
 	}
-	pushJsonbValue(st, WJB_VALUE, &v);
+	elog(ERROR, "unexpected json category %d", (int) c->cat);
+}
+
+static Jsonb *
+jb_finish(JbBuild *jb)
+{
+	Assert(jb->next == jb->n);
+	SET_VARSIZE(jb->buf.data, jb->buf.len);
+	return (Jsonb *) jb->buf.data;
+}
+
+/* Columns cols[order[0..n-1]] of a row as a jsonb object. */
+static Jsonb *
+audit_json(AuditRel *e, const int *order, int n, Datum *values, bool *nulls)
+{
+	JbBuild		jb;
+
+	jb_begin(&jb, e->cols, order, n);
+	for (int k = 0; k < n; k++)
+		jb_column(&jb, &e->cols[order[k]], values[order[k]], nulls[order[k]]);
+	return jb_finish(&jb);
 }
 
 /* Whole row (INSERT/DELETE) as a jsonb object, excluded columns left out. */
 static Jsonb *
 audit_row_json(AuditRel *e, Datum *values, bool *nulls)
 {
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
-
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	for (int k = 0; k < e->nkeyorder; k++)
-	{
-		int			i = e->keyorder[k];
-
-		audit_push_column(&st, &e->cols[i], values[i], nulls[i]);
-	}
-	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
+	return audit_json(e, e->keyorder, e->nkeyorder, values, nulls);
 }
 
 /* The row's key as a jsonb object, or NULL when the table has none. */
 static Jsonb *
 audit_key_json(AuditRel *e, Datum *values, bool *nulls)
 {
-	JsonbParseState *st = NULL;
-	JsonbValue *res;
-
 	if (e->npk == 0)
 		return NULL;
-	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-	for (int k = 0; k < e->npk; k++)
-	{
-		int			i = e->pk[k] - 1;
-
-		audit_push_column(&st, &e->cols[i], values[i], nulls[i]);
-	}
-	res = pushJsonbValue(&st, WJB_END_OBJECT, NULL);
-	return JsonbValueToJsonb(res);
+	return audit_json(e, e->pkorder, e->npk, values, nulls);
 }
 
 /* ---------------------------------------------------------------------
@@ -741,36 +987,312 @@ audit_refresh_facts(void)
  * Writing audit rows directly into the current audit_log partition
  * --------------------------------------------------------------------- */
 
-/* Opens the audit_log partition holding ax.ts with its indexes. */
+/* Finds the audit_log partition holding ax.ts and opens it with its indexes. */
 static void
 audit_open_leaf(void)
 {
 	Oid			nsp = get_namespace_oid("elfsofa", false);
-	Oid			rootid = get_relname_relid("audit_log", nsp);
+	Relation	root;
+	PartitionKey key;
+	PartitionDesc pd;
+	int			idx = -1;
+	Datum		tsd = TimestampTzGetDatum(ax.ts);
+	ResourceOwner save = CurrentResourceOwner;
+	MemoryContext old;
+	TupleDesc	desc;
+	Relation	leaf;
+	EState	   *estate;
+	ResultRelInfo *rri;
+	int			keep = 0;
 
+	ax.rootid = get_relname_relid("audit_log", nsp);
 	ax.seqid = get_relname_relid("audit_log_id_seq", nsp);
-	if (!OidIsValid(rootid) || !OidIsValid(ax.seqid))
+	if (!OidIsValid(ax.rootid) || !OidIsValid(ax.seqid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("audit log table elfsofa.audit_log does not exist"),
 				 errhint("Reinstall the elfsofa extension, or disable auditing with elfsofa.disable_audit().")));
-	if (!es_leaf_open(&audit_leaf, rootid, ax.ts))
+
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	root = table_open(ax.rootid, RowExclusiveLock);
+	if (root->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
+		elog(ERROR, "elfsofa.audit_log is not a partitioned table");
+	key = RelationGetPartitionKey(root);
+	pd = RelationGetPartitionDesc(root, true);
+	if (key->strategy == PARTITION_STRATEGY_RANGE && key->partnatts == 1 &&
+		pd->nparts > 0 && pd->boundinfo != NULL)
+	{
+		bool		equal;
+		int			off = partition_range_datum_bsearch(key->partsupfunc, key->partcollation,
+														pd->boundinfo, 1, &tsd, &equal);
+
+		idx = pd->boundinfo->indexes[off + 1];
+		if (idx < 0)
+			idx = pd->boundinfo->default_index;
+	}
+	else if (pd->nparts > 0 && pd->boundinfo != NULL)
+		idx = pd->boundinfo->default_index;
+	if (idx < 0)
+	{
+		table_close(root, NoLock);
+		CurrentResourceOwner = save;
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("no partition of elfsofa.audit_log for the current transaction"),
 				 errdetail("Audit rows go to the partition covering the transaction start time, %s.",
 						   timestamptz_to_str(ax.ts)),
 				 errhint("Run elfsofa.run_maintenance() to create audit_log partitions ahead.")));
+	}
+	if (!pd->is_leaf[idx])
+		elog(ERROR, "elfsofa.audit_log partition %u is itself partitioned", pd->oids[idx]);
+	ax.leafid = pd->oids[idx];
+	table_close(root, NoLock);
+
+	/* build everything in locals first: ax.leaf set means fully open */
+	leaf = table_open(ax.leafid, RowExclusiveLock);
+	if (leaf->rd_rel->relkind != RELKIND_RELATION)
+		elog(ERROR, "elfsofa.audit_log partition \"%s\" is not a plain table",
+			 RelationGetRelationName(leaf));
+	desc = RelationGetDescr(leaf);
+	for (int c = 0; c < AL_NCOLS; c++)
+	{
+		int			attnum = attnameAttNum(leaf, al_names[c], false);
+
+		if (attnum == InvalidAttrNumber)
+			elog(ERROR, "elfsofa.audit_log has no column \"%s\"", al_names[c]);
+		ax.map[c] = attnum;
+	}
+	old = MemoryContextSwitchTo(TopTransactionContext);
+	estate = CreateExecutorState();
+	rri = makeNode(ResultRelInfo);
+	InitResultRelInfo(rri, leaf, 1, NULL, 0);
+	ExecOpenIndices(rri, false);
+	/* hash indexes on a plain column are written later, in bucket order */
+	ax.ndeferred = 0;
+	for (int i = 0; i < rri->ri_NumIndices; i++)
+	{
+		Relation	ir = rri->ri_IndexRelationDescs[i];
+		IndexInfo  *ii = rri->ri_IndexRelationInfo[i];
+
+		if (ir->rd_rel->relam == HASH_AM_OID && ii->ii_ReadyForInserts &&
+			ii->ii_NumIndexAttrs == 1 && ii->ii_IndexAttrNumbers[0] > 0 &&
+			ii->ii_Expressions == NIL && ax.ndeferred < AUDIT_MAX_DEFERRED)
+		{
+			AuditDeferred *d = &ax.deferred[ax.ndeferred++];
+
+			d->index = ir;
+			d->attno = ii->ii_IndexAttrNumbers[0];
+			d->pred = ii->ii_Predicate != NIL ? ExecPrepareQual(ii->ii_Predicate, estate) : NULL;
+		}
+		else
+		{
+			rri->ri_IndexRelationDescs[keep] = ir;
+			rri->ri_IndexRelationInfo[keep] = ii;
+			keep++;
+		}
+	}
+	rri->ri_NumIndices = keep;
+	ax.slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
+	MemoryContextSwitchTo(old);
+	ax.estate = estate;
+	ax.rri = rri;
+	ax.leaf = leaf;
+	CurrentResourceOwner = save;
+	ax.stale = false;
+}
+
+/*
+ * Sorts pending entries by (index, bucket): a stable LSD radix sort over the
+ * bytes of that key that differ, far cheaper than qsort for the hundreds of
+ * thousands of entries a bulk statement leaves.
+ */
+static void
+audit_sort_pending(void)
+{
+	int			n = ax.npending;
+	uint32		count[5][256];
+	AuditPending *src = ax.pending;
+	AuditPending *dst;
+	AuditPending *tmp;
+	AuditPending *swap;
+
+	if (n <= 16)
+	{
+		/* the few rows of an OLTP statement: insertion sort */
+		for (int i = 1; i < n; i++)
+		{
+			AuditPending cur = src[i];
+			uint64		key = ((uint64) cur.which << 32) | cur.bucket;
+			int			j = i;
+
+			while (j > 0 && (((uint64) src[j - 1].which << 32) | src[j - 1].bucket) > key)
+			{
+				src[j] = src[j - 1];
+				j--;
+			}
+			src[j] = cur;
+		}
+		return;
+	}
+	memset(count, 0, sizeof(count));
+	for (int i = 0; i < n; i++)
+	{
+		uint64		key = ((uint64) src[i].which << 32) | src[i].bucket;
+
+		for (int b = 0; b < 5; b++)
+			count[b][(key >> (8 * b)) & 0xFF]++;
+	}
+	tmp = palloc(sizeof(AuditPending) * n);
+	dst = tmp;
+	for (int b = 0; b < 5; b++)
+	{
+		uint32		pos[256];
+		uint32		sum = 0;
+		bool		one_value = false;
+
+		for (int v = 0; v < 256; v++)
+		{
+			if (count[b][v] == (uint32) n)
+				one_value = true;
+			pos[v] = sum;
+			sum += count[b][v];
+		}
+		if (one_value)
+			continue;			/* this byte is the same everywhere */
+		for (int i = 0; i < n; i++)
+		{
+			uint64		key = ((uint64) src[i].which << 32) | src[i].bucket;
+
+			dst[pos[(key >> (8 * b)) & 0xFF]++] = src[i];
+		}
+		/* the pass's result becomes the next pass's input */
+		swap = src;
+		src = dst;
+		dst = swap;
+	}
+	if (src != ax.pending)
+		memcpy(ax.pending, src, sizeof(AuditPending) * n);
+	pfree(tmp);
+}
+
+/*
+ * Writes the pending hash index entries, sorted by bucket so that each bucket
+ * page is visited once per batch.  Runs before any query or utility command
+ * starts, before the partition is closed and before commit, so nothing that
+ * reads the index can miss a row.  An error part-way (not a cancel: those
+ * wait until the entries are written) leaves ax.flushing set and the
+ * transaction cannot commit, since it is unknown which entries made it.
+ */
+static void
+audit_flush_index(void)
+{
+	uint32		maxbucket[AUDIT_MAX_DEFERRED];
+	uint32		highmask[AUDIT_MAX_DEFERRED];
+	uint32		lowmask[AUDIT_MAX_DEFERRED];
+
+	if (ax.flushing)
+		ereport(ERROR,
+				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
+				 errmsg("audit log index entries of this transaction could not be written"),
+				 errdetail("An earlier error interrupted writing them, so the transaction cannot commit."),
+				 errhint("Roll back the transaction and retry it.")));
+	if (ax.npending == 0)
+		return;
+	ax.flushing = true;
+	for (int i = 0; i < ax.ndeferred; i++)
+	{
+		Buffer		metabuf = InvalidBuffer;
+		HashMetaPage meta = _hash_getcachedmetap(ax.deferred[i].index, &metabuf, false);
+
+		maxbucket[i] = meta->hashm_maxbucket;
+		highmask[i] = meta->hashm_highmask;
+		lowmask[i] = meta->hashm_lowmask;
+		if (BufferIsValid(metabuf))
+			ReleaseBuffer(metabuf);
+	}
+	for (int i = 0; i < ax.npending; i++)
+	{
+		AuditPending *p = &ax.pending[i];
+
+		p->bucket = _hash_hashkey2bucket(p->hashkey, maxbucket[p->which],
+										 highmask[p->which], lowmask[p->which]);
+	}
+	if (ax.npending > 1)
+		audit_sort_pending();
+	/* a cancel in mid-flush would doom the transaction: take it afterwards */
+	HOLD_INTERRUPTS();
+	for (int i = 0; i < ax.npending; i++)
+	{
+		AuditPending *p = &ax.pending[i];
+		Relation	index = ax.deferred[p->which].index;
+		Datum		key = UInt32GetDatum(p->hashkey);
+		bool		isnull = false;
+		IndexTuple	itup = index_form_tuple(RelationGetDescr(index), &key, &isnull);
+
+		itup->t_tid = p->tid;
+		ES_HASH_DOINSERT(index, itup, ax.leaf);
+		pfree(itup);
+	}
+	RESUME_INTERRUPTS();
+	ax.npending = 0;
+	ax.flushing = false;
+}
+
+/* Keeps the hash index entries of the row just stored in slot for later. */
+static void
+audit_defer_index(TupleTableSlot *slot)
+{
+	for (int i = 0; i < ax.ndeferred; i++)
+	{
+		AuditDeferred *d = &ax.deferred[i];
+		AuditPending *p;
+
+		if (slot->tts_isnull[d->attno - 1])
+			continue;			/* hash indexes do not store nulls */
+		if (d->pred != NULL)
+		{
+			ExprContext *econtext = GetPerTupleExprContext(ax.estate);
+
+			econtext->ecxt_scantuple = slot;
+			if (!ExecQual(d->pred, econtext))
+				continue;
+		}
+		if (ax.npending == ax.maxpending)
+		{
+			if (ax.maxpending >= AUDIT_MAX_PENDING)
+				audit_flush_index();
+			else if (ax.pending == NULL)
+			{
+				ax.maxpending = 1024;
+				ax.pending = MemoryContextAlloc(TopTransactionContext,
+												sizeof(AuditPending) * ax.maxpending);
+			}
+			else
+			{
+				ax.maxpending *= 2;
+				ax.pending = repalloc(ax.pending, sizeof(AuditPending) * ax.maxpending);
+			}
+		}
+		p = &ax.pending[ax.npending++];
+		p->hashkey = _hash_datum2hashkey(d->index, slot->tts_values[d->attno - 1]);
+		p->bucket = 0;
+		p->tid = slot->tts_tid;
+		p->which = (uint16) i;
+		p->subid = GetCurrentSubTransactionId();
+	}
 }
 
 /* Inserts one audit row; vals/nulls are indexed by the AL_* column ids. */
 static void
 audit_insert(Datum *vals, bool *nulls)
 {
-	if (audit_leaf.stale)
-		es_leaf_close(&audit_leaf);
-	if (audit_leaf.leaf == NULL)
+	TupleTableSlot *slot;
+
+	if (ax.stale)
+		audit_close_leaf();
+	if (ax.leaf == NULL)
 		audit_open_leaf();
+	slot = ax.slot;
 
 	vals[AL_ID] = Int64GetDatum(nextval_internal(ax.seqid, false));
 	nulls[AL_ID] = false;
@@ -786,9 +1308,28 @@ audit_insert(Datum *vals, bool *nulls)
 	nulls[AL_DB_USER] = false;
 	vals[AL_APPNAME] = ax.appname;
 	nulls[AL_APPNAME] = ax.appname_null;
-	es_leaf_insert(&audit_leaf, vals, nulls);
+
+	ExecClearTuple(slot);
+	for (int a = 0; a < slot->tts_tupleDescriptor->natts; a++)
+	{
+		slot->tts_values[a] = (Datum) 0;
+		slot->tts_isnull[a] = true;
+	}
+	for (int c = 0; c < AL_NCOLS; c++)
+	{
+		slot->tts_values[ax.map[c] - 1] = vals[c];
+		slot->tts_isnull[ax.map[c] - 1] = nulls[c];
+	}
+	ExecStoreVirtualTuple(slot);
+	table_tuple_insert(ax.leaf, slot, GetCurrentCommandId(true), 0, NULL);
+	if (ax.rri->ri_NumIndices > 0)
+		ES_EXEC_INSERT_INDEX_TUPLES(ax.rri, slot, ax.estate);
+	if (ax.ndeferred > 0)
+		audit_defer_index(slot);
+	ResetPerTupleExprContext(ax.estate);
+	ExecClearTuple(slot);
 	if (ax.closing)
-		es_leaf_close(&audit_leaf);
+		audit_close_leaf();
 }
 
 /* ---------------------------------------------------------------------
@@ -811,6 +1352,27 @@ audit_truncate(Relation rel)
 	vals[AL_OPERATION] = ax.op_text[OP_TRUNCATE];
 	nulls[AL_OPERATION] = false;
 	audit_insert(vals, nulls);
+}
+
+/*
+ * Whether an UPDATE left a column's value as it was.  An unchanged toasted
+ * value keeps its toast pointer, and equal pointers mean equal values, so
+ * the value is not fetched and decompressed twice to find out.
+ */
+static bool
+audit_datum_same(Datum a, Datum b, AuditCol *c)
+{
+	if (c->typlen == -1)
+	{
+		struct varlena *va = (struct varlena *) DatumGetPointer(a);
+		struct varlena *vb = (struct varlena *) DatumGetPointer(b);
+
+		if (VARATT_IS_EXTERNAL_ONDISK(va) && VARATT_IS_EXTERNAL_ONDISK(vb) &&
+			VARSIZE_EXTERNAL(va) == VARSIZE_EXTERNAL(vb) &&
+			memcmp(va, vb, VARSIZE_EXTERNAL(va)) == 0)
+			return true;
+	}
+	return datum_image_eq(a, b, c->typbyval, c->typlen);
 }
 
 static void
@@ -837,9 +1399,9 @@ audit_row(TriggerData *td, int op)
 				   *nv = newslot->tts_values;
 		bool	   *on = oldslot->tts_isnull,
 				   *nn = newslot->tts_isnull;
-		JsonbParseState *ost = NULL,
-				   *nst = NULL;
-		Datum	   *names = NULL;
+		Datum	   *names = palloc(sizeof(Datum) * Max(e->natts, 1));
+		bool	   *changed = palloc0(sizeof(bool) * Max(e->natts, 1));
+		int		   *order = palloc(sizeof(int) * Max(e->natts, 1));
 		int			nchanged = 0;
 		bool		key_changed = false;
 
@@ -851,26 +1413,23 @@ audit_row(TriggerData *td, int op)
 				continue;
 			if (on[i] && nn[i])
 				continue;
-			if (!on[i] && !nn[i] && datum_image_eq(ov[i], nv[i], c->typbyval, c->typlen))
+			if (!on[i] && !nn[i] && audit_datum_same(ov[i], nv[i], c))
 				continue;
-			if (nchanged == 0)
-			{
-				names = palloc(sizeof(Datum) * e->natts);
-				pushJsonbValue(&ost, WJB_BEGIN_OBJECT, NULL);
-				pushJsonbValue(&nst, WJB_BEGIN_OBJECT, NULL);
-			}
-			names[nchanged++] = PointerGetDatum(cstring_to_text_with_len(c->name, c->namelen));
-			audit_push_column(&ost, c, ov[i], on[i]);
-			audit_push_column(&nst, c, nv[i], nn[i]);
+			changed[i] = true;
+			names[nchanged++] = c->nametext;
 			for (int k = 0; k < e->npk; k++)
 				if (e->pk[k] == i + 1)
 					key_changed = true;
 		}
 		if (nchanged == 0)
 			return;				/* nothing (audited) changed: write nothing */
-		vals[AL_OLD_DATA] = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&ost, WJB_END_OBJECT, NULL)));
+		nchanged = 0;
+		for (int k = 0; k < e->nkeyorder; k++)
+			if (changed[e->keyorder[k]])
+				order[nchanged++] = e->keyorder[k];
+		vals[AL_OLD_DATA] = JsonbPGetDatum(audit_json(e, order, nchanged, ov, on));
 		nulls[AL_OLD_DATA] = false;
-		vals[AL_NEW_DATA] = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&nst, WJB_END_OBJECT, NULL)));
+		vals[AL_NEW_DATA] = JsonbPGetDatum(audit_json(e, order, nchanged, nv, nn));
 		nulls[AL_NEW_DATA] = false;
 		vals[AL_CHANGED] = PointerGetDatum(construct_array(names, nchanged, TEXTOID, -1, false, TYPALIGN_INT));
 		nulls[AL_CHANGED] = false;
@@ -990,6 +1549,7 @@ es_audit_log_guard(PG_FUNCTION_ARGS)
  * --------------------------------------------------------------------- */
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
+static ExecutorStart_hook_type prev_executor_start = NULL;
 
 static void
 audit_check_truncate(TruncateStmt *stmt)
@@ -1026,10 +1586,25 @@ audit_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 {
 	if (IsA(pstmt->utilityStmt, TruncateStmt))
 		audit_check_truncate((TruncateStmt *) pstmt->utilityStmt);
+	/* REINDEX, VACUUM, COPY and the like must find the index complete */
+	if (ax.npending > 0 && !IsA(pstmt->utilityStmt, TransactionStmt))
+		audit_flush_index();
 	if (prev_process_utility)
 		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+}
+
+/* Every query, at any nesting level, finds the audit indexes complete. */
+static void
+audit_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	if (ax.npending > 0 && !IsInParallelMode())
+		audit_flush_index();
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
 }
 
 void
@@ -1037,6 +1612,8 @@ es_audit_init(void)
 {
 	prev_process_utility = ProcessUtility_hook;
 	ProcessUtility_hook = audit_process_utility;
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = audit_executor_start;
 }
 
 /* ---------------------------------------------------------------------

@@ -10,6 +10,21 @@
 #include "utils/jsonb.h"
 #include "access/relation.h"
 #include "utils/lsyscache.h"
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
+#include "executor/tuptable.h"
+#include "parser/parse_relation.h"
+#include "utils/datum.h"
+#include "utils/inval.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
 
 PG_MODULE_MAGIC;
 
@@ -48,7 +63,8 @@ es_plan(EsPlan *p)
 {
 	if (p->plan == NULL)
 	{
-		SPIPlanPtr	plan = SPI_prepare(p->sql, p->nargs, p->argtypes);
+		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes,
+											   p->generic ? CURSOR_OPT_GENERIC_PLAN : 0);
 
 		if (plan == NULL)
 			elog(ERROR, "elfsofa: could not prepare \"%s\": %s",
@@ -58,41 +74,6 @@ es_plan(EsPlan *p)
 		p->plan = plan;
 	}
 	return p->plan;
-}
-
-/*
- * Like es_plan, but always a generic plan.  For statements that run very
- * often with parameters the planner cannot use well (partitioned tables,
- * unnest of arrays): plancache would otherwise keep choosing custom plans,
- * re-planning on every call, because a custom plan's estimate for the actual
- * parameters always looks cheaper.
- */
-SPIPlanPtr
-es_plan_generic(EsPlan *p)
-{
-	if (p->plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes, CURSOR_OPT_GENERIC_PLAN);
-
-		if (plan == NULL)
-			elog(ERROR, "elfsofa: could not prepare \"%s\": %s",
-				 p->sql, SPI_result_code_string(SPI_result));
-		if (SPI_keepplan(plan) != 0)
-			elog(ERROR, "elfsofa: could not keep plan");
-		p->plan = plan;
-	}
-	return p->plan;
-}
-
-int
-es_exec_generic(EsPlan *p, Datum *values, const char *nulls, bool read_only, long count)
-{
-	int			rc = SPI_execute_plan(es_plan_generic(p), values, nulls, read_only, count);
-
-	if (rc < 0)
-		elog(ERROR, "elfsofa: SPI failed (%s) running \"%s\"",
-			 SPI_result_code_string(rc), p->sql);
-	return rc;
 }
 
 int
@@ -226,4 +207,151 @@ es_open_relation_arg(Oid relid, const char *argname, LOCKMODE lockmode)
 				 errmsg("relation does not exist"),
 				 errdetail("Argument \"%s\" was OID %u, which names no relation.", argname, relid)));
 	return rel;
+}
+
+/* ---------------------------------------------------------------------
+ * Direct lookups by a unique key (EsKeyLookup, see elfsofa.h)
+ * --------------------------------------------------------------------- */
+
+#define ES_MAX_KEY_LOOKUPS 16
+static EsKeyLookup *key_lookups[ES_MAX_KEY_LOOKUPS];
+static int	n_key_lookups;
+
+/* Any change to a looked-up table or its indexes: find everything again. */
+static void
+key_lookup_inval(Datum arg, Oid relid)
+{
+	for (int i = 0; i < n_key_lookups; i++)
+		if (relid == InvalidOid || key_lookups[i]->relid == relid || key_lookups[i]->indexid == relid)
+			key_lookups[i]->relid = InvalidOid;
+}
+
+/* Finds table, unique btree index on keycol and column numbers; rel is open and locked. */
+static void
+key_lookup_resolve(EsKeyLookup *l, Relation rel)
+{
+	AttrNumber	key = attnameAttNum(rel, l->keycol, false);
+	List	   *indexes;
+	ListCell   *lc;
+	Oid			found = InvalidOid;
+	Relation	irel;
+	bool		known = false;
+
+	if (key == InvalidAttrNumber)
+		elog(ERROR, "elfsofa: table elfsofa.%s has no column \"%s\"", l->relname, l->keycol);
+	indexes = RelationGetIndexList(rel);
+	foreach(lc, indexes)
+	{
+		Oid			io = lfirst_oid(lc);
+		HeapTuple	t = SearchSysCache1(INDEXRELID, ObjectIdGetDatum(io));
+		Form_pg_index ix;
+
+		if (!HeapTupleIsValid(t))
+			continue;
+		ix = (Form_pg_index) GETSTRUCT(t);
+		if (ix->indisunique && ix->indisvalid && ix->indisready && ix->indnkeyatts == 1 &&
+			ix->indkey.values[0] == key &&
+			heap_attisnull(t, Anum_pg_index_indexprs, NULL) &&
+			heap_attisnull(t, Anum_pg_index_indpred, NULL))
+		{
+			Relation	cand = index_open(io, AccessShareLock);
+
+			if (cand->rd_rel->relam == BTREE_AM_OID)
+				found = io;
+			index_close(cand, NoLock);
+		}
+		ReleaseSysCache(t);
+		if (OidIsValid(found))
+			break;
+	}
+	list_free(indexes);
+	if (!OidIsValid(found))
+		elog(ERROR, "elfsofa: table elfsofa.%s has no unique btree index on \"%s\"", l->relname, l->keycol);
+
+	irel = index_open(found, AccessShareLock);
+	l->eqproc = get_opcode(get_opfamily_member(irel->rd_opfamily[0], irel->rd_opcintype[0],
+											   irel->rd_opcintype[0], BTEqualStrategyNumber));
+	index_close(irel, NoLock);
+	if (!RegProcedureIsValid(l->eqproc))
+		elog(ERROR, "elfsofa: no equality operator for the index on elfsofa.%s(%s)", l->relname, l->keycol);
+	for (int c = 0; c < l->ncols; c++)
+	{
+		l->attnums[c] = attnameAttNum(rel, l->cols[c], false);
+		if (l->attnums[c] == InvalidAttrNumber)
+			elog(ERROR, "elfsofa: table elfsofa.%s has no column \"%s\"", l->relname, l->cols[c]);
+	}
+
+	for (int i = 0; i < n_key_lookups; i++)
+		known |= (key_lookups[i] == l);
+	if (!known)
+	{
+		if (n_key_lookups == 0)
+			CacheRegisterRelcacheCallback(key_lookup_inval, (Datum) 0);
+		if (n_key_lookups >= ES_MAX_KEY_LOOKUPS)
+			elog(ERROR, "elfsofa: too many key lookups");
+		key_lookups[n_key_lookups++] = l;
+	}
+	l->indexid = found;
+	l->relid = RelationGetRelid(rel);
+}
+
+bool
+es_key_lookup(EsKeyLookup *l, Datum key, Datum *values, bool *nulls)
+{
+	Relation	rel = NULL;
+	Relation	irel;
+	IndexScanDesc scan;
+	TupleTableSlot *slot;
+	ScanKeyData sk;
+	bool		found;
+
+	/* the lock taken by table_open may bring invalidations: resolve under it */
+	for (int tries = 0; rel == NULL || !OidIsValid(l->relid); tries++)
+	{
+		Oid			relid = l->relid;
+
+		if (rel != NULL)
+			table_close(rel, NoLock);
+		if (tries > 3)
+			elog(ERROR, "elfsofa: elfsofa.%s keeps changing", l->relname);
+		if (!OidIsValid(relid))
+		{
+			relid = get_relname_relid(l->relname, get_namespace_oid("elfsofa", false));
+			if (!OidIsValid(relid))
+				elog(ERROR, "elfsofa: table elfsofa.%s does not exist", l->relname);
+		}
+		rel = table_open(relid, AccessShareLock);
+		if (!OidIsValid(l->relid))
+			key_lookup_resolve(l, rel);
+	}
+
+	irel = index_open(l->indexid, AccessShareLock);
+	ScanKeyEntryInitialize(&sk, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   irel->rd_indcollation[0], l->eqproc, key);
+#if PG_VERSION_NUM >= 180000
+	scan = index_beginscan(rel, irel, GetActiveSnapshot(), NULL, 1, 0);
+#else
+	scan = index_beginscan(rel, irel, GetActiveSnapshot(), 1, 0);
+#endif
+	index_rescan(scan, &sk, 1, NULL, 0);
+	slot = table_slot_create(rel, NULL);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	if (found)
+	{
+		TupleDesc	desc = RelationGetDescr(rel);
+
+		for (int c = 0; c < l->ncols; c++)
+		{
+			Form_pg_attribute att = TupleDescAttr(desc, l->attnums[c] - 1);
+
+			values[c] = slot_getattr(slot, l->attnums[c], &nulls[c]);
+			if (!nulls[c])
+				values[c] = datumCopy(values[c], att->attbyval, att->attlen);
+		}
+	}
+	index_endscan(scan);
+	ExecDropSingleTupleTableSlot(slot);
+	index_close(irel, NoLock);
+	table_close(rel, NoLock);
+	return found;
 }

@@ -36,7 +36,11 @@
  * A statement prepared once per backend and kept (SPI_keepplan).  The plan
  * cache revalidates it when the tables it reads change, so a DROP/CREATE
  * EXTENSION in the same session still works.  Declare one as a static
- * variable next to the code that runs it.
+ * variable next to the code that runs it.  Hot statements set .generic: the
+ * plan cache otherwise keeps building a custom plan on every call when it
+ * judges the generic one (e.g. with array parameters) worse; a statement
+ * marked generic must be written so its generic plan is good (checked by
+ * EXPLAIN with plan_cache_mode = force_generic_plan).
  */
 typedef struct EsPlan
 {
@@ -44,6 +48,7 @@ typedef struct EsPlan
 	int			nargs;
 	Oid			argtypes[16];
 	SPIPlanPtr	plan;
+	bool		generic;		/* always run the generic plan (never replan per call) */
 } EsPlan;
 
 /* Returns the prepared plan, preparing it on first use; SPI must be connected. */
@@ -51,14 +56,6 @@ extern SPIPlanPtr es_plan(EsPlan *p);
 
 /* Runs a cached plan and raises an internal error on SPI failure. */
 extern int	es_exec(EsPlan *p, Datum *values, const char *nulls, bool read_only, long count);
-
-/*
- * The same with a generic plan (prepared once, never re-planned per call):
- * for hot statements on partitioned tables or over unnest()ed arrays.  A
- * given EsPlan must always be run through the same one of the two.
- */
-extern SPIPlanPtr es_plan_generic(EsPlan *p);
-extern int	es_exec_generic(EsPlan *p, Datum *values, const char *nulls, bool read_only, long count);
 
 /* The acting user: JWT sub, else elfsofa.actor, else current_user (palloc'd). */
 extern char *es_actor(void);
@@ -87,7 +84,10 @@ extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
  */
 extern int64 es_outbox_write(const char *topic, const char *key, Jsonb *data);
 
-/* audit.c: installs the hook that refuses TRUNCATE of audit_log partitions. */
+/*
+ * audit.c: installs the hook that refuses TRUNCATE of audit_log partitions and
+ * the hooks that write deferred audit index entries before any query runs.
+ */
 extern void es_audit_init(void);
 
 /* audit.c: ExecInsertIndexTuples gained "onlySummarizing" in PostgreSQL 16. */
@@ -99,10 +99,19 @@ extern void es_audit_init(void);
 	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
 #endif
 
+/* audit.c: _hash_doinsert gained "sorted" in PostgreSQL 16. */
+#if PG_VERSION_NUM >= 160000
+#define ES_HASH_DOINSERT(index, itup, heap) _hash_doinsert((index), (itup), (heap), false)
+#else
+#define ES_HASH_DOINSERT(index, itup, heap) _hash_doinsert((index), (itup), (heap))
+#endif
+
 /*
  * leafwriter.c: direct inserts into the current partition of a
  * time-partitioned elfsofa table, kept open for the rest of the transaction
- * (audit_log, events), or into a plain table (then the table itself).  The
+ * (events), or into a plain table (then the table itself; the publisher's
+ * notification queue rows).  audit.c keeps its own writer, which also defers
+ * its hash index entries.  The
  * caller fills relname, ncols and colnames once, calls es_leaf_open() for
  * the partition covering a time (false when no partition does), es_leaf_insert() with values in colnames order (they must
  * satisfy the table's constraints: nothing is checked, no trigger fires),
@@ -218,6 +227,29 @@ extern int	es_guc_cart_abandon_hours;
 #include "utils/rel.h"
 #include "storage/lockdefs.h"
 extern Relation es_open_relation_arg(Oid relid, const char *argname, LOCKMODE lockmode);
+
+/*
+ * A direct MVCC lookup of one row of an elfsofa table by a unique one-column
+ * index: for hot-path reads where a planned statement costs more than the
+ * lookup itself.  Reads with the active snapshot, like a read-only SPI query.
+ * The relation, index and column numbers are found by name and cached until
+ * a relcache invalidation.  Declare one as a static next to its caller.
+ */
+typedef struct EsKeyLookup
+{
+	const char *relname;		/* table in schema elfsofa */
+	const char *keycol;			/* column with a unique btree index */
+	int			ncols;			/* columns to return */
+	const char *cols[8];
+	/* cache */
+	Oid			relid;
+	Oid			indexid;
+	RegProcedure eqproc;
+	AttrNumber	attnums[8];
+} EsKeyLookup;
+
+/* Fills values/nulls (ncols each) from the row whose keycol = key; false when there is none. */
+extern bool es_key_lookup(EsKeyLookup *l, Datum key, Datum *values, bool *nulls);
 
 /* GUC values */
 extern char *es_guc_actor;

@@ -76,7 +76,7 @@ static bool outbox_closing = false;	/* past PRE_COMMIT: close after each row */
 static EsPlan since_plan = {
 	"SELECT id, topic, key, data, created_at, xid_horizon FROM elfsofa.events"
 	" WHERE id > $1 ORDER BY id LIMIT $2",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, .generic = true	/* a Merge Append of the partitions' key scans */
 };
 
 static EsPlan consumer_get_plan = {
@@ -361,10 +361,18 @@ es_next_event_id(PG_FUNCTION_ARGS)
 
 	if (get_rel_relkind(seqid) != RELKIND_SEQUENCE)
 		ereport(ERROR,
-				(errcode(ERRCODE_WRONG_OBJECT_TYPE),
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("relation is not a sequence"),
-				 errdetail("Argument \"seq\" was OID %u.", seqid)));
+				 get_rel_name(seqid) ?
+				 errdetail("Argument \"seq\" was \"%s\", which is not a sequence.", get_rel_name(seqid)) :
+				 errdetail("Argument \"seq\" was OID %u, which names no relation.", seqid)));
 	(void) GetTopTransactionId();
+	/*
+	 * Every outbox row takes its id here, whoever inserts it (a business
+	 * function, a change trigger or the shop's own SQL): the publisher is
+	 * woken at commit for all of them, not only at its next poll.
+	 */
+	xact_emitted = true;
 	return DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seqid));
 }
 
@@ -438,7 +446,7 @@ es_fetch_events(int64 after_id, int max_events)
 	values[0] = Int64GetDatum(after_id);
 	values[1] = Int64GetDatum(max_events);
 	/* read-only: the query runs under the active snapshot, whose xmin we use */
-	es_exec_generic(&since_plan, values, NULL, true, 0);
+	es_exec(&since_plan, values, NULL, true, 0);
 	horizon = es_snapshot_horizon(GetActiveSnapshot());
 	for (n = 0; n < SPI_processed; n++)
 	{

@@ -63,7 +63,7 @@ static EsPlan queue_from_event_plan = {
 	ES_RECIPIENT_JOINS
 	"  WHERE c.id = $4"
 	" ON CONFLICT (order_id, kind) DO NOTHING",
-	5, {TEXTOID, INT8OID, INT8OID, UUIDOID, JSONBOID}
+	5, {TEXTOID, INT8OID, INT8OID, UUIDOID, JSONBOID}, .generic = true
 };
 
 /*
@@ -83,7 +83,7 @@ static EsPlan queue_resolve_plan = {
 	/* a per-row probe of the (order_id, kind) index, never an anti-join over the whole queue */
 	"  WHERE (SELECT 1 FROM elfsofa.notifications n WHERE n.order_id = e.order_id AND n.kind = e.kind LIMIT 1) IS NULL"
 	"  ORDER BY e.i",
-	3, {UUIDARRAYOID, INT8ARRAYOID, TEXTARRAYOID}
+	3, {UUIDARRAYOID, INT8ARRAYOID, TEXTARRAYOID}, .generic = true
 };
 
 /* The columns the publisher fills; the others are NULL (locked_by, last_error, sent_at). */
@@ -220,7 +220,7 @@ es_queue_batch_flush(void)
 	values[0] = PointerGetDatum(construct_array(b->customer, b->n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	values[1] = PointerGetDatum(construct_array(b->order_id, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 	values[2] = PointerGetDatum(construct_array(b->kind, b->n, TEXTOID, -1, false, TYPALIGN_INT));
-	es_exec_generic(&queue_resolve_plan, values, NULL, false, 0);
+	es_exec(&queue_resolve_plan, values, NULL, false, 0);
 	if (SPI_processed == 0)
 		return;
 	found = SPI_tuptable;
@@ -285,7 +285,7 @@ static EsPlan queue_from_order_plan = {
 	ES_RECIPIENT_JOINS
 	"  WHERE o.id = $2"
 	" ON CONFLICT (order_id, kind) DO NOTHING",
-	3, {TEXTOID, INT8OID, INT8OID}
+	3, {TEXTOID, INT8OID, INT8OID}, .generic = true
 };
 
 /* Whether s is a uuid in its canonical text form (so uuid_in cannot fail). */
@@ -457,10 +457,10 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 			b->n++;
 		}
 		else
-			es_exec_generic(&queue_from_event_plan, values, NULL, false, 0);
+			es_exec(&queue_from_event_plan, values, NULL, false, 0);
 	}
 	else
-		es_exec_generic(&queue_from_order_plan, values, NULL, false, 0);
+		es_exec(&queue_from_order_plan, values, NULL, false, 0);
 }
 
 /* SQL: elfsofa.claim_notifications(worker, max); expired leases at their last attempt go dead first. */

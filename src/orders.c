@@ -311,14 +311,13 @@ es_payment_order_status(const char *payment_status)
  * Who is the caller's customer (declared in elfsofa.h)
  * ------------------------------------------------------------------------ */
 
-static EsPlan customer_by_id_plan = {
-	"SELECT auth_user_id::text FROM elfsofa.customers WHERE id = $1",
-	1, {UUIDOID}
+static EsKeyLookup customer_by_id = {
+	"customers", "id", 1, {"auth_user_id"}
 };
 
 static EsPlan customer_by_auth_plan = {
 	"SELECT id FROM elfsofa.customers WHERE auth_user_id = $1",
-	1, {UUIDOID}
+	1, {UUIDOID}, .generic = true
 };
 
 bool
@@ -385,17 +384,18 @@ es_caller_customer(const char *given, const char *argpath)
 	if (given != NULL)
 	{
 		char	   *owner;
+		Datum		owner_d;
+		bool		owner_null;
 
 		if (!es_parse_uuid(given, id))
 			es_bad_input(argpath, "invalid customer id", psprintf("was \"%s\", which is not a uuid", given));
 		arg = UUIDPGetDatum(id);
-		es_exec(&customer_by_id_plan, &arg, NULL, true, 1);
-		if (SPI_processed == 0)
+		if (!es_key_lookup(&customer_by_id, arg, &owner_d, &owner_null))
 			ereport(ERROR,
 					(errcode(ES_ERRCODE_NOT_FOUND),
 					 errmsg("unknown customer"),
 					 errdetail("%s \"%s\" matches no customer.", argpath, given)));
-		owner = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+		owner = owner_null ? NULL : DatumGetCString(DirectFunctionCall1(uuid_out, owner_d));
 		if (sub != NULL && (owner == NULL || pg_strcasecmp(owner, sub) != 0) && !es_role_is_privileged())
 			ereport(ERROR,
 					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -494,20 +494,19 @@ typedef struct Order
 	EsPayment	pay;
 } Order;
 
-static EsPlan products_plan = {
-	"SELECT sku, id, price, low_stock_threshold, is_active FROM elfsofa.products WHERE sku = ANY($1)",
-	1, {TEXTARRAYOID}
+static EsKeyLookup product_by_sku = {
+	"products", "sku", 4, {"id", "price", "low_stock_threshold", "is_active"}
 };
 
 static EsPlan idem_lookup_plan = {
 	"SELECT request_hash, response || '{\"replayed\": true}'::jsonb FROM elfsofa.idempotency_keys "
 	"WHERE customer_id = $1 AND key = $2 AND expires_at > now()",
-	2, {UUIDOID, TEXTOID}
+	2, {UUIDOID, TEXTOID}, .generic = true
 };
 
 static EsPlan payment_ref_plan = {
 	"SELECT order_id FROM elfsofa.payments WHERE provider = $1 AND provider_ref = $2",
-	2, {TEXTOID, TEXTOID}
+	2, {TEXTOID, TEXTOID}, .generic = true
 };
 
 /* Reserve: only succeeds when enough is available on the locked, current row. */
@@ -515,20 +514,20 @@ static EsPlan reserve_plan = {
 	"UPDATE elfsofa.stock_levels SET reserved = reserved + $3, updated_at = now() "
 	"WHERE product_id = $1 AND location = $2 AND on_hand - reserved >= $3 "
 	"RETURNING on_hand - reserved",
-	3, {INT8OID, TEXTOID, INT4OID}
+	3, {INT8OID, TEXTOID, INT4OID}, .generic = true
 };
 
 /* One stock row, locked, for an exact report of what it holds. */
 static EsPlan lock_one_plan = {
 	"SELECT on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 FOR UPDATE",
-	2, {INT8OID, TEXTOID}
+	2, {INT8OID, TEXTOID}, .generic = true
 };
 
 /* Every location of one product, locked in the global order: main, then the others by name. */
 static EsPlan lock_all_plan = {
 	"SELECT location, on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 "
 	"ORDER BY location <> 'main', location FOR UPDATE",
-	1, {INT8OID}
+	1, {INT8OID}, .generic = true
 };
 
 /*
@@ -556,7 +555,7 @@ static EsPlan write_plan = {
 	"  SELECT $1, o.created_at, $12[1], $13, $12[2], $12[3], $12[4] FROM o WHERE $13 IS NOT NULL",
 	13, {INT8OID, TEXTARRAYOID, UUIDOID, NUMERICOID, JSONBOID,
 		INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, NUMERICARRAYOID, TEXTOID,
-	TEXTARRAYOID, NUMERICOID}
+	TEXTARRAYOID, NUMERICOID}, .generic = true
 };
 
 static EsPlan idem_save_plan = {
@@ -566,7 +565,7 @@ static EsPlan idem_save_plan = {
 	"  order_id = EXCLUDED.order_id, response = EXCLUDED.response, created_at = now(), "
 	"  expires_at = now() + interval '24 hours' "
 	"WHERE k.expires_at <= now()",
-	5, {UUIDOID, TEXTOID, TEXTOID, INT8OID, JSONBOID}
+	5, {UUIDOID, TEXTOID, TEXTOID, INT8OID, JSONBOID}, .generic = true
 };
 
 static EsPlan purge_plan = {
@@ -924,43 +923,31 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 		}
 	}
 
-	/* catalog: ids, prices and thresholds of every SKU in one statement */
+	/* catalog: ids, prices and thresholds of every SKU, read by its unique index */
+	for (int k = 0; k < o.nitems; k++)
 	{
-		char	  **skus = palloc(sizeof(char *) * o.nitems);
-		Datum		arg;
+		Datum		v[4];
+		bool		n[4];
 
-		for (int k = 0; k < o.nitems; k++)
-			skus[k] = o.items[k].sku;
-		arg = text_array(skus, o.nitems);
-		es_exec(&products_plan, &arg, NULL, true, 0);
-		for (uint64 r = 0; r < SPI_processed; r++)
-		{
-			HeapTuple	t = SPI_tuptable->vals[r];
-			TupleDesc	d = SPI_tuptable->tupdesc;
-			char	   *sku = SPI_getvalue(t, d, 1);
-			int			k = find_item(&o, sku);
-
-			if (k < 0)
-				continue;
-			o.items[k].product_id = DatumGetInt64(SPI_getbinval(t, d, 2, &isnull));
-			o.items[k].price = DatumGetNumericCopy(SPI_getbinval(t, d, 3, &isnull));
-			o.items[k].threshold = DatumGetInt32(SPI_getbinval(t, d, 4, &isnull));
-			o.items[k].active = DatumGetBool(SPI_getbinval(t, d, 5, &isnull));
-		}
-		SPI_freetuptable(SPI_tuptable);
-		for (int k = 0; k < o.nitems; k++)
-		{
-			if (o.items[k].product_id == 0)
-				ereport(ERROR,
-						(errcode(ES_ERRCODE_NOT_FOUND),
-						 errmsg("unknown sku"),
-						 errdetail("items[%d].sku \"%s\" matches no product.", o.items[k].index, o.items[k].sku)));
-			if (!o.items[k].active)
-				ereport(ERROR,
-						(errcode(ES_ERRCODE_NOT_FOUND),
-						 errmsg("product is not for sale"),
-						 errdetail("items[%d].sku \"%s\" is no longer active.", o.items[k].index, o.items[k].sku)));
-		}
+		if (!es_key_lookup(&product_by_sku, CStringGetTextDatum(o.items[k].sku), v, n))
+			continue;
+		o.items[k].product_id = DatumGetInt64(v[0]);
+		o.items[k].price = DatumGetNumeric(v[1]);
+		o.items[k].threshold = n[2] ? 0 : DatumGetInt32(v[2]);
+		o.items[k].active = !n[3] && DatumGetBool(v[3]);
+	}
+	for (int k = 0; k < o.nitems; k++)
+	{
+		if (o.items[k].product_id == 0)
+			ereport(ERROR,
+					(errcode(ES_ERRCODE_NOT_FOUND),
+					 errmsg("unknown sku"),
+					 errdetail("items[%d].sku \"%s\" matches no product.", o.items[k].index, o.items[k].sku)));
+		if (!o.items[k].active)
+			ereport(ERROR,
+					(errcode(ES_ERRCODE_NOT_FOUND),
+					 errmsg("product is not for sale"),
+					 errdetail("items[%d].sku \"%s\" is no longer active.", o.items[k].index, o.items[k].sku)));
 	}
 
 	sort_items = o.items;

@@ -8,9 +8,11 @@
  * no data is ever scanned.  New partitions are made as plain tables and then
  * ATTACHed, which takes only SHARE UPDATE EXCLUSIVE on the parent, so inserts
  * carry on.  Every DDL step runs under a short lock_timeout with a few
- * retries; each set runs in its own subtransaction so one failing set is
- * recorded and the others go on; a per-set advisory lock makes a concurrent
- * run skip a set that is busy instead of queueing behind it.
+ * retries, and a retry gives back every lock the step took; each group (a
+ * set, or a leader with the sets that retire with it) runs in its own
+ * subtransaction so one failing group is recorded and the others go on; a
+ * per-set advisory lock makes a concurrent run skip a set that is busy
+ * instead of queueing behind it.
  *
  * Partitions are deliberately not extension members (even those created
  * while CREATE EXTENSION runs), so pg_dump dumps them and their rows like any
@@ -29,9 +31,13 @@
 #include "commands/extension.h"
 #include "lib/stringinfo.h"
 #include "miscadmin.h"
+#include "nodes/makefuncs.h"
 #include "nodes/parsenodes.h"
+#include "nodes/plannodes.h"
 #include "partitioning/partdefs.h"
 #include "storage/lock.h"
+#include "tcop/dest.h"
+#include "tcop/utility.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -271,29 +277,31 @@ local_today(PartSet *s)
 	return (int32) days;
 }
 
-/* SQL literal of a key value, independent of DateStyle and TimeZone. */
+/* Text of a key value, independent of DateStyle and TimeZone (ISO, UTC). */
 static char *
-key_literal(Oid keytype, int64 v)
+key_text(Oid keytype, int64 v)
 {
-	char		buf[64];
 	struct pg_tm tm;
 	fsec_t		fsec;
 
 	if (keytype == DATEOID)
 	{
 		j2date((int) v + POSTGRES_EPOCH_JDATE, &tm.tm_year, &tm.tm_mon, &tm.tm_mday);
-		snprintf(buf, sizeof(buf), "%04d-%02d-%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
+		return psprintf("%04d-%02d-%02d", tm.tm_year, tm.tm_mon, tm.tm_mday);
 	}
-	else
-	{
-		if (timestamp2tm((Timestamp) v, NULL, &tm, &fsec, NULL, NULL) != 0)
-			ereport(ERROR,
-					(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
-					 errmsg("partition bound out of range")));
-		snprintf(buf, sizeof(buf), "%04d-%02d-%02d %02d:%02d:%02d.%06d+00",
-				 tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
-	}
-	return quote_literal_cstr(buf);
+	if (timestamp2tm((Timestamp) v, NULL, &tm, &fsec, NULL, NULL) != 0)
+		ereport(ERROR,
+				(errcode(ERRCODE_DATETIME_VALUE_OUT_OF_RANGE),
+				 errmsg("partition bound out of range")));
+	return psprintf("%04d-%02d-%02d %02d:%02d:%02d.%06d+00",
+					tm.tm_year, tm.tm_mon, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int) fsec);
+}
+
+/* SQL literal of a key value. */
+static char *
+key_literal(Oid keytype, int64 v)
+{
+	return quote_literal_cstr(key_text(keytype, v));
 }
 
 /* <table>_pYYYY_MM_DD / _pYYYY_wWW / _pYYYY_MM / _pYYYY, clipped to NAMEDATALEN. */
@@ -393,11 +401,13 @@ overlaps(List *bounds, int64 lo, int64 hi)
 }
 
 /*
- * Runs one DDL statement under elfsofa.maintenance_lock_timeout, retrying
- * when the lock was not granted in time; other errors propagate.
+ * Runs work(arg) in a subtransaction under elfsofa.maintenance_lock_timeout,
+ * retrying the whole of it when a lock was not granted in time; other errors
+ * propagate.  A retry starts from scratch: the subtransaction rolled back
+ * whatever the failed attempt did.
  */
 static void
-run_ddl_with_retry(const char *const *stmts, int nstmts)
+run_with_retry(void (*work) (void *), void *arg)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -410,14 +420,7 @@ run_ddl_with_retry(const char *const *stmts, int nstmts)
 		MemoryContextSwitchTo(oldcxt);
 		PG_TRY();
 		{
-			for (int i = 0; i < nstmts; i++)
-			{
-				int			rc = SPI_execute(stmts[i], false, 0);
-
-				if (rc < 0)
-					elog(ERROR, "elfsofa: SPI failed (%s) running \"%s\"",
-						 SPI_result_code_string(rc), stmts[i]);
-			}
+			work(arg);
 			ReleaseCurrentSubTransaction();
 			MemoryContextSwitchTo(oldcxt);
 			CurrentResourceOwner = oldowner;
@@ -450,6 +453,20 @@ run_ddl_with_retry(const char *const *stmts, int nstmts)
 	}
 }
 
+/* Runs DDL statements (SQL text); the caller's step handles lock timeouts. */
+static void
+run_ddl(const char *const *stmts, int nstmts)
+{
+	for (int i = 0; i < nstmts; i++)
+	{
+		int			rc = SPI_execute(stmts[i], false, 0);
+
+		if (rc < 0)
+			elog(ERROR, "elfsofa: SPI failed (%s) running \"%s\"",
+				 SPI_result_code_string(rc), stmts[i]);
+	}
+}
+
 static bool
 has_default(List *bounds)
 {
@@ -463,58 +480,201 @@ has_default(List *bounds)
 	return false;
 }
 
+/* One partition to make: name and bounds in the key's own domain. */
+typedef struct NewPart
+{
+	char	   *name;
+	char	   *qname;
+	int64		lo;
+	int64		hi;
+} NewPart;
+
+/* The partitions one set lacks; current tells which one is being made (or failed). */
+typedef struct NewParts
+{
+	PartSet    *s;
+	char	   *nsp;
+	char	   *relname;
+	char	   *qparent;
+	List	   *parts;			/* of NewPart */
+	bool		attach;
+	bool		with_default;	/* the parent has a default partition */
+	int			current;
+} NewParts;
+
+/* An untyped string constant, as the parser makes for 'literal'. */
+static Node *
+string_const(char *str)
+{
+	A_Const    *c = makeNode(A_Const);
+
+#if PG_VERSION_NUM >= 150000
+	c->val.sval.type = T_String;
+	c->val.sval.sval = str;
+	c->isnull = false;
+#else
+	c->val.type = T_String;
+	c->val.val.str = str;
+#endif
+	c->location = -1;
+	return (Node *) c;
+}
+
 /*
+ * CREATE TABLE <p> PARTITION OF <parent> FOR VALUES FROM (lo) TO (hi), as the
+ * parse tree the grammar would produce, run through ProcessUtility like SPI
+ * would run the text (same context, so event triggers and hooks see the same
+ * command) minus the parsing.  sql is that text, for logs and event triggers.
+ */
+static void
+create_partition_of(NewParts *np, NewPart *p)
+{
+	CreateStmt *cs = makeNode(CreateStmt);
+	PartitionBoundSpec *spec = makeNode(PartitionBoundSpec);
+	PlannedStmt *ps = makeNode(PlannedStmt);
+	char	   *lo = key_text(np->s->keytype, p->lo);
+	char	   *hi = key_text(np->s->keytype, p->hi);
+	char	   *sql;
+
+	sql = psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)",
+				   p->qname, np->qparent, quote_literal_cstr(lo), quote_literal_cstr(hi));
+	spec->strategy = PARTITION_STRATEGY_RANGE;
+	spec->is_default = false;
+	spec->lowerdatums = list_make1(string_const(lo));
+	spec->upperdatums = list_make1(string_const(hi));
+	spec->location = -1;
+	cs->relation = makeRangeVar(np->nsp, p->name, -1);
+	cs->inhRelations = list_make1(makeRangeVar(np->nsp, np->relname, -1));
+	cs->partbound = spec;
+	cs->oncommit = ONCOMMIT_NOOP;
+	cs->if_not_exists = false;
+
+	ps->commandType = CMD_UTILITY;
+	ps->canSetTag = false;
+	ps->utilityStmt = (Node *) cs;
+	ps->stmt_location = 0;
+	ps->stmt_len = 0;
+	CommandCounterIncrement();
+	ProcessUtility(ps, sql, false, PROCESS_UTILITY_QUERY, NULL, NULL, None_Receiver, NULL);
+	CommandCounterIncrement();
+}
+
+/*
+ * Gives a new partition the parent's per-column statistics targets (ALTER
+ * COLUMN ... SET STATISTICS), which neither PARTITION OF nor LIKE copies:
+ * e.g. the outbox turns off statistics on its jsonb payload, which ANALYZE
+ * would otherwise spend most of its time on.
+ */
+static void
+copy_statistics_targets(NewParts *np, NewPart *p)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		args[2] = {ObjectIdGetDatum(np->s->parent), CStringGetTextDatum(p->qname)};
+	const char **stmts;
+	int			n;
+	int			rc = SPI_execute_with_args("SELECT format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', $2, attname, attstattarget)"
+										   "  FROM pg_catalog.pg_attribute"
+										   " WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attstattarget >= 0"
+										   " ORDER BY attnum",
+										   2, argtypes, args, NULL, true, 0);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "elfsofa: could not read the statistics targets of %s", np->qparent);
+	n = (int) SPI_processed;
+	if (n == 0)
+		return;
+	stmts = palloc(sizeof(char *) * n);
+	for (int i = 0; i < n; i++)
+		stmts[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	run_ddl(stmts, n);
+}
+
+/* The work of one step: every partition of every set in a list of NewParts. */
+typedef struct NewPartsStep
+{
+	List	   *sets;			/* of NewParts */
+	int			current;		/* index of the set being made */
+} NewPartsStep;
+
+static void
+new_parts_work(void *arg)
+{
+	NewPartsStep *step = arg;
+	ListCell   *lc1;
+
+	step->current = 0;
+	foreach(lc1, step->sets)
+	{
+		NewParts   *np = lfirst(lc1);
+		ListCell   *lc;
+
+		np->current = 0;
+		foreach(lc, np->parts)
+		{
+			NewPart    *p = lfirst(lc);
+
+			if (np->attach)
+			{
+				const char *stmts[2];
+
+				stmts[0] = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
+									"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", p->qname, np->qparent);
+				stmts[1] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
+									np->qparent, p->qname, key_literal(np->s->keytype, p->lo),
+									key_literal(np->s->keytype, p->hi));
+				run_ddl(stmts, 2);
+			}
+			else
+				create_partition_of(np, p);
+			copy_statistics_targets(np, p);
+			np->current++;
+		}
+		step->current++;
+	}
+}
+
+/*
+ * Makes the partitions of a list of sets in one step: one subtransaction,
+ * retried whole on a lock timeout, so a step that cannot get a lock in time
+ * gives back every lock it took before it tries again (a shop transaction
+ * waiting for one of them never waits long enough to be a deadlock victim).
  * The pg_partman pain "rows stuck in the default partition": when a new
  * period cannot be made because the default partition already holds rows for
  * it, say so plainly instead of leaving a bare constraint error.
  */
 static void
-run_ddl_explaining_default(const char *const *stmts, int nstmts, const char *qname, bool with_default)
+make_partitions(List *sets)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
+	NewPartsStep *step = palloc0(sizeof(NewPartsStep));	/* read after a longjmp: not on the stack */
 
+	step->sets = sets;
 	PG_TRY();
 	{
-		run_ddl_with_retry(stmts, nstmts);
+		run_with_retry(new_parts_work, step);
 	}
 	PG_CATCH();
 	{
 		ErrorData  *edata;
+		NewParts   *np;
+		NewPart    *p;
 
 		MemoryContextSwitchTo(oldcxt);
 		edata = CopyErrorData();
-		if (!with_default || edata->sqlerrcode != ERRCODE_CHECK_VIOLATION)
+		if (edata->sqlerrcode != ERRCODE_CHECK_VIOLATION || step->current >= list_length(sets))
+			PG_RE_THROW();
+		np = list_nth(sets, step->current);
+		if (!np->with_default || np->current >= list_length(np->parts))
 			PG_RE_THROW();
 		FlushErrorState();
+		p = list_nth(np->parts, np->current);
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
-				 errmsg("rows for partition %s are in the default partition", qname),
+				 errmsg("rows for partition %s are in the default partition", p->qname),
 				 errdetail("%s", edata->message),
 				 errhint("Move those rows out of the default partition (or drop it: elfsofa does not need one), then run maintenance again.")));
 	}
 	PG_END_TRY();
-}
-
-/*
- * The parent's per-column statistics targets (ALTER COLUMN ... SET
- * STATISTICS), which neither PARTITION OF nor LIKE copies: e.g. the outbox
- * turns off statistics on its jsonb payload, which ANALYZE would otherwise
- * spend most of its time on.  Leaves (quoted name, target) rows in
- * SPI_tuptable and returns their number.
- */
-static int
-parent_statistics_targets(Oid parent)
-{
-	Oid			argtypes[1] = {OIDOID};
-	Datum		args[1] = {ObjectIdGetDatum(parent)};
-	int			rc = SPI_execute_with_args("SELECT quote_ident(attname), attstattarget::int FROM pg_catalog.pg_attribute"
-										   " WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped"
-										   " AND attstattarget >= 0 ORDER BY attnum",
-										   1, argtypes, args, NULL, true, 0);
-
-	if (rc != SPI_OK_SELECT)
-		elog(ERROR, "elfsofa: could not read the statistics targets of relation %u", parent);
-	return (int) SPI_processed;
 }
 
 /* A partition created while CREATE EXTENSION runs must not become an extension member. */
@@ -536,31 +696,34 @@ json_str(StringInfo buf, const char *s)
 }
 
 /*
- * Creates the missing partitions of one set from the current period to
- * premake ahead; appends their names to out.  Maintenance (attach = true)
- * makes a plain table and ATTACHes it: SHARE UPDATE EXCLUSIVE on the parent,
- * so live inserts go on.  Registration uses one CREATE TABLE ... PARTITION OF
- * per period, which is cheaper but takes ACCESS EXCLUSIVE on the parent for
- * the moment of each statement (still under the short lock_timeout).
+ * The partitions one set lacks, from the current period to premake ahead.
+ * Maintenance (attach = true) makes a plain table and ATTACHes it: SHARE
+ * UPDATE EXCLUSIVE on the parent, so live inserts go on.  Registration uses
+ * one CREATE TABLE ... PARTITION OF per period, which is cheaper but takes
+ * ACCESS EXCLUSIVE on the parent (under the short lock_timeout) until the
+ * registering transaction ends.
  */
-static int
-create_ahead(PartSet *s, StringInfo out, bool attach)
+static NewParts *
+plan_ahead(PartSet *s, bool attach)
 {
-	char	   *nsp = get_namespace_name(get_rel_namespace(s->parent));
-	char	   *relname = get_rel_name(s->parent);
-	char	   *qparent;
+	Oid			nspid = get_rel_namespace(s->parent);
+	NewParts   *np = palloc0(sizeof(NewParts));
 	List	   *bounds;
 	int32		start;
-	int			created = 0;
 
-	if (nsp == NULL || relname == NULL)
+	np->s = s;
+	np->attach = attach;
+	np->nsp = OidIsValid(nspid) ? get_namespace_name(nspid) : NULL;
+	np->relname = get_rel_name(s->parent);
+	if (np->nsp == NULL || np->relname == NULL)
 		ereport(ERROR,
 				(errcode(ES_ERRCODE_NOT_FOUND),
 				 errmsg("partitioned table no longer exists"),
 				 errdetail("Set with parent OID %u has no table.", s->parent),
 				 errhint("Remove it with DELETE FROM elfsofa.partition_sets.")));
-	qparent = quote_qualified_identifier(nsp, relname);
+	np->qparent = quote_qualified_identifier(np->nsp, np->relname);
 	bounds = read_bounds(s->parent, s->keytype);
+	np->with_default = has_default(bounds);
 	start = period_start(local_today(s), s->unit, s->n);
 
 	for (int i = 0; i <= s->premake; i++)
@@ -571,52 +734,55 @@ create_ahead(PartSet *s, StringInfo out, bool attach)
 
 		if (!overlaps(bounds, lo, hi))
 		{
-			char	   *name = partition_name(relname, s, start);
-			char	   *qname = quote_qualified_identifier(nsp, name);
-			const char **stmts;
-			int			nstmts = 0;
-			int			nstats;
-			Oid			relid;
-			Bound	   *b;
+			NewPart    *p = palloc(sizeof(NewPart));
 
-			if (OidIsValid(get_relname_relid(name, get_rel_namespace(s->parent))))
+			p->name = partition_name(np->relname, s, start);
+			p->qname = quote_qualified_identifier(np->nsp, p->name);
+			p->lo = lo;
+			p->hi = hi;
+			if (OidIsValid(get_relname_relid(p->name, nspid)))
 				ereport(ERROR,
 						(errcode(ERRCODE_DUPLICATE_TABLE),
-						 errmsg("cannot create partition %s", qname),
-						 errdetail("A relation named %s exists but is not a partition of %s for this period.", qname, qparent),
+						 errmsg("cannot create partition %s", p->qname),
+						 errdetail("A relation named %s exists but is not a partition of %s for this period.",
+								   p->qname, np->qparent),
 						 errhint("Rename or attach that table, then run maintenance again.")));
-			nstats = parent_statistics_targets(s->parent);
-			stmts = palloc(sizeof(char *) * (2 + nstats));
-			if (attach)
-				stmts[nstmts++] = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
-										   "INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", qname, qparent);
-			else
-				stmts[nstmts++] = psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)",
-										   qname, qparent, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
-			/* SPI_tuptable still holds parent_statistics_targets' rows */
-			for (int t = 0; t < nstats; t++)
-				stmts[nstmts++] = psprintf("ALTER TABLE %s ALTER COLUMN %s SET STATISTICS %s", qname,
-										   SPI_getvalue(SPI_tuptable->vals[t], SPI_tuptable->tupdesc, 1),
-										   SPI_getvalue(SPI_tuptable->vals[t], SPI_tuptable->tupdesc, 2));
-			if (attach)
-				stmts[nstmts++] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
-										   qparent, qname, key_literal(s->keytype, lo), key_literal(s->keytype, hi));
-			run_ddl_explaining_default(stmts, nstmts, qname, has_default(bounds));
-			relid = get_relname_relid(name, get_rel_namespace(s->parent));
-			forget_extension_membership(relid);
-			b = palloc0(sizeof(Bound));
-			b->relid = relid;
-			b->lo = lo;
-			b->hi = hi;
-			bounds = lappend(bounds, b);
-			if (out->len > 0)
-				appendStringInfoChar(out, ',');
-			created++;
-			json_str(out, qname);
+			np->parts = lappend(np->parts, p);
 		}
 		start = next;
 	}
-	return created;
+	return np;
+}
+
+/* After the step: appends the names made to out; returns how many. */
+static int
+finish_ahead(NewParts *np, StringInfo out)
+{
+	ListCell   *lc;
+
+	foreach(lc, np->parts)
+	{
+		NewPart    *p = lfirst(lc);
+
+		if (creating_extension)
+			forget_extension_membership(get_relname_relid(p->name, get_rel_namespace(np->s->parent)));
+		if (out->len > 0)
+			appendStringInfoChar(out, ',');
+		json_str(out, p->qname);
+	}
+	return list_length(np->parts);
+}
+
+/* Creates the missing partitions of one set in one step; appends their names to out. */
+static int
+create_ahead(PartSet *s, StringInfo out, bool attach)
+{
+	NewParts   *np = plan_ahead(s, attach);
+
+	if (np->parts == NIL)
+		return 0;
+	make_partitions(list_make1(np));
+	return finish_ahead(np, out);
 }
 
 static EsPlan fk_plan = {
@@ -624,7 +790,11 @@ static EsPlan fk_plan = {
 	1, {OIDOID}
 };
 
-/* Detaches partitions of one set wholly older than its cutoff and archives or drops them. */
+/*
+ * Detaches partitions of one set wholly older than its cutoff and archives or
+ * drops them.  Runs inside its group's retire step (group_retire), which
+ * retries the whole group on a lock timeout.
+ */
 static int
 retire_old(PartSet *s, StringInfo out)
 {
@@ -677,7 +847,7 @@ retire_old(PartSet *s, StringInfo out)
 						 errdetail("elfsofa_archive already has a table named %s.", quote_identifier(pname)),
 						 errhint("Rename the archived table, then run maintenance again.")));
 		}
-		run_ddl_with_retry(stmts, nstmts);
+		run_ddl(stmts, nstmts);
 		if (!s->drop)
 		{
 			/* archived rows must not pin live tables: drop its foreign keys, then move it */
@@ -696,10 +866,10 @@ retire_old(PartSet *s, StringInfo out)
 			if (sql.len > 0)
 			{
 				mv[0] = psprintf("ALTER TABLE %s %s", qname, sql.data);
-				run_ddl_with_retry(mv, 1);
+				run_ddl(mv, 1);
 			}
 			mv[0] = psprintf("ALTER TABLE %s SET SCHEMA elfsofa_archive", qname);
-			run_ddl_with_retry(mv, 1);
+			run_ddl(mv, 1);
 		}
 		if (out->len > 0)
 			appendStringInfoChar(out, ',');
@@ -840,7 +1010,8 @@ static EsPlan upsert_plan = {
 	"ON CONFLICT (parent) DO UPDATE SET control_column = EXCLUDED.control_column, "
 	"       part_interval = EXCLUDED.part_interval, premake = EXCLUDED.premake, "
 	"       retention = EXCLUDED.retention, retention_action = EXCLUDED.retention_action, "
-	"       retire_with = EXCLUDED.retire_with",
+	"       retire_with = EXCLUDED.retire_with "
+	"RETURNING time_zone",
 	9, {OIDOID, TEXTOID, INTERVALOID, INT4OID, INTERVALOID, TEXTOID, OIDOID, TEXTOID, BOOLOID}
 };
 
@@ -980,25 +1151,17 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 	v[8] = BoolGetDatum(creating_extension);
 	es_exec(&upsert_plan, v, nulls, false, 0);
 
-	/* create ahead with the stored settings (time zone kept from the first registration) */
-	{
-		List	   *sets = load_sets(parent);
-		ListCell   *lc;
-
-		save_nestlevel = NewGUCNestLevel();
-		(void) set_config_option("lock_timeout", psprintf("%d", es_lock_timeout_ms),
-								 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-		foreach(lc, sets)
-		{
-			PartSet    *ps = lfirst(lc);
-
-			if (ps->parent != parent)
-				continue;
-			resolve_keytype(ps);
-			create_ahead(ps, &out, false);
-		}
-		AtEOXact_GUC(true, save_nestlevel);
-	}
+	/* create ahead with these settings and the stored time zone (kept from the first registration) */
+	s.parent = parent;
+	s.control_column = column;
+	s.interval = iv;
+	s.premake = premake;
+	s.time_zone = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
+	save_nestlevel = NewGUCNestLevel();
+	(void) set_config_option("lock_timeout", psprintf("%d", es_lock_timeout_ms),
+							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
+	create_ahead(&s, &out, false);
+	AtEOXact_GUC(true, save_nestlevel);
 	SPI_finish();
 
 	initStringInfo(&res);
@@ -1018,47 +1181,51 @@ try_lock_set(Oid parent)
 	return LockAcquire(&tag, ExclusiveLock, false, true) != LOCKACQUIRE_NOT_AVAIL;
 }
 
-/* Creates (or retires) for the sets of one group in a subtransaction; returns the error message or NULL. */
+/*
+ * Creates ahead for the sets of one group (a leader and its followers) in a
+ * subtransaction and as one step: making a leader's partition locks the
+ * tables that reference it (orders: payments, lines) and a follower's locks
+ * the leader (lines: orders), so only one retry unit for all of them lets a
+ * lock timeout give every one of those locks back.  outs[k]/counts[k] get
+ * what was made for the k-th set; returns the error message or NULL.
+ */
 static char *
-group_step(List *group, bool retire, StringInfo out, int *count)
+group_create(List *group, StringInfo *outs, int *counts)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
 	char	   *volatile err = NULL;
-	int			outlen = out->len;
-	volatile int n = 0;
 
 	BeginInternalSubTransaction(NULL);
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
+		List	   *nps = NIL;
+		List	   *todo = NIL;
 		ListCell   *lc;
+		int			k = 0;
 
-		if (!retire)
+		foreach(lc, group)
 		{
-			foreach(lc, group)
-			{
-				PartSet    *s = lfirst(lc);
+			PartSet    *s = lfirst(lc);
+			NewParts   *np;
 
-				resolve_keytype(s);
-				n += create_ahead(s, out, true);
-			}
+			resolve_keytype(s);
+			np = plan_ahead(s, true);
+			nps = lappend(nps, np);
+			if (np->parts != NIL)
+				todo = lappend(todo, np);
 		}
-		else
+		if (todo != NIL)
+			make_partitions(todo);
+		foreach(lc, nps)
 		{
-			/* followers (lines) first, leader (orders) last */
-			for (int i = list_length(group) - 1; i >= 0; i--)
-			{
-				PartSet    *s = list_nth(group, i);
-
-				resolve_keytype(s);
-				n += retire_old(s, out);
-			}
+			counts[k] = finish_ahead((NewParts *) lfirst(lc), outs[k]);
+			k++;
 		}
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
-		*count += n;
 	}
 	PG_CATCH();
 	{
@@ -1070,10 +1237,83 @@ group_step(List *group, bool retire, StringInfo out, int *count)
 		RollbackAndReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
-		out->len = outlen;
-		out->data[outlen] = '\0';
-		err = psprintf("%s: %s (SQLSTATE %s)", retire ? "retire" : "create", edata->message,
-					   unpack_sql_state(edata->sqlerrcode));
+		for (int k = 0; k < list_length(group); k++)
+		{
+			resetStringInfo(outs[k]);
+			counts[k] = 0;
+		}
+		err = psprintf("create: %s (SQLSTATE %s)", edata->message, unpack_sql_state(edata->sqlerrcode));
+		FreeErrorData(edata);
+	}
+	PG_END_TRY();
+	return err;
+}
+
+/* The work of a group's retire step; starts over from scratch on a retry. */
+typedef struct RetireStep
+{
+	List	   *group;
+	StringInfo	out;
+	int			outlen;
+	int			n;
+} RetireStep;
+
+static void
+retire_work(void *arg)
+{
+	RetireStep *st = arg;
+
+	st->out->len = st->outlen;
+	st->out->data[st->outlen] = '\0';
+	st->n = 0;
+	/* followers (lines) first, leader (orders) last */
+	for (int i = list_length(st->group) - 1; i >= 0; i--)
+	{
+		PartSet    *s = list_nth(st->group, i);
+
+		resolve_keytype(s);
+		st->n += retire_old(s, st->out);
+	}
+}
+
+/*
+ * Retires for the sets of one group in a subtransaction and as one step (one
+ * retry unit, like group_create); returns the error message or NULL.
+ */
+static char *
+group_retire(List *group, StringInfo out, int *count)
+{
+	MemoryContext oldcxt = CurrentMemoryContext;
+	ResourceOwner oldowner = CurrentResourceOwner;
+	char	   *volatile err = NULL;
+	RetireStep *st = palloc0(sizeof(RetireStep));
+
+	st->group = group;
+	st->out = out;
+	st->outlen = out->len;
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(oldcxt);
+	PG_TRY();
+	{
+		run_with_retry(retire_work, st);
+		ReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		*count += st->n;
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(oldcxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(oldcxt);
+		CurrentResourceOwner = oldowner;
+		out->len = st->outlen;
+		out->data[st->outlen] = '\0';
+		err = psprintf("retire: %s (SQLSTATE %s)", edata->message, unpack_sql_state(edata->sqlerrcode));
 		FreeErrorData(edata);
 	}
 	PG_END_TRY();
@@ -1131,6 +1371,9 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 		ListCell   *lc;
 		MemoryContext old;
 		char	   *group_retire_err = NULL;
+		char	   *group_create_err = NULL;
+		StringInfo *created_outs;
+		int		   *created_counts;
 
 		while (i < list_length(sets))
 		{
@@ -1151,19 +1394,23 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 		}
 
 		old = MemoryContextSwitchTo(loopcxt);
+		created_outs = palloc(sizeof(StringInfo) * list_length(group));
+		created_counts = palloc0(sizeof(int) * list_length(group));
+		for (int k = 0; k < list_length(group); k++)
+			created_outs[k] = makeStringInfo();
+		if (!busy)
+			group_create_err = group_create(group, created_outs, created_counts);
 		foreach(lc, group)
 		{
 			PartSet    *s = lfirst(lc);
-			List	   *one = list_make1(s);
-			StringInfoData created,
-						retired;
-			char	   *e1 = NULL,
+			int			k = foreach_current_index(lc);
+			StringInfoData retired;
+			char	   *e1 = group_create_err,
 					   *e2 = NULL;
 			char	   *err;
-			int			c = 0,
+			int			c = created_counts[k],
 						r = 0;
 
-			initStringInfo(&created);
 			initStringInfo(&retired);
 			if (!first)
 				appendStringInfoChar(&res, ',');
@@ -1179,7 +1426,6 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 				skipped++;
 				continue;
 			}
-			e1 = group_step(one, false, &created, &c);
 			/* a follower retires with its leader, in the leader's step, lines before orders */
 			if (!OidIsValid(s->leader) && s->retention != NULL)
 			{
@@ -1188,7 +1434,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 
 				foreach(lc2, group)
 					rev = lappend(rev, lfirst(lc2));
-				e2 = group_step(rev, true, &retired, &r);
+				e2 = group_retire(rev, &retired, &r);
 			}
 			else if (OidIsValid(s->leader))
 				e2 = group_retire_err;	/* a failed retire of the group is the followers' error too */
@@ -1199,7 +1445,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 			err = e1 && e2 ? psprintf("%s; %s", e1, e2) : (e1 ? e1 : e2);
 			if (err)
 				errors++;
-			appendStringInfo(&res, ",\"created\":[%s],\"retired\":[%s],\"error\":", created.data, retired.data);
+			appendStringInfo(&res, ",\"created\":[%s],\"retired\":[%s],\"error\":", created_outs[k]->data, retired.data);
 			json_str(&res, err);
 			appendStringInfoChar(&res, '}');
 

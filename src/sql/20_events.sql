@@ -6,7 +6,7 @@ CREATE SEQUENCE @extschema@.events_id_seq AS bigint;
 CREATE FUNCTION @extschema@.next_event_id(seq regclass) RETURNS bigint
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'es_next_event_id';
 COMMENT ON FUNCTION @extschema@.next_event_id(regclass) IS
-    'Default of events.id: assigns the transaction id first, then takes nextval(seq), so an id is never older than its writer''s xid (events_since relies on it).';
+    'Default of events.id: assigns the transaction id first, then takes nextval(seq), so an id is never older than its writer''s xid (events_since relies on it); also has the publisher woken at commit, whoever inserted the event.';
 
 CREATE FUNCTION @extschema@.next_xid() RETURNS xid8
     LANGUAGE c VOLATILE AS 'MODULE_PATHNAME', 'es_next_xid';

@@ -29,7 +29,10 @@ ALTER SEQUENCE @extschema@.audit_log_id_seq OWNED BY @extschema@.audit_log.id;
 -- random order, and measured on 200k-row inserts a hash index costs about half
 -- of a btree on jsonb_hash_extended(pk) and a third of a btree on the jsonb
 -- itself.  Rows of different tables that share a key value share a bucket;
--- audit_history filters on the table as well.
+-- audit_history filters on the table as well.  The trigger writes the hash
+-- entries of a statement's audit rows together, sorted by bucket, before the
+-- next query or utility command runs and before commit (src/audit.c), so
+-- every query, in the writing transaction too, finds them.
 CREATE INDEX audit_log_pk_idx ON @extschema@.audit_log USING hash (pk);
 CREATE INDEX audit_log_old_pk_idx ON @extschema@.audit_log USING hash (old_pk) WHERE old_pk IS NOT NULL;
 CREATE INDEX audit_log_truncate_idx ON @extschema@.audit_log (schema_name, table_name) WHERE pk IS NULL;

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench_partitions.sh — elfsofa's partition manager vs pg_partman 4.x, in the
 # same run on the same server, plus archive_rows throughput.
-#   1. registering 20 daily sets with 30 days ahead (one transaction each side)
+#   1. registering 20 daily sets with 30 days ahead (one transaction each side),
+#      next to the floor: the same 620 partitions as bare CREATE TABLE ... PARTITION OF
 #   2. a maintenance run with nothing to do, 20 sets (median of 5)
 #   3. the same with 200 sets (flatness: time per set)
 #   4. archive_rows on 1M rows (rows/s), against a one-shot DELETE ... INSERT
@@ -33,8 +34,25 @@ ms() {
         "DO \$x\$ DECLARE t0 timestamptz := clock_timestamp(); BEGIN $1; RAISE NOTICE 'ms=%', round(extract(epoch FROM clock_timestamp() - t0)::numeric * 1000, 2); END \$x\$" 2>&1 |
         sed -n 's/.*ms=//p'
 }
+# mscpu <sql>: like ms, but prints "elapsed_ms cpu_ms user_ms": cpu is the backend's own on-CPU
+# time (/proc/self/schedstat, user + kernel), user its user-mode part (/proc/self/stat utime, 10 ms
+# ticks).  Other load on the machine disturbs these far less than elapsed time; the kernel part
+# (creating files) also depends on the file system's state, user time does not.
+mscpu() {
+    psql -X -A -t -q -v ON_ERROR_STOP=1 -d $DB -c \
+        "DO \$x\$ DECLARE t0 timestamptz := clock_timestamp();
+                         c0 bigint := split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint;
+                         u0 bigint := split_part(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ', 12)::bigint;
+         BEGIN $1;
+           RAISE NOTICE 'ms=% % %', round(extract(epoch FROM clock_timestamp() - t0)::numeric * 1000, 2),
+                        round((split_part(pg_read_file('/proc/self/schedstat'), ' ', 1)::bigint - c0) / 1e6, 2),
+                        (split_part(split_part(pg_read_file('/proc/self/stat'), ') ', 2), ' ', 12)::bigint - u0) * 10;
+         END \$x\$" 2>&1 |
+        sed -n 's/.*ms=//p'
+}
 median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.1f", a / b; else print "n/a" }'; }
+ratio2() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
 psql -X -q -c "DROP DATABASE IF EXISTS $DB" >/dev/null 2>&1
 psql -X -q -c "CREATE DATABASE $DB" >/dev/null
@@ -47,11 +65,23 @@ mk_tables() {   # mk_tables <prefix> <from> <to>
             EXECUTE format('CREATE TABLE b.%I (id bigint, ts timestamptz NOT NULL, v text) PARTITION BY RANGE (ts)', '$1' || i);
           END LOOP; END \$\$"
 }
+mk_tables f_ 1 20
 mk_tables e_ 1 20
 mk_tables p_ 1 20
 
-reg_e=$(ms "FOR i IN 1..20 LOOP PERFORM elfsofa.partition_table(format('b.e_%s', i)::regclass, 'ts', '1 day', 30); END LOOP")
-reg_p=$(ms "FOR i IN 1..20 LOOP PERFORM partman.create_parent(format('b.p_%s', i), 'ts', 'native', 'daily', p_premake := 30, p_start_partition := to_char(now(), 'YYYY-MM-DD'), p_jobmon := false); END LOOP")
+# the physical floor: the same 620 partitions (20 parents x today + 30 days) as bare
+# CREATE TABLE ... PARTITION OF statements, no bookkeeping at all
+read -r reg_f cpu_f usr_f <<<"$(mscpu "FOR i IN 1..20 LOOP FOR d IN 0..30 LOOP
+      EXECUTE format('CREATE TABLE b.%I PARTITION OF b.%I FOR VALUES FROM (%L) TO (%L)',
+                     format('f_%s_p%s', i, d), 'f_' || i,
+                     date_trunc('day', now()) + d * interval '1 day', date_trunc('day', now()) + (d + 1) * interval '1 day');
+    END LOOP; END LOOP")"
+# Order: floor, pg_partman, elfsofa.  Creating files costs more kernel time the more files were
+# created (and deleted) just before (an ext4 without journal skips recently freed inodes), so
+# whatever runs later is at a disadvantage: elfsofa goes last.
+read -r reg_p cpu_p usr_p <<<"$(mscpu "FOR i IN 1..20 LOOP PERFORM partman.create_parent(format('b.p_%s', i), 'ts', 'native', 'daily', p_premake := 30, p_start_partition := to_char(now(), 'YYYY-MM-DD'), p_jobmon := false); END LOOP")"
+read -r reg_e cpu_e usr_e <<<"$(mscpu "FOR i IN 1..20 LOOP PERFORM elfsofa.partition_table(format('b.e_%s', i)::regclass, 'ts', '1 day', 30); END LOOP")"
+parts_f=$(q -c "SELECT count(*) FROM pg_inherits WHERE inhparent::regclass::text LIKE 'b.f\_%'")
 parts_e=$(q -c "SELECT count(*) FROM pg_inherits WHERE inhparent::regclass::text LIKE 'b.e\_%'")
 parts_p=$(q -c "SELECT count(*) FROM pg_inherits WHERE inhparent::regclass::text LIKE 'b.p\_%'")
 
@@ -119,7 +149,12 @@ echo
 echo "== partitions: elfsofa vs pg_partman $pmver (same server, same run)"
 printf '%-50s %12s %12s %8s\n' "measure" "elfsofa" "pg_partman" "ratio"
 printf '%-50s %10s ms %10s ms %7sx\n' "register 20 daily sets, 30 days ahead" "$reg_e" "$reg_p" "$(ratio "$reg_p" "$reg_e")"
+printf '%-50s %10s ms %10s ms %7sx\n' "  same, backend CPU" "$cpu_e" "$cpu_p" "$(ratio "$cpu_p" "$cpu_e")"
+printf '%-50s %10s ms %10s ms %7sx\n' "  same, backend CPU in user mode" "$usr_e" "$usr_p" "$(ratio "$usr_p" "$usr_e")"
 printf '%-50s %12s %12s\n' "  partitions made" "$parts_e" "$parts_p"
+printf '%-50s %10s ms %10s ms %10s ms user   (%s partitions)\n' "  floor: bare CREATE TABLE ... PARTITION OF" "$reg_f" "$cpu_f" "$usr_f" "$parts_f"
+printf '%-50s %11sx %11sx %11sx user\n' "  elfsofa / floor (elapsed, cpu; 1.0 = at floor)" "$(ratio2 "$reg_e" "$reg_f")" "$(ratio2 "$cpu_e" "$cpu_f")" "$(ratio2 "$usr_e" "$usr_f")"
+printf '%-50s %11sx %11sx %11sx user\n' "  pg_partman / floor (elapsed, cpu)" "$(ratio2 "$reg_p" "$reg_f")" "$(ratio2 "$cpu_p" "$cpu_f")" "$(ratio2 "$usr_p" "$usr_f")"
 printf '%-50s %10s ms %10s ms %7sx\n' "no-op maintenance, $sets20_e / $sets20_p sets (median of 5)" "$noop20_e" "$noop20_p" "$(ratio "$noop20_p" "$noop20_e")"
 printf '%-50s %10s ms %10s ms %7sx\n' "  same, warm session (median of 5)" "$warm20_e" "$warm20_p" "$(ratio "$warm20_p" "$warm20_e")"
 printf '%-50s %10s ms %10s ms %7sx\n' "register 180 more sets, 4 days ahead" "$reg180_e" "$reg180_p" "$(ratio "$reg180_p" "$reg180_e")"
