@@ -39,6 +39,10 @@ install-listen: $(LISTEN_BIN)
 	$(MKDIR_P) '$(DESTDIR)$(bindir)'
 	$(INSTALL_PROGRAM) $(LISTEN_BIN) '$(DESTDIR)$(bindir)/elfsofa-listen'
 
+# PGXS tracks no header dependencies: every object depends on the shared header
+# (a struct changed there would otherwise leave stale objects behind).
+$(OBJS): src/elfsofa.h
+
 elfsofa--1.0.sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@
 

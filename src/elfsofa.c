@@ -45,6 +45,7 @@ _PG_init(void)
 							   NULL, NULL, NULL);
 	es_ops_init();
 
+	es_leafwriter_init();
 	es_events_init();
 	es_partitions_init();
 	es_ratelimit_init();

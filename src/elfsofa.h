@@ -78,6 +78,13 @@ extern void es_check_location(const char *location, const char *argname);
 extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
 
 /*
+ * events.c: only the outbox row (es_emit_event without the topic check and
+ * without es_event_written), for callers that emit several events and then
+ * call es_event_written for each.  Needs no SPI.
+ */
+extern int64 es_outbox_write(const char *topic, const char *key, Jsonb *data);
+
+/*
  * audit.c: installs the hook that refuses TRUNCATE of audit_log partitions and
  * the hooks that write deferred audit index entries before any query runs.
  */
@@ -98,6 +105,44 @@ extern void es_audit_init(void);
 #else
 #define ES_HASH_DOINSERT(index, itup, heap) _hash_doinsert((index), (itup), (heap))
 #endif
+
+/*
+ * leafwriter.c: direct inserts into the current partition of a
+ * time-partitioned elfsofa table, kept open for the rest of the transaction
+ * (events), or into a plain table (then the table itself; the publisher's
+ * notification queue rows).  audit.c keeps its own writer, which also defers
+ * its hash index entries.  The
+ * caller fills relname, ncols and colnames once, calls es_leaf_open() for
+ * the partition covering a time (false when no partition does), es_leaf_insert() with values in colnames order (they must
+ * satisfy the table's constraints: nothing is checked, no trigger fires),
+ * es_leaf_close() before commit, es_leaf_invalidate() from a relcache
+ * callback (then stale: close and reopen before the next row) and
+ * es_leaf_forget() at transaction end.  Every utility statement closes the
+ * open writers first (an open partition could not be truncated or altered).
+ */
+#define ES_LEAF_MAXCOLS 16
+typedef struct EsLeafWriter
+{
+	const char *relname;		/* table in schema elfsofa, for messages */
+	int			ncols;
+	const char *const *colnames;	/* the columns callers fill, in their order */
+	Oid			rootid;
+	Oid			leafid;
+	bool		stale;
+	Relation	leaf;			/* NULL while closed */
+	struct ResultRelInfo *rri;
+	struct EState *estate;
+	struct TupleTableSlot *slot;
+	AttrNumber	map[ES_LEAF_MAXCOLS];	/* colnames[i] -> partition attnum */
+	bool		registered;		/* known to the utility hook */
+} EsLeafWriter;
+
+extern void es_leafwriter_init(void);
+extern bool es_leaf_open(EsLeafWriter *w, Oid rootid, TimestampTz ts);
+extern void es_leaf_insert(EsLeafWriter *w, Datum *values, bool *nulls);
+extern void es_leaf_close(EsLeafWriter *w);
+extern void es_leaf_invalidate(EsLeafWriter *w, Oid relid);
+extern void es_leaf_forget(EsLeafWriter *w);
 
 /*
  * orders.c: the customer a request acts for.  given is the customer id text
@@ -123,7 +168,7 @@ extern void es_events_init(void);
 extern void es_publisher_init(void);
 extern void es_notifications_init(void);
 /*
- * After an outbox row was written (es_emit_event, or a caller's own INSERT):
+ * After an outbox row was written (es_emit_event, or es_outbox_write):
  * wake-up, or NOTIFY and queue.  SPI must be connected; SPI_tuptable and
  * SPI_processed are left as they were.
  */

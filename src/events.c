@@ -12,9 +12,11 @@
  *   commit mode  otherwise: the writer queues the NOTIFY itself, and
  *                PostgreSQL delivers it only if the transaction commits.
  *
- * The outbox (and the notification queue) are written with the rights of
- * the outbox's owner, so any role allowed to change a table that emits
- * events can, without any right on elfsofa.events itself.
+ * Outbox rows go straight into the current events partition (no SQL, so no
+ * right on elfsofa.events is needed); the commit-mode notification queue is
+ * written with the rights of the outbox's owner.  So any role allowed to
+ * change a table that emits events can, without any right on the outbox or
+ * the queue.
  *
  * events_since() hands out committed events in id order without a gap: ids
  * come from a sequence before commit, so an event is only handed out once no
@@ -40,10 +42,12 @@
 #include "storage/proc.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
+#include "utils/inval.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
+#include "utils/timestamp.h"
 #include "utils/xid8.h"
 
 PG_FUNCTION_INFO_V1(es_next_event_id);
@@ -58,15 +62,21 @@ bool		es_guc_emit_events = true;
 /* Did the current transaction write an event?  Reset at every transaction end. */
 static bool xact_emitted = false;
 
-static EsPlan emit_plan = {
-	"INSERT INTO elfsofa.events (topic, key, data) VALUES ($1, $2, COALESCE($3, '{}'::jsonb)) RETURNING id",
-	3, {TEXTOID, TEXTOID, JSONBOID}
-};
+/*
+ * The outbox row goes straight into the events partition of the transaction's
+ * start time (src/leafwriter.c), opened once per transaction: a process_order
+ * pays a heap and an index insert per event, not a statement.  The column
+ * values are those the table's defaults would give (see src/sql/20_events.sql).
+ */
+static const char *const outbox_cols[] = {"id", "topic", "key", "data", "created_at", "xid_horizon"};
+static EsLeafWriter outbox_leaf = {"events", lengthof(outbox_cols), outbox_cols};
+static Oid	outbox_seqid = InvalidOid;	/* events_id_seq, looked up with the partition */
+static bool outbox_closing = false;	/* past PRE_COMMIT: close after each row */
 
 static EsPlan since_plan = {
 	"SELECT id, topic, key, data, created_at, xid_horizon FROM elfsofa.events"
 	" WHERE id > $1 ORDER BY id LIMIT $2",
-	2, {INT8OID, INT8OID}
+	2, {INT8OID, INT8OID}, .generic = true	/* a Merge Append of the partitions' key scans */
 };
 
 static EsPlan consumer_get_plan = {
@@ -86,26 +96,45 @@ static EsPlan consumer_ack_plan = {
 	2, {TEXTOID, INT8OID}
 };
 
-/* Wakes the publisher after commits that wrote events; forgets the flag at every end. */
+/*
+ * Closes the outbox partition before commit; wakes the publisher after
+ * commits that wrote events; forgets both at every end.
+ */
 static void
 es_events_xact_callback(XactEvent event, void *arg)
 {
 	switch (event)
 	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			es_leaf_close(&outbox_leaf);
+			outbox_closing = true;
+			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			if (xact_emitted)
 				es_publisher_wake();
 			xact_emitted = false;
+			es_leaf_forget(&outbox_leaf);
+			outbox_closing = false;
 			break;
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			xact_emitted = false;
+			es_leaf_forget(&outbox_leaf);
+			outbox_closing = false;
 			break;
 		default:
 			break;
 	}
+}
+
+/* A relcache invalidation of events or its partition: reopen before the next row. */
+static void
+es_events_relcache_callback(Datum arg, Oid relid)
+{
+	es_leaf_invalidate(&outbox_leaf, relid);
 }
 
 /* Settings and the commit hook; called once from _PG_init. */
@@ -122,6 +151,7 @@ es_events_init(void)
 							 0,
 							 NULL, NULL, NULL);
 	RegisterXactCallback(es_events_xact_callback, NULL);
+	CacheRegisterRelcacheCallback(es_events_relcache_callback, (Datum) 0);
 	es_publisher_init();
 	es_notifications_init();
 }
@@ -177,40 +207,70 @@ es_outbox_owner(void)
 	return owner;
 }
 
+/* Opens the events partition for the transaction's start time. */
+static void
+es_outbox_open(void)
+{
+	Oid			nsp = get_namespace_oid("elfsofa", false);
+	Oid			rootid = get_relname_relid("events", nsp);
+	TimestampTz ts = GetCurrentTransactionStartTimestamp();
+
+	outbox_seqid = get_relname_relid("events_id_seq", nsp);
+	if (!OidIsValid(rootid) || !OidIsValid(outbox_seqid))
+		elog(ERROR, "elfsofa: table elfsofa.events or its sequence is missing");
+	if (!es_leaf_open(&outbox_leaf, rootid, ts))
+		ereport(ERROR,
+				(errcode(ERRCODE_CHECK_VIOLATION),
+				 errmsg("no partition of elfsofa.events for the current transaction"),
+				 errdetail("Events go to the partition covering the transaction start time, %s.",
+						   timestamptz_to_str(ts)),
+				 errhint("Run elfsofa.run_maintenance() to create events partitions ahead.")));
+}
+
+/*
+ * Appends one outbox row and returns its id.  Like the column defaults: the
+ * transaction's xid exists before the id is taken (events_since relies on
+ * it), created_at is now(), xid_horizon the next xid read after the id.
+ */
+int64
+es_outbox_write(const char *topic, const char *key, Jsonb *data)
+{
+	Datum		values[lengthof(outbox_cols)];
+	bool		nulls[lengthof(outbox_cols)] = {false};
+	int64		id;
+
+	if (outbox_leaf.stale)
+		es_leaf_close(&outbox_leaf);
+	if (outbox_leaf.leaf == NULL)
+		es_outbox_open();
+	(void) GetTopTransactionId();
+	id = nextval_internal(outbox_seqid, false);
+	values[0] = Int64GetDatum(id);
+	values[1] = CStringGetTextDatum(topic);
+	if (key)
+		values[2] = CStringGetTextDatum(key);
+	else
+		nulls[2] = true;
+	values[3] = data ? JsonbPGetDatum(data) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+	values[4] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	values[5] = FullTransactionIdGetDatum(ReadNextFullTransactionId());
+	es_leaf_insert(&outbox_leaf, values, nulls);
+	if (outbox_closing)
+		es_leaf_close(&outbox_leaf);
+	return id;
+}
+
 /* The C entry to the outbox (see elfsofa.h); SPI must be connected. */
 int64
 es_emit_event(const char *topic, const char *key, Jsonb *data)
 {
-	Datum		values[3];
-	char		nulls[3] = {' ', ' ', ' '};
-	bool		isnull;
 	int64		id;
-	Oid			save_userid;
-	int			save_sec;
 
 	if (!es_guc_emit_events)
 		return 0;
 	es_check_topic(topic);
-	/*
-	 * The outbox is the extension's own bookkeeping: a role allowed to change
-	 * a table that emits events need not be allowed to write the outbox (or
-	 * the notification queue) itself.  An error restores the user at abort.
-	 */
-	GetUserIdAndSecContext(&save_userid, &save_sec);
-	SetUserIdAndSecContext(es_outbox_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
-	values[0] = CStringGetTextDatum(topic);
-	if (key)
-		values[1] = CStringGetTextDatum(key);
-	else
-		nulls[1] = 'n';
-	if (data)
-		values[2] = JsonbPGetDatum(data);
-	else
-		nulls[2] = 'n';
-	es_exec(&emit_plan, values, nulls, false, 0);
-	id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	id = es_outbox_write(topic, key, data);
 	es_event_written(id, topic, key, data);
-	SetUserIdAndSecContext(save_userid, save_sec);
 	return id;
 }
 
@@ -226,8 +286,18 @@ es_event_written(int64 id, const char *topic, const char *key, Jsonb *data)
 		/* callers may be walking their own SPI result (e.g. RETURNING ids): keep it */
 		SPITupleTable *save_tuptable = SPI_tuptable;
 		uint64		save_processed = SPI_processed;
+		Oid			save_userid;
+		int			save_sec;
 
+		/*
+		 * The queue is the extension's own bookkeeping: a role allowed to
+		 * change a table that emits events need not be allowed to write it.
+		 * An error restores the user at abort.
+		 */
+		GetUserIdAndSecContext(&save_userid, &save_sec);
+		SetUserIdAndSecContext(es_outbox_owner(), save_sec | SECURITY_LOCAL_USERID_CHANGE);
 		es_queue_notifications(id, topic, key, data);
+		SetUserIdAndSecContext(save_userid, save_sec);
 		SPI_tuptable = save_tuptable;
 		SPI_processed = save_processed;
 		Async_Notify(ES_EVENTS_CHANNEL, es_event_payload(id, topic, key, json));

@@ -16,6 +16,8 @@
 #include <ctype.h>
 
 #include "access/htup_details.h"
+#include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"
 #include "nodes/parsenodes.h"
@@ -23,6 +25,11 @@
 #include "mb/pg_wchar.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/datum.h"
+#include "utils/lsyscache.h"
+#include "utils/numeric.h"
+#include "utils/timestamp.h"
+#include "commands/sequence.h"
 #include "utils/uuid.h"
 #include "utils/guc.h"
 
@@ -56,39 +63,113 @@ static EsPlan queue_from_event_plan = {
 	ES_RECIPIENT_JOINS
 	"  WHERE c.id = $4"
 	" ON CONFLICT (order_id, kind) DO NOTHING",
-	5, {TEXTOID, INT8OID, INT8OID, UUIDOID, JSONBOID}
-};
-
-/* The publisher's batched form of queue_from_event_plan: one statement per batch of events. */
-static EsPlan queue_batch_plan = {
-	"INSERT INTO elfsofa.notifications (kind, channel, recipient, customer_id, order_id, event_id, payload)"
-	" SELECT e.kind, d.channel, d.recipient, c.id, e.order_id, e.event_id,"
-	"        (e.data - 'items') || jsonb_build_object('order_id', e.order_id, 'customer_name', c.full_name)"
-	"   FROM unnest($1::text[], $2::int8[], $3::int8[], $4::uuid[], $5::jsonb[])"
-	"        AS e(kind, order_id, event_id, customer_id, data)"
-	"   JOIN elfsofa.customers c ON c.id = e.customer_id"
-	ES_RECIPIENT_JOINS
-	" ON CONFLICT (order_id, kind) DO NOTHING",
-	5, {TEXTARRAYOID, INT8ARRAYOID, INT8ARRAYOID, UUIDARRAYOID, JSONBARRAYOID}
+	5, {TEXTOID, INT8OID, INT8OID, UUIDOID, JSONBOID}, .generic = true
 };
 
 /*
- * Runs a queue plan prepared as a generic plan: these run once per order,
- * and re-planning them every time (custom plans are chosen for partitioned
- * tables) would cost more than the insert itself.
+ * The publisher's batched form of queue_from_event_plan.  One statement finds,
+ * for the batch's (customer, order, kind) rows, the recipient and the
+ * customer's name, leaving out rows the queue already holds (ON CONFLICT DO
+ * NOTHING of the single form); the rows are then inserted directly
+ * (src/leafwriter.c): an INSERT ... ON CONFLICT per batch cost the publisher
+ * more than everything else it does per event (executor start-up, the
+ * table's CHECK expressions parsed anew, speculative insertion).
  */
-static void
-es_exec_generic(EsPlan *p, Datum *values)
-{
-	if (p->plan == NULL)
-	{
-		SPIPlanPtr	plan = SPI_prepare_cursor(p->sql, p->nargs, p->argtypes, CURSOR_OPT_GENERIC_PLAN);
+static EsPlan queue_resolve_plan = {
+	"SELECT e.i, d.channel, d.recipient, c.full_name"
+	"   FROM unnest($1::uuid[], $2::int8[], $3::text[]) WITH ORDINALITY AS e(customer_id, order_id, kind, i)"
+	"   JOIN elfsofa.customers c ON c.id = e.customer_id"
+	ES_RECIPIENT_JOINS
+	/* a per-row probe of the (order_id, kind) index, never an anti-join over the whole queue */
+	"  WHERE (SELECT 1 FROM elfsofa.notifications n WHERE n.order_id = e.order_id AND n.kind = e.kind LIMIT 1) IS NULL"
+	"  ORDER BY e.i",
+	3, {UUIDARRAYOID, INT8ARRAYOID, TEXTARRAYOID}, .generic = true
+};
 
-		if (plan == NULL || SPI_keepplan(plan) != 0)
-			elog(ERROR, "elfsofa: could not prepare \"%s\": %s", p->sql, SPI_result_code_string(SPI_result));
-		p->plan = plan;
+/* The columns the publisher fills; the others are NULL (locked_by, last_error, sent_at). */
+enum
+{
+	NQ_ID, NQ_KIND, NQ_CHANNEL, NQ_RECIPIENT, NQ_CUSTOMER, NQ_ORDER, NQ_EVENT, NQ_PAYLOAD,
+	NQ_STATUS, NQ_ATTEMPTS, NQ_VISIBLE_AT, NQ_CREATED_AT, NQ_UPDATED_AT, NQ_NCOLS
+};
+static const char *const nq_cols[NQ_NCOLS] = {
+	"id", "kind", "channel", "recipient", "customer_id", "order_id", "event_id", "payload",
+	"status", "attempts", "visible_at", "created_at", "updated_at"
+};
+static EsLeafWriter queue_writer = {"notifications", NQ_NCOLS, nq_cols};
+
+/* Closed before commit; forgotten at every end (an error may leave it open). */
+static void
+es_queue_xact_callback(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			es_leaf_close(&queue_writer);
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			es_leaf_forget(&queue_writer);
+			break;
+		default:
+			break;
 	}
-	es_exec(p, values, NULL, false, 0);
+}
+
+/* The queued payload: the event data without its items, plus order_id and customer_name. */
+static Jsonb *
+es_queue_payload(Jsonb *data, int64 order_id, Datum name, bool name_null)
+{
+	JsonbParseState *st = NULL;
+	JsonbIterator *it = JsonbIteratorInit(&data->root);
+	JsonbIteratorToken tok;
+	JsonbValue	v;
+	bool		skip = false;
+
+	/*
+	 * data is an object (it named the customer).  Nested values come as one
+	 * binary value (skipNested), which pushJsonbValue unpacks.  The keys added
+	 * below replace any of the same name, as || does.
+	 */
+	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			skip = (v.val.string.len == 5 && memcmp(v.val.string.val, "items", 5) == 0) ||
+				(v.val.string.len == 8 && memcmp(v.val.string.val, "order_id", 8) == 0) ||
+				(v.val.string.len == 13 && memcmp(v.val.string.val, "customer_name", 13) == 0);
+			if (!skip)
+				pushJsonbValue(&st, WJB_KEY, &v);
+		}
+		else if (tok == WJB_VALUE && !skip)
+			pushJsonbValue(&st, WJB_VALUE, &v);
+	}
+	v.type = jbvString;
+	v.val.string.val = "order_id";
+	v.val.string.len = 8;
+	pushJsonbValue(&st, WJB_KEY, &v);
+	v.type = jbvNumeric;
+	v.val.numeric = int64_to_numeric(order_id);
+	pushJsonbValue(&st, WJB_VALUE, &v);
+	v.type = jbvString;
+	v.val.string.val = "customer_name";
+	v.val.string.len = 13;
+	pushJsonbValue(&st, WJB_KEY, &v);
+	if (name_null)
+		v.type = jbvNull;
+	else
+	{
+		text	   *t = DatumGetTextPP(name);
+
+		v.type = jbvString;
+		v.val.string.val = VARDATA_ANY(t);
+		v.val.string.len = VARSIZE_ANY_EXHDR(t);
+	}
+	pushJsonbValue(&st, WJB_VALUE, &v);
+	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
 /* Rows collected between es_queue_batch_begin() and es_queue_batch_flush(). */
@@ -118,22 +199,79 @@ es_queue_batch_begin(int capacity)
 	queue_batch->data = palloc(sizeof(Datum) * capacity);
 }
 
-/* Inserts the collected rows with one statement; SPI must be connected. */
+/* Inserts the collected rows (see queue_resolve_plan); SPI must be connected. */
 void
 es_queue_batch_flush(void)
 {
 	EsQueueBatch *b = queue_batch;
-	Datum		values[5];
+	Datum		values[NQ_NCOLS];
+	bool		nulls[NQ_NCOLS] = {false};
+	SPITupleTable *found;
+	TimestampTz now = GetCurrentTransactionStartTimestamp();
+	Oid			nsp;
+	Oid			relid;
+	Oid			seqid;
+	int		   *done;
+	int			ndone = 0;
 
 	queue_batch = NULL;
 	if (b == NULL || b->n == 0)
 		return;
-	values[0] = PointerGetDatum(construct_array(b->kind, b->n, TEXTOID, -1, false, TYPALIGN_INT));
+	values[0] = PointerGetDatum(construct_array(b->customer, b->n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
 	values[1] = PointerGetDatum(construct_array(b->order_id, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(construct_array(b->event_id, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[3] = PointerGetDatum(construct_array(b->customer, b->n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	values[4] = PointerGetDatum(construct_array(b->data, b->n, JSONBOID, -1, false, TYPALIGN_INT));
-	es_exec_generic(&queue_batch_plan, values);
+	values[2] = PointerGetDatum(construct_array(b->kind, b->n, TEXTOID, -1, false, TYPALIGN_INT));
+	es_exec(&queue_resolve_plan, values, NULL, false, 0);
+	if (SPI_processed == 0)
+		return;
+	found = SPI_tuptable;
+
+	nsp = get_namespace_oid("elfsofa", false);
+	relid = get_relname_relid("notifications", nsp);
+	seqid = get_relname_relid("notifications_id_seq", nsp);
+	if (!OidIsValid(relid) || !OidIsValid(seqid))
+		elog(ERROR, "elfsofa: table elfsofa.notifications or its sequence is missing");
+	if (!es_leaf_open(&queue_writer, relid, now))
+		elog(ERROR, "elfsofa: could not open elfsofa.notifications");
+	done = palloc(sizeof(int) * SPI_processed);
+	values[NQ_STATUS] = CStringGetTextDatum("pending");
+	values[NQ_ATTEMPTS] = Int32GetDatum(0);
+	values[NQ_VISIBLE_AT] = TimestampTzGetDatum(now);
+	values[NQ_CREATED_AT] = TimestampTzGetDatum(now);
+	values[NQ_UPDATED_AT] = TimestampTzGetDatum(now);
+	for (uint64 r = 0; r < SPI_processed; r++)
+	{
+		HeapTuple	tup = found->vals[r];
+		TupleDesc	desc = found->tupdesc;
+		bool		isnull;
+		bool		name_null;
+		int			i = (int) DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)) - 1;
+		Datum		name = SPI_getbinval(tup, desc, 4, &name_null);
+		bool		dup = false;
+
+		/* one row per (order, kind), as ON CONFLICT DO NOTHING within one statement */
+		for (int k = 0; k < ndone && !dup; k++)
+			dup = DatumGetInt64(b->order_id[done[k]]) == DatumGetInt64(b->order_id[i]) &&
+				datumIsEqual(b->kind[done[k]], b->kind[i], false, -1);
+		if (dup)
+			continue;
+		done[ndone++] = i;
+		values[NQ_ID] = Int64GetDatum(nextval_internal(seqid, false));
+		values[NQ_KIND] = b->kind[i];
+		values[NQ_CHANNEL] = SPI_getbinval(tup, desc, 2, &isnull);
+		values[NQ_RECIPIENT] = SPI_getbinval(tup, desc, 3, &nulls[NQ_RECIPIENT]);
+		if (nulls[NQ_RECIPIENT])
+			ereport(ERROR,
+					(errcode(ERRCODE_NOT_NULL_VIOLATION),
+					 errmsg("no recipient for the notification of order " INT64_FORMAT,
+							DatumGetInt64(b->order_id[i]))));
+		values[NQ_CUSTOMER] = b->customer[i];
+		values[NQ_ORDER] = b->order_id[i];
+		values[NQ_EVENT] = b->event_id[i];
+		values[NQ_PAYLOAD] = JsonbPGetDatum(es_queue_payload(DatumGetJsonbP(b->data[i]), DatumGetInt64(b->order_id[i]),
+															 name, name_null));
+		es_leaf_insert(&queue_writer, values, nulls);
+	}
+	es_leaf_close(&queue_writer);
 }
 
 /* Other events name only the order: read it. */
@@ -147,7 +285,7 @@ static EsPlan queue_from_order_plan = {
 	ES_RECIPIENT_JOINS
 	"  WHERE o.id = $2"
 	" ON CONFLICT (order_id, kind) DO NOTHING",
-	3, {TEXTOID, INT8OID, INT8OID}
+	3, {TEXTOID, INT8OID, INT8OID}, .generic = true
 };
 
 /* Whether s is a uuid in its canonical text form (so uuid_in cannot fail). */
@@ -217,6 +355,7 @@ es_notifications_init(void)
 							"Delivery attempts before a notification is dead (1 to 100).",
 							NULL, &es_guc_max_attempts, 5, 1, 100,
 							PGC_USERSET, 0, NULL, NULL, NULL);
+	RegisterXactCallback(es_queue_xact_callback, NULL);
 	DefineCustomIntVariable("elfsofa.notification_backoff_base",
 							"Seconds before the first retry of a failed notification; doubles per attempt (1 to 86400).",
 							NULL, &es_guc_backoff_base, 30, 1, 86400,
@@ -318,10 +457,10 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 			b->n++;
 		}
 		else
-			es_exec_generic(&queue_from_event_plan, values);
+			es_exec(&queue_from_event_plan, values, NULL, false, 0);
 	}
 	else
-		es_exec_generic(&queue_from_order_plan, values);
+		es_exec(&queue_from_order_plan, values, NULL, false, 0);
 }
 
 /* SQL: elfsofa.claim_notifications(worker, max); expired leases at their last attempt go dead first. */

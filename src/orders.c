@@ -531,8 +531,9 @@ static EsPlan lock_all_plan = {
 };
 
 /*
- * Order, lines, ledger, payment and outbox events in one statement; lines
- * share the order's created_at, so they land in the same partition.
+ * Order, lines, ledger and payment in one statement; lines share the order's
+ * created_at, so they land in the same partition.  The outbox events follow
+ * as direct inserts (es_outbox_write).
  * $2 = {order_number, payment_status, note, idempotency_key},
  * $12 = {method, provider, provider_ref, status}.
  */
@@ -549,16 +550,12 @@ static EsPlan write_plan = {
 	"          WITH ORDINALITY AS u(pid, sku, loc, q, price, n)), "
 	"g AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_reserved, reason, order_id, actor) "
 	"  SELECT u.pid, u.loc, u.q, 'reserve', $1, $11 "
-	"  FROM unnest($6::bigint[], $8::text[], $9::int[]) AS u(pid, loc, q)), "
-	"p AS (INSERT INTO elfsofa.payments (order_id, order_created_at, method, amount, provider, provider_ref, status) "
-	"  SELECT $1, o.created_at, $12[1], $13, $12[2], $12[3], $12[4] FROM o WHERE $13 IS NOT NULL), "
-	"e AS (INSERT INTO elfsofa.events (topic, key, data) "
-	"  SELECT t.topic, t.key, t.data FROM unnest($14::text[], $15::text[], $16::jsonb[]) AS t(topic, key, data) "
-	"  RETURNING id) "
-	"SELECT id FROM e",
-	16, {INT8OID, TEXTARRAYOID, UUIDOID, NUMERICOID, JSONBOID,
+	"  FROM unnest($6::bigint[], $8::text[], $9::int[]) AS u(pid, loc, q)) "
+	"INSERT INTO elfsofa.payments (order_id, order_created_at, method, amount, provider, provider_ref, status) "
+	"  SELECT $1, o.created_at, $12[1], $13, $12[2], $12[3], $12[4] FROM o WHERE $13 IS NOT NULL",
+	13, {INT8OID, TEXTARRAYOID, UUIDOID, NUMERICOID, JSONBOID,
 		INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, NUMERICARRAYOID, TEXTOID,
-	TEXTARRAYOID, NUMERICOID, TEXTARRAYOID, TEXTARRAYOID, JSONBARRAYOID}, .generic = true
+	TEXTARRAYOID, NUMERICOID}, .generic = true
 };
 
 static EsPlan idem_save_plan = {
@@ -1206,7 +1203,6 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 		Datum	   *qtys = palloc(sizeof(Datum) * o.nallocs);
 		Datum	   *prices = palloc(sizeof(Datum) * o.nallocs);
 		Datum	   *pidd = palloc(sizeof(Datum) * o.nallocs);
-		Datum	   *evd = palloc(sizeof(Datum) * Max(nev, 1));
 		char	   *otext[4] = {order_number, (char *) order_payment, o.note, o.idem_key};
 		char	   *pay[4] = {NULL, NULL, NULL, NULL};
 
@@ -1219,8 +1215,6 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 			qtys[a] = Int32GetDatum(o.allocs[a].qty);
 			prices[a] = NumericGetDatum(line_price[a]);
 		}
-		for (int i = 0; i < nev; i++)
-			evd[i] = JsonbPGetDatum(ev_data[i]);
 		values[0] = Int64GetDatum(order_id);
 		values[1] = text_array(otext, 4);
 		values[2] = customer;
@@ -1246,16 +1240,9 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 		else
 			nulls[12] = 'n';
 		values[11] = text_array(pay, 4);
-		values[13] = text_array(ev_topic, nev);
-		values[14] = text_array(ev_key, nev);
-		values[15] = PointerGetDatum(construct_array(evd, nev, JSONBOID, -1, false, TYPALIGN_INT));
 		es_exec(&write_plan, values, nulls, false, 0);
-		if (SPI_processed != (uint64) nev)
-			elog(ERROR, "elfsofa: order " INT64_FORMAT " wrote %lu events, expected %d",
-				 order_id, (unsigned long) SPI_processed, nev);
-		/* RETURNING hands the ids back in insertion order */
 		for (int i = 0; i < nev; i++)
-			es_event_written(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull)),
+			es_event_written(es_outbox_write(ev_topic[i], ev_key[i], ev_data[i]),
 							 ev_topic[i], ev_key[i], ev_data[i]);
 	}
 

@@ -559,6 +559,36 @@ create_partition_of(NewParts *np, NewPart *p)
 	CommandCounterIncrement();
 }
 
+/*
+ * Gives a new partition the parent's per-column statistics targets (ALTER
+ * COLUMN ... SET STATISTICS), which neither PARTITION OF nor LIKE copies:
+ * e.g. the outbox turns off statistics on its jsonb payload, which ANALYZE
+ * would otherwise spend most of its time on.
+ */
+static void
+copy_statistics_targets(NewParts *np, NewPart *p)
+{
+	Oid			argtypes[2] = {OIDOID, TEXTOID};
+	Datum		args[2] = {ObjectIdGetDatum(np->s->parent), CStringGetTextDatum(p->qname)};
+	const char **stmts;
+	int			n;
+	int			rc = SPI_execute_with_args("SELECT format('ALTER TABLE %s ALTER COLUMN %I SET STATISTICS %s', $2, attname, attstattarget)"
+										   "  FROM pg_catalog.pg_attribute"
+										   " WHERE attrelid = $1 AND attnum > 0 AND NOT attisdropped AND attstattarget >= 0"
+										   " ORDER BY attnum",
+										   2, argtypes, args, NULL, true, 0);
+
+	if (rc != SPI_OK_SELECT)
+		elog(ERROR, "elfsofa: could not read the statistics targets of %s", np->qparent);
+	n = (int) SPI_processed;
+	if (n == 0)
+		return;
+	stmts = palloc(sizeof(char *) * n);
+	for (int i = 0; i < n; i++)
+		stmts[i] = SPI_getvalue(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1);
+	run_ddl(stmts, n);
+}
+
 /* The work of one step: every partition of every set in a list of NewParts. */
 typedef struct NewPartsStep
 {
@@ -596,6 +626,7 @@ new_parts_work(void *arg)
 			}
 			else
 				create_partition_of(np, p);
+			copy_statistics_targets(np, p);
 			np->current++;
 		}
 		step->current++;

@@ -89,6 +89,32 @@ load_state(void)
 }
 
 /*
+ * The catch-up query, prepared once per connection: it runs up to every
+ * --min-interval under load, and parsing and planning it each time would
+ * cost the server more than fetching the events.
+ */
+static int
+prepare_catch_up(PGconn *conn)
+{
+	PGresult   *res = PQprepare(conn, "elfsofa_listen_since",
+								"SELECT id, '{\"id\": ' || id || ', \"topic\": ' || to_json(topic)"
+								" || ', \"key\": ' || coalesce(to_json(key)::text, 'null') || ', \"data\": ' || data"
+								" || ', \"created_at\": ' || to_json(created_at) || '}',"
+								" extract(epoch FROM created_at)::float8"
+								" FROM elfsofa.events_since($1::bigint, " BATCH ")",
+								1, NULL);
+
+	if (PQresultStatus(res) != PGRES_COMMAND_OK)
+	{
+		log_msg("could not prepare the events_since query", PQerrorMessage(conn));
+		PQclear(res);
+		return -1;
+	}
+	PQclear(res);
+	return 0;
+}
+
+/*
  * Prints every event after last_id that events_since hands out.  Returns 0
  * when caught up, -1 when the connection failed.
  */
@@ -104,13 +130,7 @@ catch_up(PGconn *conn)
 		double		now;
 
 		snprintf(after, sizeof(after), "%lld", last_id);
-		res = PQexecParams(conn,
-						   "SELECT id, '{\"id\": ' || id || ', \"topic\": ' || to_json(topic)"
-						   " || ', \"key\": ' || coalesce(to_json(key)::text, 'null') || ', \"data\": ' || data"
-						   " || ', \"created_at\": ' || to_json(created_at) || '}',"
-						   " extract(epoch FROM created_at)::float8"
-						   " FROM elfsofa.events_since($1::bigint, " BATCH ")",
-						   1, NULL, params, NULL, NULL, 0);
+		res = PQexecPrepared(conn, "elfsofa_listen_since", 1, params, NULL, NULL, 0);
 		if (PQresultStatus(res) != PGRES_TUPLES_OK)
 		{
 			log_msg("events_since failed", PQerrorMessage(conn));
@@ -197,7 +217,7 @@ serve(PGconn *conn)
 	PQclear(res);
 	if (last_id < 0 && start_at_newest(conn) < 0)
 		return;
-	if (catch_up(conn) < 0)
+	if (prepare_catch_up(conn) < 0 || catch_up(conn) < 0)
 		return;
 
 	while (!stop_requested)
