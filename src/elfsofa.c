@@ -320,7 +320,13 @@ es_key_lookup(EsKeyLookup *l, Datum key, Datum *values, bool *nulls)
 			if (!OidIsValid(relid))
 				elog(ERROR, "elfsofa: table elfsofa.%s does not exist", l->relname);
 		}
-		rel = table_open(relid, AccessShareLock);
+		/* a cached oid may name a table dropped since: find it again by name */
+		rel = try_relation_open(relid, AccessShareLock);
+		if (rel == NULL)
+		{
+			l->relid = InvalidOid;
+			continue;
+		}
 		if (!OidIsValid(l->relid))
 			key_lookup_resolve(l, rel);
 	}
