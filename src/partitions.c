@@ -401,6 +401,24 @@ overlaps(List *bounds, int64 lo, int64 hi)
 }
 
 /*
+ * In a PG_CATCH of an internal subtransaction: takes the error, rolls the
+ * subtransaction back and returns to the caller's memory context and owner.
+ */
+static ErrorData *
+subxact_abort(MemoryContext oldcxt, ResourceOwner oldowner)
+{
+	ErrorData  *edata;
+
+	MemoryContextSwitchTo(oldcxt);
+	edata = CopyErrorData();
+	FlushErrorState();
+	RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(oldcxt);
+	CurrentResourceOwner = oldowner;
+	return edata;
+}
+
+/*
  * Runs work(arg) in a subtransaction under elfsofa.maintenance_lock_timeout,
  * retrying the whole of it when a lock was not granted in time; other errors
  * propagate.  A retry starts from scratch: the subtransaction rolled back
@@ -428,14 +446,8 @@ run_with_retry(void (*work) (void *), void *arg)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata;
+			ErrorData  *edata = subxact_abort(oldcxt, oldowner);
 
-			MemoryContextSwitchTo(oldcxt);
-			edata = CopyErrorData();
-			FlushErrorState();
-			RollbackAndReleaseCurrentSubTransaction();
-			MemoryContextSwitchTo(oldcxt);
-			CurrentResourceOwner = oldowner;
 			/* only a lock wait that timed out is worth another try */
 			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || attempt >= es_lock_retries)
 				ReThrowError(edata);
@@ -1229,14 +1241,8 @@ group_create(List *group, StringInfo *outs, int *counts)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = subxact_abort(oldcxt, oldowner);
 
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
 		for (int k = 0; k < list_length(group); k++)
 		{
 			resetStringInfo(outs[k]);
@@ -1303,14 +1309,8 @@ group_retire(List *group, StringInfo out, int *count)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata;
+		ErrorData  *edata = subxact_abort(oldcxt, oldowner);
 
-		MemoryContextSwitchTo(oldcxt);
-		edata = CopyErrorData();
-		FlushErrorState();
-		RollbackAndReleaseCurrentSubTransaction();
-		MemoryContextSwitchTo(oldcxt);
-		CurrentResourceOwner = oldowner;
 		out->len = st->outlen;
 		out->data[st->outlen] = '\0';
 		err = psprintf("retire: %s (SQLSTATE %s)", edata->message, unpack_sql_state(edata->sqlerrcode));
