@@ -993,10 +993,8 @@ audit_open_leaf(void)
 {
 	Oid			nsp = get_namespace_oid("elfsofa", false);
 	Relation	root;
-	PartitionKey key;
 	PartitionDesc pd;
-	int			idx = -1;
-	Datum		tsd = TimestampTzGetDatum(ax.ts);
+	int			idx;
 	ResourceOwner save = CurrentResourceOwner;
 	MemoryContext old;
 	TupleDesc	desc;
@@ -1017,21 +1015,8 @@ audit_open_leaf(void)
 	root = table_open(ax.rootid, RowExclusiveLock);
 	if (root->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		elog(ERROR, "elfsofa.audit_log is not a partitioned table");
-	key = RelationGetPartitionKey(root);
 	pd = RelationGetPartitionDesc(root, true);
-	if (key->strategy == PARTITION_STRATEGY_RANGE && key->partnatts == 1 &&
-		pd->nparts > 0 && pd->boundinfo != NULL)
-	{
-		bool		equal;
-		int			off = partition_range_datum_bsearch(key->partsupfunc, key->partcollation,
-														pd->boundinfo, 1, &tsd, &equal);
-
-		idx = pd->boundinfo->indexes[off + 1];
-		if (idx < 0)
-			idx = pd->boundinfo->default_index;
-	}
-	else if (pd->nparts > 0 && pd->boundinfo != NULL)
-		idx = pd->boundinfo->default_index;
+	idx = es_leaf_index(root, ax.ts);
 	if (idx < 0)
 	{
 		table_close(root, NoLock);

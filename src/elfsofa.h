@@ -139,6 +139,7 @@ typedef struct EsLeafWriter
 
 extern void es_leafwriter_init(void);
 extern bool es_leaf_open(EsLeafWriter *w, Oid rootid, TimestampTz ts);
+extern int	es_leaf_index(Relation root, TimestampTz ts);
 extern void es_leaf_insert(EsLeafWriter *w, Datum *values, bool *nulls);
 extern void es_leaf_close(EsLeafWriter *w);
 extern void es_leaf_invalidate(EsLeafWriter *w, Oid relid);

@@ -68,8 +68,8 @@ es_leafwriter_init(void)
 	ProcessUtility_hook = es_leaf_process_utility;
 }
 
-/* Finds the partition of w->rootid holding ts; -1 when none does. */
-static int
+/* The partition of root holding ts (its index in the partition descriptor); -1 when none does. */
+int
 es_leaf_index(Relation root, TimestampTz ts)
 {
 	PartitionKey key = RelationGetPartitionKey(root);
