@@ -285,6 +285,13 @@ es_publish_batch(bool *blocked, bool *no_extension)
 	SPI_finish();
 	PopActiveSnapshot();
 	CommitTransactionCommand();
+	/*
+	 * A background worker reports its table statistics only when asked: without
+	 * this, the queue's inserts never reach pg_stat_user_tables and autovacuum
+	 * never analyzes or vacuums elfsofa.notifications for them.  (At most once a
+	 * second: it returns early otherwise.)
+	 */
+	pgstat_report_stat(false);
 	pgstat_report_activity(STATE_IDLE, NULL);
 	return n;
 }

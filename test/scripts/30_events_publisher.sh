@@ -81,4 +81,19 @@ tap_is "$(since_count "$base")" 0 "a transaction open in this database holds lat
 wait $HOLD
 tap_is "$(since_count "$base")" 1 "... and releases them when it ends"
 q -c "DROP DATABASE elfsofa_other" >/dev/null
+
+# The worker reports its table statistics: the notification rows it queues count
+# in pg_stat_user_tables, so autovacuum sees the queue grow.
+cust=$(q -d postgres -c "SELECT elfsofa.upsert_customer('publisher-stats@example.co.th', 'Stats')")
+ins0=$(q -d postgres -c "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relid = 'elfsofa.notifications'::regclass")
+emit "SELECT elfsofa.emit_event('order.created', (990000 + g)::text, jsonb_build_object('order_id', 990000 + g, 'customer_id', '$cust', 'total', 10)) FROM generate_series(1, 3) g"
+for _ in $(seq 1 60); do
+    ins1=$(q -d postgres -c "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relid = 'elfsofa.notifications'::regclass")
+    [ "$ins1" -ge $((ins0 + 3)) ] && break
+    sleep 0.1
+done
+tap_is "$(q -d postgres -c "SELECT count(*) FROM elfsofa.notifications WHERE order_id BETWEEN 990001 AND 990003")" 3 \
+    "the publisher queued a confirmation for each order.created"
+tap_ok "$([ "$ins1" -ge $((ins0 + 3)) ]; echo $?)" "its inserts reach pg_stat_user_tables (n_tup_ins $ins0 -> $ins1)"
+q -d postgres -c "DELETE FROM elfsofa.notifications WHERE order_id BETWEEN 990001 AND 990003" >/dev/null
 tap_done
