@@ -1,19 +1,31 @@
 /*
  * elfsofa-listen — print every committed elfsofa event as one JSON line.
  *
- * It LISTENs on channel elfsofa_events and uses each notification only as a
- * wake-up: the events themselves come from elfsofa.events_since(last_id),
- * which hands them out in id order and never past an id that an in-flight
- * transaction may still commit.  So after a restart or a lost connection it
- * catches up from its last id with no gap, and it prints no id twice (ids
- * only grow; with --state-file the last printed id survives restarts).
- * LISTEN is issued before every catch-up, so nothing committed in between
- * is missed.
+ * It LISTENs on channel elfsofa_events and catches up through
+ * elfsofa.events_since(last_id), which hands events out in id order and
+ * never past an id that an in-flight transaction may still commit.  So after
+ * a restart or a lost connection it catches up from its last id with no gap,
+ * and it prints no id twice (ids only grow; with --state-file the last
+ * printed id survives restarts).  LISTEN is issued before every catch-up, so
+ * nothing committed in between is missed.
+ *
+ * Live events: where elfsofa's background publisher sends the NOTIFYs
+ * (publisher_status() says "worker"), it sends every committed event once, in
+ * id order, and only once no earlier id can still commit; so a payload from
+ * the publisher's process (checked by the sender's pid: anyone may NOTIFY the
+ * channel) that follows last_id is printed as it is, with no query.  A
+ * truncated payload, one from another process, or silence for half a second
+ * falls back to a catch-up.  Where each writer NOTIFYs at commit (commit
+ * mode), notifications arrive in commit order, not id order: each one is only
+ * a wake-up for a catch-up.
+ *
+ * Every line is the NOTIFY payload's JSON: {"id", "topic", "key", "data"}.
  *
  * usage: elfsofa-listen [--from-id N] [--state-file F] [--timing] [--min-interval MS] [CONNINFO]
  *   CONNINFO defaults to the PG* environment (PGHOST, PGPORT, PGDATABASE, ...).
  *   Without --from-id or a state file it starts after the newest committed event.
- *   --timing adds "latency_ms": delivery time minus the event's created_at.
+ *   --timing adds "latency_ms": delivery time minus the event's created_at
+ *   (it reads created_at, so every event then comes through events_since).
  *   --min-interval spaces events_since queries under load (default 10 ms).
  * SIGTERM/SIGINT stop it after the batch being printed; its state is saved.
  */
@@ -33,6 +45,7 @@
 static volatile sig_atomic_t stop_requested = 0;
 static long long last_id = -1;
 static long long notified_max = 0;
+static int	publisher_pid = 0;	/* >0: print this process's payloads directly */
 static const char *state_file = NULL;
 static int	timing = 0;
 static double min_interval = 0.010;
@@ -98,8 +111,7 @@ prepare_catch_up(PGconn *conn)
 {
 	PGresult   *res = PQprepare(conn, "elfsofa_listen_since",
 								"SELECT id, '{\"id\": ' || id || ', \"topic\": ' || to_json(topic)"
-								" || ', \"key\": ' || coalesce(to_json(key)::text, 'null') || ', \"data\": ' || data"
-								" || ', \"created_at\": ' || to_json(created_at) || '}',"
+								" || ', \"key\": ' || coalesce(to_json(key)::text, 'null') || ', \"data\": ' || data || '}',"
 								" extract(epoch FROM created_at)::float8"
 								" FROM elfsofa.events_since($1::bigint, " BATCH ")",
 								1, NULL);
@@ -181,25 +193,85 @@ start_at_newest(PGconn *conn)
 	return 0;
 }
 
-/* Highest event id named by the pending notifications (payload {"id": N, ...}). */
-static void
-drain_notifies(PGconn *conn)
+/*
+ * Whether the publisher sends this database's events, and its pid (0 when
+ * not, or with --timing).  Returns -1 when the connection failed.
+ */
+static int
+find_publisher(PGconn *conn)
+{
+	PGresult   *res;
+
+	publisher_pid = 0;
+	if (timing)
+		return 0;
+	res = PQexec(conn, "SELECT s->>'mode', s->>'worker_pid' FROM elfsofa.publisher_status() s");
+	if (PQresultStatus(res) != PGRES_TUPLES_OK)
+	{
+		log_msg("publisher_status failed", PQerrorMessage(conn));
+		PQclear(res);
+		return -1;
+	}
+	if (PQntuples(res) == 1 && strcmp(PQgetvalue(res, 0, 0), "worker") == 0 && !PQgetisnull(res, 0, 1))
+		publisher_pid = atoi(PQgetvalue(res, 0, 1));
+	PQclear(res);
+	return 0;
+}
+
+/*
+ * Handles the pending notifications (payload {"id": N, ...}).  The
+ * publisher's complete payloads after last_id are printed; anything else
+ * only records that a catch-up is due (*wake).  Returns -1 when a query
+ * failed.
+ */
+static int
+drain_notifies(PGconn *conn, int *wake)
 {
 	PGnotify   *nt;
+	int			printed = 0;
+	int			rc = 0;
 
-	while ((nt = PQnotifies(conn)) != NULL)
+	while (rc == 0 && (nt = PQnotifies(conn)) != NULL)
 	{
 		const char *p = strstr(nt->extra, "\"id\":");
+		long long	id = p ? atoll(p + 5) : 0;
 
-		if (p)
+		if (id > notified_max)
+			notified_max = id;
+		if (publisher_pid > 0 && nt->be_pid == publisher_pid && p == nt->extra + 1 &&
+			strstr(nt->extra, "\"truncated\": true}") == NULL)
 		{
-			long long	id = atoll(p + 5);
-
-			if (id > notified_max)
-				notified_max = id;
+			if (id > last_id)
+			{
+				printf("%s\n", nt->extra);
+				last_id = id;
+				printed = 1;
+			}
 		}
+		else if (publisher_pid > 0 && id > last_id)
+		{
+			/* too big for NOTIFY, or not from the publisher we know (restarted?): read it */
+			if (nt->be_pid != publisher_pid)
+				rc = find_publisher(conn);
+			if (rc == 0 && printed)
+			{
+				fflush(stdout);
+				save_state();
+				printed = 0;
+			}
+			if (rc == 0)
+				rc = catch_up(conn);
+		}
+		else if (publisher_pid == 0)
+			*wake = 1;
 		PQfreemem(nt);
 	}
+	if (printed)
+	{
+		fflush(stdout);
+		save_state();
+	}
+	return rc;
 }
 
 /* One connection's life: LISTEN, catch up, then wait for wake-ups. Returns when it breaks. */
@@ -217,7 +289,7 @@ serve(PGconn *conn)
 	PQclear(res);
 	if (last_id < 0 && start_at_newest(conn) < 0)
 		return;
-	if (prepare_catch_up(conn) < 0 || catch_up(conn) < 0)
+	if (find_publisher(conn) < 0 || prepare_catch_up(conn) < 0 || catch_up(conn) < 0)
 		return;
 
 	while (!stop_requested)
@@ -226,6 +298,7 @@ serve(PGconn *conn)
 		fd_set		fds;
 		struct timeval tv;
 		int			rc;
+		int			wake = 0;
 
 		/* An event was announced but not yet handed out: an earlier id is in flight. */
 		tv.tv_sec = 0;
@@ -247,7 +320,11 @@ serve(PGconn *conn)
 				log_msg("connection lost", PQerrorMessage(conn));
 				return;
 			}
-			drain_notifies(conn);
+			if (drain_notifies(conn, &wake) < 0)
+				return;
+			/* the publisher's payloads were printed as they came: no query */
+			if (!wake && publisher_pid > 0)
+				continue;
 		}
 		/*
 		 * Also on timeouts: a safety net that costs one small query per half

@@ -40,7 +40,12 @@ run_case() {   # run_case <db> <label>
     pid=$!
     sleep 0.3
     for w in 1 2 3 4; do writer "$db" "$w" & wpids="$wpids $!"; done
-    sleep 1
+    sleep 0.5
+    # anyone may NOTIFY the channel: a forged payload must not be printed nor move
+    # the listener past real events; an event too big for NOTIFY is read from the table
+    q -d "$db" -c "NOTIFY elfsofa_events, '{\"id\": 999999999, \"topic\": \"forged\", \"key\": null, \"data\": {}}'" >/dev/null
+    q -d "$db" -c "SELECT elfsofa.emit_event('listen.test', 'big', jsonb_build_object('blob', repeat('x', 9000)))" >/dev/null
+    sleep 0.5
     kill -TERM $pid; wait $pid                 # stopped mid-stream ...
     sleep 0.5
     PGDATABASE=$db "$LISTEN" --state-file "$state" >>"$out" 2>>"$err" &   # ... and restarted from its state
@@ -61,7 +66,7 @@ run_case() {   # run_case <db> <label>
     expected=$(q -d "$db" -c "SELECT count(*) FROM elfsofa.events WHERE id > $start")
     got=$(wc -l <"$out")
     dups=$(grep -o '^{"id": [0-9]*' "$out" | sort | uniq -d | wc -l)
-    tap_is "$expected" 1032 "$label: 4 writers committed 4 x (300 - 42 rolled back) events"
+    tap_is "$expected" 1033 "$label: 4 writers committed 4 x (300 - 42 rolled back) events, and one too big for NOTIFY"
     tap_is "$got" "$expected" "$label: the listener printed one line per committed event"
     tap_is "$dups" 0 "$label: no event printed twice across the restart and the reconnect"
     q -d "$db" -c "SELECT id FROM elfsofa.events WHERE id > $start ORDER BY id" >"$OUT/$label.want"
@@ -69,6 +74,14 @@ run_case() {   # run_case <db> <label>
     tap_ok "$(cmp -s "$OUT/$label.want" "$OUT/$label.got"; echo $?)" "$label: exactly the committed ids, in id order"
     tap_ok "$(grep -q 'connection lost\|events_since failed' "$err"; echo $?)" "$label: the killed connection was noticed (and survived)"
     tap_ok "$(python3 -c 'import json,sys; [json.loads(l) for l in open(sys.argv[1])]' "$out" 2>/dev/null; echo $?)" "$label: every line is one JSON object"
+    tap_is "$(python3 -c '
+import json, sys
+shapes = set()
+for l in open(sys.argv[1]):
+    e = json.loads(l)
+    shapes.add(",".join(sorted(e)) + (" (big: %d)" % len(e["data"]["blob"]) if e["key"] == "big" else ""))
+print(";".join(sorted(shapes)))' "$out")" "data,id,key,topic;data,id,key,topic (big: 9000)" \
+        "$label: every line is the payload shape {id, topic, key, data}, the big event complete"
 }
 
 run_case postgres worker
