@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
 # bench_events — what change events cost and how fast they arrive.
 #  1. order throughput (8 clients): events off / worker mode (background publisher
-#     NOTIFYs) / commit mode (NOTIFY in every writer); ratios vs off.
+#     NOTIFYs) / commit mode (NOTIFY in every writer); ratios vs off.  Every run
+#     starts vacuumed, analyzed and checkpointed, after a short warm-up.
 #  2. commit -> subscriber latency at a steady 500 tx/s (pgbench -R 500), measured by
 #     elfsofa-listen --timing (delivery time minus the event's created_at): p50/p99.
+#     --timing reads created_at, so it takes every event through events_since (its
+#     catch-up path, queries spaced 10 ms apart); without it, in worker mode, the
+#     listener prints the publisher's payloads as they arrive (section 1).
 #  3. catch-up: elfsofa-listen reading 200,000 backlog events through events_since.
 # Uses process_order when the orders area has landed, else a stand-in order transaction.
 set -u
@@ -46,6 +50,10 @@ proc_ticks() { cut -d' ' -f14-15 "/proc/$1/stat" 2>/dev/null | awk '{print $1 + 
 run() {
     local db=$1 t0 t1 l0=0 l1=0 out n
     shift
+    # As pgbench itself does before a run (without -n): vacuum, so that an
+    # autovacuum of the growing shop tables - ~40 us per order when one falls
+    # into a 10 s window - lands in none of them; and start from a checkpoint.
+    psql -X -q -d "$db" -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
     t0=$(server_ticks); [ -n "${LPID:-}" ] && l0=$(proc_ticks "$LPID")
     out=$(pgbench -n -c 8 -j 2 -T "$SECS" $(script "$db") "$@" "$db" 2>/dev/null)
     sleep 0.5      # let the publisher and the listener finish what was committed
@@ -56,8 +64,8 @@ run() {
     R_CPU=$(echo "($t1 - $t0 + $l1 - $l0) * 1000000 / $TCK / $n" | bc)
 }
 
-start_listener() {   # start_listener <db> <outfile>
-    PGDATABASE=$1 "$LISTEN" --timing >"$2" 2>/dev/null &
+start_listener() {   # start_listener <db> <outfile> [--timing]
+    PGDATABASE=$1 "$LISTEN" ${3:-} >"$2" 2>/dev/null &
     LPID=$!
     sleep 0.5
 }
@@ -68,6 +76,11 @@ echo "-- 1. throughput, 8 clients, ${SECS}s per run, mean of 2 rounds (elfsofa-l
 # 2 shared cores swings with the neighbours' load, so the CPU each transaction costs (server
 # processes + the listener) is reported too: its ratio is what throughput converges to when
 # the machine is ours alone.
+# warm-up: the tables hold some orders before the first VACUUM ANALYZE (statistics
+# of empty tables would plan the foreign-key checks for empty tables)
+for db in $WORKER_DB $COMMIT_DB; do
+    pgbench -n -c 8 -j 2 -T 3 $(script "$db") "$db" >/dev/null 2>&1
+done
 T_OFF=0; T_WORKER=0; T_COMMIT=0; C_OFF=0; C_WORKER=0; C_COMMIT=0
 for round in 1 2; do
     LPID=""; PGOPTIONS='-c elfsofa.emit_events=off' run $WORKER_DB; T_OFF=$((T_OFF + R_TPS)); C_OFF=$((C_OFF + R_CPU))
@@ -88,7 +101,7 @@ printf '%-34s %6d tps  %5d us CPU/tx  ratio tps %.2f, CPU %.2f\n' "events on, NO
 echo "-- 2. commit -> subscriber latency at 500 tx/s (${SECS}s, 4 clients)"
 for mode in worker commit; do
     db=$WORKER_DB; [ $mode = commit ] && db=$COMMIT_DB
-    start_listener $db "$OUT/events_latency_$mode.jsonl"
+    start_listener $db "$OUT/events_latency_$mode.jsonl" --timing
     pgbench -n -c 4 -j 2 -R 500 -T "$SECS" $(script $db) $db >/dev/null 2>&1
     sleep 0.5; kill $LPID; wait $LPID 2>/dev/null
     grep -o '"latency_ms": [0-9.]*' "$OUT/events_latency_$mode.jsonl" | awk '{print $2}' | sort -n >"$OUT/events_latency_$mode.txt"

@@ -20,6 +20,7 @@ shared_buffers = '512MB'
 max_wal_size = '4GB'
 checkpoint_timeout = '30min'
 synchronous_commit = on
+log_autovacuum_min_duration = 0
 CONF
 cd "$ES_ROOT"
 mkdir -p test/bench/out
