@@ -236,7 +236,8 @@ drain_notifies(PGconn *conn, int *wake)
 		const char *p = strstr(nt->extra, "\"id\":");
 		long long	id = p ? atoll(p + 5) : 0;
 
-		if (id > notified_max)
+		/* (in worker mode, only the publisher's ids: a forged one would keep us polling) */
+		if (id > notified_max && (publisher_pid == 0 || nt->be_pid == publisher_pid))
 			notified_max = id;
 		if (publisher_pid > 0 && nt->be_pid == publisher_pid && p == nt->extra + 1 &&
 			strstr(nt->extra, "\"truncated\": true}") == NULL)
