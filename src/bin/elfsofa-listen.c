@@ -376,7 +376,10 @@ main(int argc, char **argv)
 
 	while (!stop_requested)
 	{
-		PGconn	   *conn = PQconnectdb(conninfo);
+		/* named in pg_stat_activity unless CONNINFO or PGAPPNAME says otherwise */
+		const char *const keys[] = {"dbname", "fallback_application_name", NULL};
+		const char *const vals[] = {conninfo, "elfsofa-listen", NULL};
+		PGconn	   *conn = PQconnectdbParams(keys, vals, 1);
 
 		if (PQstatus(conn) == CONNECTION_OK)
 		{

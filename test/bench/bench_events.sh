@@ -46,22 +46,30 @@ server_ticks() {
 }
 proc_ticks() { cut -d' ' -f14-15 "/proc/$1/stat" 2>/dev/null | awk '{print $1 + $2}'; }
 
-# run <db> [pgbench args]: sets R_TPS and R_CPU (server + listener CPU microseconds per transaction)
+# run <db> [pgbench args]: sets R_TPS and R_CPU (server + listener CPU microseconds per
+# transaction) and R_PARTS (the publisher's, the listener's backend's and client's share)
 run() {
-    local db=$1 t0 t1 l0=0 l1=0 out n
+    local db=$1 t0 t1 l0=0 l1=0 out n ppid lbpid p0=0 p1=0 b0=0 b1=0
     shift
     # As pgbench itself does before a run (without -n): vacuum, so that an
     # autovacuum of the growing shop tables - ~40 us per order when one falls
     # into a 10 s window - lands in none of them; and start from a checkpoint.
     psql -X -q -d "$db" -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
+    sleep 0.3      # its backend exits and is counted (cutime) before t0, not inside the run
+    ppid=$(psql -X -A -t -d "$db" -c "SELECT elfsofa.publisher_status()->>'worker_pid'")
+    lbpid=$(psql -X -A -t -d "$db" -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'elfsofa-listen' AND datname = current_database() LIMIT 1")
     t0=$(server_ticks); [ -n "${LPID:-}" ] && l0=$(proc_ticks "$LPID")
+    [ -n "$ppid" ] && p0=$(proc_ticks "$ppid"); [ -n "$lbpid" ] && b0=$(proc_ticks "$lbpid")
     out=$(pgbench -n -c 8 -j 2 -T "$SECS" $(script "$db") "$@" "$db" 2>/dev/null)
     sleep 0.5      # let the publisher and the listener finish what was committed
     [ -n "${LPID:-}" ] && l1=$(proc_ticks "$LPID")
+    [ -n "$ppid" ] && p1=$(proc_ticks "$ppid"); [ -n "$lbpid" ] && b1=$(proc_ticks "$lbpid")
     t1=$(server_ticks)
     R_TPS=$(echo "$out" | awk '/^tps/ {printf "%.0f", $3}')
     n=$(echo "$out" | awk '/actually processed/ {print $NF}' | cut -d/ -f1)
     R_CPU=$(echo "($t1 - $t0 + $l1 - $l0) * 1000000 / $TCK / $n" | bc)
+    R_PARTS=$(awk -v p=$((${p1:-0} - ${p0:-0})) -v b=$((${b1:-0} - ${b0:-0})) -v l=$((l1 - l0)) -v k="$TCK" -v n="$n" \
+        'BEGIN { printf "publisher %.0f, listener backend %.0f + client %.0f", p * 1e6 / k / n, b * 1e6 / k / n, l * 1e6 / k / n }')
 }
 
 start_listener() {   # start_listener <db> <outfile> [--timing]
@@ -87,10 +95,10 @@ for round in 1 2; do
     echo "   round $round: events off                        $R_TPS tps, $R_CPU us CPU/tx"
     start_listener $WORKER_DB /dev/null; run $WORKER_DB; kill $LPID; wait $LPID 2>/dev/null; LPID=""
     T_WORKER=$((T_WORKER + R_TPS)); C_WORKER=$((C_WORKER + R_CPU))
-    echo "   round $round: events on, background publisher   $R_TPS tps, $R_CPU us CPU/tx"
+    echo "   round $round: events on, background publisher   $R_TPS tps, $R_CPU us CPU/tx ($R_PARTS)"
     start_listener $COMMIT_DB /dev/null; run $COMMIT_DB; kill $LPID; wait $LPID 2>/dev/null; LPID=""
     T_COMMIT=$((T_COMMIT + R_TPS)); C_COMMIT=$((C_COMMIT + R_CPU))
-    echo "   round $round: events on, NOTIFY in each writer  $R_TPS tps, $R_CPU us CPU/tx"
+    echo "   round $round: events on, NOTIFY in each writer  $R_TPS tps, $R_CPU us CPU/tx (listener backend + client: ${R_PARTS#*listener backend })"
 done
 printf '%-34s %6d tps  %5d us CPU/tx\n' "events off" $((T_OFF / 2)) $((C_OFF / 2))
 printf '%-34s %6d tps  %5d us CPU/tx  ratio tps %.2f, CPU %.2f (target >= 0.90)\n' "events on, background publisher" \
