@@ -98,7 +98,7 @@ for round in 1 2; do
     echo "   round $round: events on, background publisher   $R_TPS tps, $R_CPU us CPU/tx ($R_PARTS)"
     start_listener $COMMIT_DB /dev/null; run $COMMIT_DB; kill $LPID; wait $LPID 2>/dev/null; LPID=""
     T_COMMIT=$((T_COMMIT + R_TPS)); C_COMMIT=$((C_COMMIT + R_CPU))
-    echo "   round $round: events on, NOTIFY in each writer  $R_TPS tps, $R_CPU us CPU/tx (listener backend + client: ${R_PARTS#*listener backend })"
+    echo "   round $round: events on, NOTIFY in each writer  $R_TPS tps, $R_CPU us CPU/tx (listener backend ${R_PARTS#*listener backend })"
 done
 printf '%-34s %6d tps  %5d us CPU/tx\n' "events off" $((T_OFF / 2)) $((C_OFF / 2))
 printf '%-34s %6d tps  %5d us CPU/tx  ratio tps %.2f, CPU %.2f (target >= 0.90)\n' "events on, background publisher" \
