@@ -57,10 +57,11 @@ typedef struct EsPublisherShared
 
 char	   *es_guc_database = NULL;
 /*
- * 20 ms: each publisher transaction (and the listeners' catch-up query it
- * wakes) has a fixed cost of ~0.4 ms of CPU; at 10 ms that was ~4% of an
- * order's CPU under load, at 20 ms half of it, for ~5 ms more median latency
- * (p99 commit -> elfsofa-listen at 500 orders/s: ~21 -> ~29 ms).
+ * 20 ms: each publisher transaction (and, back then, the catch-up query it
+ * woke in every elfsofa-listen) had a fixed cost of ~0.4 ms of CPU; at 10 ms
+ * that was ~4% of an order's CPU under load, at 20 ms half of it, for ~5 ms
+ * more median latency.  (elfsofa-listen now prints the payloads without a
+ * query in worker mode; subscribers that query on every wake-up still do.)
  */
 static int	es_guc_publisher_delay = 20;
 
