@@ -187,16 +187,9 @@ typedef struct AuditXact
 	Datum		appname;
 	bool		appname_null;
 	Datum		op_text[4];		/* INSERT, UPDATE, DELETE, TRUNCATE */
-	/* the audit_log partition for ts, opened under the top transaction's owner */
+	/* the audit_log partition for ts is audit_writer (src/leafwriter.c) */
 	Oid			rootid;
 	Oid			seqid;
-	Oid			leafid;
-	bool		stale;			/* relcache invalidation seen: reopen before next insert */
-	Relation	leaf;
-	ResultRelInfo *rri;
-	EState	   *estate;
-	TupleTableSlot *slot;
-	AttrNumber	map[AL_NCOLS];	/* audit_log column -> leaf attnum */
 	/* hash index entries not yet written (see AuditPending) */
 	int			ndeferred;
 	AuditDeferred deferred[AUDIT_MAX_DEFERRED];
@@ -208,6 +201,18 @@ typedef struct AuditXact
 
 static AuditXact ax;
 static bool callbacks_registered = false;
+
+static void audit_leaf_opened(EsLeafWriter *w);
+static void audit_leaf_inserted(EsLeafWriter *w, TupleTableSlot *slot);
+static void audit_leaf_closing(EsLeafWriter *w);
+
+/* Opened, written and closed by leafwriter; the hooks keep the hash index entries for later. */
+static EsLeafWriter audit_writer = {
+	"audit_log", AL_NCOLS, al_names,
+	.opened = audit_leaf_opened,
+	.inserted = audit_leaf_inserted,
+	.closing = audit_leaf_closing
+};
 
 enum
 {
@@ -234,8 +239,7 @@ audit_relcache_cb(Datum arg, Oid relid)
 				e->valid = false;
 		}
 	}
-	if (ax.active && (relid == InvalidOid || relid == ax.leafid || relid == ax.rootid))
-		ax.stale = true;
+	es_leaf_invalidate(&audit_writer, relid);
 }
 
 /* Schema renames change recorded names without a relcache event. */
@@ -247,29 +251,21 @@ audit_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
 
 static void audit_flush_index(void);
 
-/* Closes the open partition; must run under the owner that opened it. */
+/*
+ * Before the partition closes: its pending hash index entries are written and
+ * the hash indexes, kept out of the writer's own, are closed.
+ */
 static void
-audit_close_leaf(void)
+audit_leaf_closing(EsLeafWriter *w)
 {
 	ResourceOwner save = CurrentResourceOwner;
 
-	if (ax.leaf == NULL)
-		return;
 	audit_flush_index();
 	CurrentResourceOwner = TopTransactionResourceOwner;
-	ExecDropSingleTupleTableSlot(ax.slot);
-	ExecCloseIndices(ax.rri);
 	for (int i = 0; i < ax.ndeferred; i++)
 		index_close(ax.deferred[i].index, RowExclusiveLock);
 	ax.ndeferred = 0;
-	table_close(ax.leaf, NoLock);
-	FreeExecutorState(ax.estate);
 	CurrentResourceOwner = save;
-	ax.leaf = NULL;
-	ax.rri = NULL;
-	ax.estate = NULL;
-	ax.slot = NULL;
-	ax.leafid = InvalidOid;
 }
 
 /* Releases the partition before commit (no leak warnings) and forgets state at the end. */
@@ -282,7 +278,7 @@ audit_xact_cb(XactEvent event, void *arg)
 		case XACT_EVENT_PRE_PREPARE:
 			if (ax.active)
 			{
-				audit_close_leaf();
+				es_leaf_close(&audit_writer);
 				ax.closing = true;
 			}
 			break;
@@ -291,6 +287,7 @@ audit_xact_cb(XactEvent event, void *arg)
 		case XACT_EVENT_PREPARE:
 			/* memory lived in TopTransactionContext; resources die with the owner */
 			memset(&ax, 0, sizeof(ax));
+			es_leaf_forget(&audit_writer);
 			break;
 		default:
 			break;
@@ -992,16 +989,6 @@ static void
 audit_open_leaf(void)
 {
 	Oid			nsp = get_namespace_oid("elfsofa", false);
-	Relation	root;
-	PartitionDesc pd;
-	int			idx;
-	ResourceOwner save = CurrentResourceOwner;
-	MemoryContext old;
-	TupleDesc	desc;
-	Relation	leaf;
-	EState	   *estate;
-	ResultRelInfo *rri;
-	int			keep = 0;
 
 	ax.rootid = get_relname_relid("audit_log", nsp);
 	ax.seqid = get_relname_relid("audit_log_id_seq", nsp);
@@ -1010,49 +997,22 @@ audit_open_leaf(void)
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("audit log table elfsofa.audit_log does not exist"),
 				 errhint("Reinstall the elfsofa extension, or disable auditing with elfsofa.disable_audit().")));
-
-	CurrentResourceOwner = TopTransactionResourceOwner;
-	root = table_open(ax.rootid, RowExclusiveLock);
-	if (root->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-		elog(ERROR, "elfsofa.audit_log is not a partitioned table");
-	pd = RelationGetPartitionDesc(root, true);
-	idx = es_leaf_index(root, ax.ts);
-	if (idx < 0)
-	{
-		table_close(root, NoLock);
-		CurrentResourceOwner = save;
+	if (!es_leaf_open(&audit_writer, ax.rootid, ax.ts))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("no partition of elfsofa.audit_log for the current transaction"),
 				 errdetail("Audit rows go to the partition covering the transaction start time, %s.",
 						   timestamptz_to_str(ax.ts)),
 				 errhint("Run elfsofa.run_maintenance() to create audit_log partitions ahead.")));
-	}
-	if (!pd->is_leaf[idx])
-		elog(ERROR, "elfsofa.audit_log partition %u is itself partitioned", pd->oids[idx]);
-	ax.leafid = pd->oids[idx];
-	table_close(root, NoLock);
+}
 
-	/* build everything in locals first: ax.leaf set means fully open */
-	leaf = table_open(ax.leafid, RowExclusiveLock);
-	if (leaf->rd_rel->relkind != RELKIND_RELATION)
-		elog(ERROR, "elfsofa.audit_log partition \"%s\" is not a plain table",
-			 RelationGetRelationName(leaf));
-	desc = RelationGetDescr(leaf);
-	for (int c = 0; c < AL_NCOLS; c++)
-	{
-		int			attnum = attnameAttNum(leaf, al_names[c], false);
+/* Hash indexes on a plain column leave the writer's index list: they are written later, in bucket order. */
+static void
+audit_leaf_opened(EsLeafWriter *w)
+{
+	ResultRelInfo *rri = w->rri;
+	int			keep = 0;
 
-		if (attnum == InvalidAttrNumber)
-			elog(ERROR, "elfsofa.audit_log has no column \"%s\"", al_names[c]);
-		ax.map[c] = attnum;
-	}
-	old = MemoryContextSwitchTo(TopTransactionContext);
-	estate = CreateExecutorState();
-	rri = makeNode(ResultRelInfo);
-	InitResultRelInfo(rri, leaf, 1, NULL, 0);
-	ExecOpenIndices(rri, false);
-	/* hash indexes on a plain column are written later, in bucket order */
 	ax.ndeferred = 0;
 	for (int i = 0; i < rri->ri_NumIndices; i++)
 	{
@@ -1067,7 +1027,7 @@ audit_open_leaf(void)
 
 			d->index = ir;
 			d->attno = ii->ii_IndexAttrNumbers[0];
-			d->pred = ii->ii_Predicate != NIL ? ExecPrepareQual(ii->ii_Predicate, estate) : NULL;
+			d->pred = ii->ii_Predicate != NIL ? ExecPrepareQual(ii->ii_Predicate, w->estate) : NULL;
 		}
 		else
 		{
@@ -1077,13 +1037,6 @@ audit_open_leaf(void)
 		}
 	}
 	rri->ri_NumIndices = keep;
-	ax.slot = MakeSingleTupleTableSlot(desc, &TTSOpsVirtual);
-	MemoryContextSwitchTo(old);
-	ax.estate = estate;
-	ax.rri = rri;
-	ax.leaf = leaf;
-	CurrentResourceOwner = save;
-	ax.stale = false;
 }
 
 /*
@@ -1215,7 +1168,7 @@ audit_flush_index(void)
 		IndexTuple	itup = index_form_tuple(RelationGetDescr(index), &key, &isnull);
 
 		itup->t_tid = p->tid;
-		ES_HASH_DOINSERT(index, itup, ax.leaf);
+		ES_HASH_DOINSERT(index, itup, audit_writer.leaf);
 		pfree(itup);
 	}
 	RESUME_INTERRUPTS();
@@ -1236,7 +1189,7 @@ audit_defer_index(TupleTableSlot *slot)
 			continue;			/* hash indexes do not store nulls */
 		if (d->pred != NULL)
 		{
-			ExprContext *econtext = GetPerTupleExprContext(ax.estate);
+			ExprContext *econtext = GetPerTupleExprContext(audit_writer.estate);
 
 			econtext->ecxt_scantuple = slot;
 			if (!ExecQual(d->pred, econtext))
@@ -1271,13 +1224,10 @@ audit_defer_index(TupleTableSlot *slot)
 static void
 audit_insert(Datum *vals, bool *nulls)
 {
-	TupleTableSlot *slot;
-
-	if (ax.stale)
-		audit_close_leaf();
-	if (ax.leaf == NULL)
+	if (audit_writer.stale)
+		es_leaf_close(&audit_writer);
+	if (audit_writer.leaf == NULL)
 		audit_open_leaf();
-	slot = ax.slot;
 
 	vals[AL_ID] = Int64GetDatum(nextval_internal(ax.seqid, false));
 	nulls[AL_ID] = false;
@@ -1293,28 +1243,17 @@ audit_insert(Datum *vals, bool *nulls)
 	nulls[AL_DB_USER] = false;
 	vals[AL_APPNAME] = ax.appname;
 	nulls[AL_APPNAME] = ax.appname_null;
+	es_leaf_insert(&audit_writer, vals, nulls);
+	if (ax.closing)
+		es_leaf_close(&audit_writer);
+}
 
-	ExecClearTuple(slot);
-	for (int a = 0; a < slot->tts_tupleDescriptor->natts; a++)
-	{
-		slot->tts_values[a] = (Datum) 0;
-		slot->tts_isnull[a] = true;
-	}
-	for (int c = 0; c < AL_NCOLS; c++)
-	{
-		slot->tts_values[ax.map[c] - 1] = vals[c];
-		slot->tts_isnull[ax.map[c] - 1] = nulls[c];
-	}
-	ExecStoreVirtualTuple(slot);
-	table_tuple_insert(ax.leaf, slot, GetCurrentCommandId(true), 0, NULL);
-	if (ax.rri->ri_NumIndices > 0)
-		ES_EXEC_INSERT_INDEX_TUPLES(ax.rri, slot, ax.estate);
+/* After each audit row: keep its hash index entries for the bucket-ordered write. */
+static void
+audit_leaf_inserted(EsLeafWriter *w, TupleTableSlot *slot)
+{
 	if (ax.ndeferred > 0)
 		audit_defer_index(slot);
-	ResetPerTupleExprContext(ax.estate);
-	ExecClearTuple(slot);
-	if (ax.closing)
-		audit_close_leaf();
 }
 
 /* ---------------------------------------------------------------------

@@ -109,16 +109,23 @@ extern void es_audit_init(void);
 /*
  * leafwriter.c: direct inserts into the current partition of a
  * time-partitioned elfsofa table, kept open for the rest of the transaction
- * (events), or into a plain table (then the table itself; the publisher's
- * notification queue rows).  audit.c keeps its own writer, which also defers
- * its hash index entries.  The
- * caller fills relname, ncols and colnames once, calls es_leaf_open() for
- * the partition covering a time (false when no partition does), es_leaf_insert() with values in colnames order (they must
- * satisfy the table's constraints: nothing is checked, no trigger fires),
- * es_leaf_close() before commit, es_leaf_invalidate() from a relcache
- * callback (then stale: close and reopen before the next row) and
- * es_leaf_forget() at transaction end.  Every utility statement closes the
- * open writers first (an open partition could not be truncated or altered).
+ * (events, audit_log), or into a plain table (then the table itself; the
+ * publisher's notification queue rows).  The caller fills relname, ncols and
+ * colnames once, calls es_leaf_open() for the partition covering a time
+ * (false when no partition does), es_leaf_insert() with values in colnames
+ * order (they must satisfy the table's constraints: nothing is checked, no
+ * trigger fires), es_leaf_close() before commit, es_leaf_invalidate() from a
+ * relcache callback (then stale: close and reopen before the next row) and
+ * es_leaf_forget() at transaction end.  Every utility statement other than
+ * BEGIN/SAVEPOINT/COMMIT and the like closes the open writers first (an open
+ * partition could not be truncated or altered).
+ *
+ * Optional hooks, for a writer that keeps some index entries for later (the
+ * audit log's hash indexes): opened runs once the partition and its indexes
+ * are open (in TopTransactionContext, under the top transaction's resource
+ * owner) and may take indexes out of rri; inserted runs after each row's heap
+ * and index inserts, while its per-tuple memory is still valid; closing runs
+ * first thing in es_leaf_close().
  */
 #define ES_LEAF_MAXCOLS 16
 typedef struct EsLeafWriter
@@ -135,6 +142,9 @@ typedef struct EsLeafWriter
 	struct TupleTableSlot *slot;
 	AttrNumber	map[ES_LEAF_MAXCOLS];	/* colnames[i] -> partition attnum */
 	bool		registered;		/* known to the utility hook */
+	void		(*opened) (struct EsLeafWriter *w);
+	void		(*inserted) (struct EsLeafWriter *w, struct TupleTableSlot *slot);
+	void		(*closing) (struct EsLeafWriter *w);
 } EsLeafWriter;
 
 extern void es_leafwriter_init(void);

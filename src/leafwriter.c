@@ -16,7 +16,9 @@
  * An open partition counts as in use for the rest of the session's
  * statements, so TRUNCATE, ALTER or DROP of it would fail ("being used by
  * active queries in this session"); every utility statement therefore closes
- * the open writers first (they reopen on their next row).
+ * the open writers first (they reopen on their next row), except transaction
+ * control (BEGIN, SAVEPOINT, RELEASE, ROLLBACK TO, COMMIT: commit and prepare
+ * close them through their owners' transaction callbacks anyway).
  *
  * What the executor would check is the caller's job: the values must satisfy
  * the table's NOT NULL and CHECK constraints, and the table's triggers (none
@@ -52,8 +54,9 @@ es_leaf_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOn
 						ProcessUtilityContext context, ParamListInfo params,
 						QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
-	for (int i = 0; i < nwriters; i++)
-		es_leaf_close(writers[i]);
+	if (!IsA(pstmt->utilityStmt, TransactionStmt))
+		for (int i = 0; i < nwriters; i++)
+			es_leaf_close(writers[i]);
 	if (prev_process_utility)
 		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
@@ -153,10 +156,12 @@ es_leaf_open(EsLeafWriter *w, Oid rootid, TimestampTz ts)
 	rri = makeNode(ResultRelInfo);
 	InitResultRelInfo(rri, leaf, 1, NULL, 0);
 	ExecOpenIndices(rri, false);
-	w->slot = MakeSingleTupleTableSlot(RelationGetDescr(leaf), &TTSOpsVirtual);
-	MemoryContextSwitchTo(old);
 	w->estate = estate;
 	w->rri = rri;
+	if (w->opened)
+		w->opened(w);
+	w->slot = MakeSingleTupleTableSlot(RelationGetDescr(leaf), &TTSOpsVirtual);
+	MemoryContextSwitchTo(old);
 	w->leaf = leaf;
 	CurrentResourceOwner = save;
 	w->stale = false;
@@ -184,6 +189,8 @@ es_leaf_insert(EsLeafWriter *w, Datum *values, bool *nulls)
 	table_tuple_insert(w->leaf, slot, GetCurrentCommandId(true), 0, NULL);
 	if (w->rri->ri_NumIndices > 0)
 		ES_EXEC_INSERT_INDEX_TUPLES(w->rri, slot, w->estate);
+	if (w->inserted)
+		w->inserted(w, slot);
 	ResetPerTupleExprContext(w->estate);
 	ExecClearTuple(slot);
 }
@@ -195,6 +202,8 @@ es_leaf_close(EsLeafWriter *w)
 
 	if (w->leaf == NULL)
 		return;
+	if (w->closing)
+		w->closing(w);
 	CurrentResourceOwner = TopTransactionResourceOwner;
 	ExecDropSingleTupleTableSlot(w->slot);
 	ExecCloseIndices(w->rri);
