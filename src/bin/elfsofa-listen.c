@@ -218,14 +218,28 @@ find_publisher(PGconn *conn)
 	return 0;
 }
 
+/* After printing: make the lines visible and remember the position. */
+static void
+flush_printed(int *printed)
+{
+	if (*printed)
+	{
+		fflush(stdout);
+		save_state();
+		*printed = 0;
+	}
+}
+
 /*
  * Handles the pending notifications (payload {"id": N, ...}).  The
- * publisher's complete payloads after last_id are printed; anything else
- * only records that a catch-up is due (*wake).  Returns -1 when a query
- * failed.
+ * publisher's complete payloads after last_id are printed, and a truncated
+ * one is read at once.  Anything else only says that a catch-up is due
+ * (*wake; spaced by --min-interval, so a flood of NOTIFYs costs no more than
+ * polling), and one from another process that the publisher may have been
+ * restarted (*recheck).  Returns -1 when a query failed.
  */
 static int
-drain_notifies(PGconn *conn, int *wake)
+drain_notifies(PGconn *conn, int *wake, int *recheck)
 {
 	PGnotify   *nt;
 	int			printed = 0;
@@ -235,43 +249,36 @@ drain_notifies(PGconn *conn, int *wake)
 	{
 		const char *p = strstr(nt->extra, "\"id\":");
 		long long	id = p ? atoll(p + 5) : 0;
+		int			ours = publisher_pid > 0 && nt->be_pid == publisher_pid && p == nt->extra + 1;
 
 		/* (in worker mode, only the publisher's ids: a forged one would keep us polling) */
-		if (id > notified_max && (publisher_pid == 0 || nt->be_pid == publisher_pid))
+		if (id > notified_max && (publisher_pid == 0 || ours))
 			notified_max = id;
-		if (publisher_pid > 0 && nt->be_pid == publisher_pid && p == nt->extra + 1 &&
-			strstr(nt->extra, "\"truncated\": true}") == NULL)
+		if (ours && id > last_id)
 		{
-			if (id > last_id)
+			if (strstr(nt->extra, "\"truncated\": true}") == NULL)
 			{
 				printf("%s\n", nt->extra);
 				last_id = id;
 				printed = 1;
 			}
-		}
-		else if (publisher_pid > 0 && id > last_id)
-		{
-			/* too big for NOTIFY, or not from the publisher we know (restarted?): read it */
-			if (nt->be_pid != publisher_pid)
-				rc = find_publisher(conn);
-			if (rc == 0 && printed)
+			else
 			{
-				fflush(stdout);
-				save_state();
-				printed = 0;
-			}
-			if (rc == 0)
+				/* too big for NOTIFY: read it (and what follows) from the table */
+				flush_printed(&printed);
 				rc = catch_up(conn);
+			}
 		}
 		else if (publisher_pid == 0)
 			*wake = 1;
+		else if (!ours && id > last_id)
+		{
+			*wake = 1;
+			*recheck = 1;
+		}
 		PQfreemem(nt);
 	}
-	if (printed)
-	{
-		fflush(stdout);
-		save_state();
-	}
+	flush_printed(&printed);
 	return rc;
 }
 
@@ -300,6 +307,7 @@ serve(PGconn *conn)
 		struct timeval tv;
 		int			rc;
 		int			wake = 0;
+		int			recheck = 0;
 
 		/* An event was announced but not yet handed out: an earlier id is in flight. */
 		tv.tv_sec = 0;
@@ -321,11 +329,13 @@ serve(PGconn *conn)
 				log_msg("connection lost", PQerrorMessage(conn));
 				return;
 			}
-			if (drain_notifies(conn, &wake) < 0)
+			if (drain_notifies(conn, &wake, &recheck) < 0)
 				return;
 			/* the publisher's payloads were printed as they came: no query */
 			if (!wake && publisher_pid > 0)
 				continue;
+			if (recheck && find_publisher(conn) < 0)
+				return;
 		}
 		/*
 		 * Also on timeouts: a safety net that costs one small query per half
