@@ -1589,9 +1589,11 @@ audit_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 		audit_check_truncate((TruncateStmt *) pstmt->utilityStmt);
 		truncated = audit_truncated_partitions((TruncateStmt *) pstmt->utilityStmt);
 	}
-	/* REINDEX, VACUUM, COPY and the like must find the index complete */
-	if (ax.npending > 0 && !IsA(pstmt->utilityStmt, TransactionStmt))
-		audit_flush_index();
+	/*
+	 * REINDEX, VACUUM, COPY and the like must find the index complete:
+	 * leafwriter's hook, next in the chain, closes audit_writer before every
+	 * such statement, and closing writes the pending entries.
+	 */
 	if (prev_process_utility)
 		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
