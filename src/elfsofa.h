@@ -83,6 +83,9 @@ extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
  * call es_event_written for each.  Needs no SPI.
  */
 extern int64 es_outbox_write(const char *topic, const char *key, Jsonb *data);
+/* n of them at once (one heap multi-insert); their ids go to ids[]. */
+extern void es_outbox_write_many(int n, const char *const *topics, const char *const *keys,
+								 Jsonb *const *data, int64 *ids);
 
 /*
  * audit.c: installs the hook that refuses TRUNCATE of audit_log partitions and
@@ -114,7 +117,8 @@ extern void es_audit_init(void);
  * colnames once, calls es_leaf_open() for the partition covering a time
  * (false when no partition does), es_leaf_insert() with values in colnames
  * order (they must satisfy the table's constraints: nothing is checked, no
- * trigger fires), es_leaf_close() before commit, es_leaf_invalidate() from a
+ * trigger fires) or es_leaf_insert_many() with n rows of them (one heap
+ * multi-insert: one WAL record and one buffer lock per page, not per row), es_leaf_close() before commit, es_leaf_invalidate() from a
  * relcache callback (then stale: close and reopen before the next row) and
  * es_leaf_forget() at transaction end.  Every utility statement other than
  * BEGIN/SAVEPOINT/COMMIT and the like closes the open writers first (an open
@@ -140,8 +144,20 @@ typedef struct EsLeafWriter
 	struct ResultRelInfo *rri;
 	struct EState *estate;
 	struct TupleTableSlot *slot;
+	struct TupleTableSlot **mslots; /* es_leaf_insert_many's, made on first use */
+	int			nmslots;
 	AttrNumber	map[ES_LEAF_MAXCOLS];	/* colnames[i] -> partition attnum */
 	bool		registered;		/* known to the utility hook */
+	/*
+	 * The partition found last time and the range it covers, kept across
+	 * transactions (cleared by es_leaf_invalidate): while a time falls in it,
+	 * the next open locks only the partition, not the parent.
+	 */
+	bool		cache_valid;
+	Oid			cache_rootid;
+	Oid			cache_leafid;
+	TimestampTz cache_lo;		/* inclusive */
+	TimestampTz cache_hi;		/* exclusive */
 	void		(*opened) (struct EsLeafWriter *w);
 	void		(*inserted) (struct EsLeafWriter *w, struct TupleTableSlot *slot);
 	void		(*closing) (struct EsLeafWriter *w);
@@ -151,6 +167,7 @@ extern void es_leafwriter_init(void);
 extern bool es_leaf_open(EsLeafWriter *w, Oid rootid, TimestampTz ts);
 extern int	es_leaf_index(Relation root, TimestampTz ts);
 extern void es_leaf_insert(EsLeafWriter *w, Datum *values, bool *nulls);
+extern void es_leaf_insert_many(EsLeafWriter *w, int n, Datum *values, bool *nulls);
 extern void es_leaf_close(EsLeafWriter *w);
 extern void es_leaf_invalidate(EsLeafWriter *w, Oid relid);
 extern void es_leaf_forget(EsLeafWriter *w);

@@ -70,7 +70,8 @@ static bool xact_emitted = false;
  */
 static const char *const outbox_cols[] = {"id", "topic", "key", "data", "created_at", "xid_horizon"};
 static EsLeafWriter outbox_leaf = {"events", lengthof(outbox_cols), outbox_cols};
-static Oid	outbox_seqid = InvalidOid;	/* events_id_seq, looked up with the partition */
+static Oid	outbox_rootid = InvalidOid;	/* elfsofa.events and events_id_seq: looked up */
+static Oid	outbox_seqid = InvalidOid;	/* once, forgotten when either is invalidated */
 static bool outbox_closing = false;	/* past PRE_COMMIT: close after each row */
 
 static EsPlan since_plan = {
@@ -134,6 +135,8 @@ es_events_xact_callback(XactEvent event, void *arg)
 static void
 es_events_relcache_callback(Datum arg, Oid relid)
 {
+	if (relid == InvalidOid || relid == outbox_rootid || relid == outbox_seqid)
+		outbox_rootid = outbox_seqid = InvalidOid;
 	es_leaf_invalidate(&outbox_leaf, relid);
 }
 
@@ -207,18 +210,35 @@ es_outbox_owner(void)
 	return owner;
 }
 
+/*
+ * The OIDs of elfsofa.events and its sequence, looked up once.  (Relcache
+ * invalidations of either forget them; callers keep the value returned, since
+ * the locks they take next may read such invalidations.)
+ */
+static void
+es_outbox_lookup(void)
+{
+	if (!OidIsValid(outbox_rootid) || !OidIsValid(outbox_seqid))
+	{
+		Oid			nsp = get_namespace_oid("elfsofa", false);
+		Oid			rootid = get_relname_relid("events", nsp);
+		Oid			seqid = get_relname_relid("events_id_seq", nsp);
+
+		if (!OidIsValid(rootid) || !OidIsValid(seqid))
+			elog(ERROR, "elfsofa: table elfsofa.events or its sequence is missing");
+		outbox_rootid = rootid;
+		outbox_seqid = seqid;
+	}
+}
+
 /* Opens the events partition for the transaction's start time. */
 static void
 es_outbox_open(void)
 {
-	Oid			nsp = get_namespace_oid("elfsofa", false);
-	Oid			rootid = get_relname_relid("events", nsp);
 	TimestampTz ts = GetCurrentTransactionStartTimestamp();
 
-	outbox_seqid = get_relname_relid("events_id_seq", nsp);
-	if (!OidIsValid(rootid) || !OidIsValid(outbox_seqid))
-		elog(ERROR, "elfsofa: table elfsofa.events or its sequence is missing");
-	if (!es_leaf_open(&outbox_leaf, rootid, ts))
+	es_outbox_lookup();
+	if (!es_leaf_open(&outbox_leaf, outbox_rootid, ts))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("no partition of elfsofa.events for the current transaction"),
@@ -228,35 +248,63 @@ es_outbox_open(void)
 }
 
 /*
- * Appends one outbox row and returns its id.  Like the column defaults: the
- * transaction's xid exists before the id is taken (events_since relies on
- * it), created_at is now(), xid_horizon the next xid read after the id.
+ * Appends n outbox rows (one heap multi-insert) and sets their ids.  Like the
+ * column defaults: the transaction's xid exists before the ids are taken
+ * (events_since relies on it), created_at is now(), xid_horizon the next xid
+ * read after the ids (read once after the last one: a later horizon is only
+ * more careful).
  */
-int64
-es_outbox_write(const char *topic, const char *key, Jsonb *data)
+void
+es_outbox_write_many(int n, const char *const *topics, const char *const *keys, Jsonb *const *data, int64 *ids)
 {
-	Datum		values[lengthof(outbox_cols)];
-	bool		nulls[lengthof(outbox_cols)] = {false};
-	int64		id;
+	Datum	   *values = palloc(sizeof(Datum) * n * lengthof(outbox_cols));
+	bool	   *nulls = palloc0(sizeof(bool) * n * lengthof(outbox_cols));
+	Datum		horizon;
+	Datum		created = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
+	Oid			seqid;
 
 	if (outbox_leaf.stale)
 		es_leaf_close(&outbox_leaf);
 	if (outbox_leaf.leaf == NULL)
 		es_outbox_open();
+	es_outbox_lookup();
+	seqid = outbox_seqid;		/* (nextval's lock may read invalidations that forget it) */
 	(void) GetTopTransactionId();
-	id = nextval_internal(outbox_seqid, false);
-	values[0] = Int64GetDatum(id);
-	values[1] = CStringGetTextDatum(topic);
-	if (key)
-		values[2] = CStringGetTextDatum(key);
+	for (int i = 0; i < n; i++)
+		ids[i] = nextval_internal(seqid, false);
+	horizon = FullTransactionIdGetDatum(ReadNextFullTransactionId());
+	for (int i = 0; i < n; i++)
+	{
+		Datum	   *v = values + i * lengthof(outbox_cols);
+		bool	   *nl = nulls + i * lengthof(outbox_cols);
+
+		v[0] = Int64GetDatum(ids[i]);
+		v[1] = CStringGetTextDatum(topics[i]);
+		if (keys[i])
+			v[2] = CStringGetTextDatum(keys[i]);
+		else
+			nl[2] = true;
+		v[3] = data[i] ? JsonbPGetDatum(data[i]) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
+		v[4] = created;
+		v[5] = horizon;
+	}
+	if (n == 1)
+		es_leaf_insert(&outbox_leaf, values, nulls);
 	else
-		nulls[2] = true;
-	values[3] = data ? JsonbPGetDatum(data) : DirectFunctionCall1(jsonb_in, CStringGetDatum("{}"));
-	values[4] = TimestampTzGetDatum(GetCurrentTransactionStartTimestamp());
-	values[5] = FullTransactionIdGetDatum(ReadNextFullTransactionId());
-	es_leaf_insert(&outbox_leaf, values, nulls);
+		es_leaf_insert_many(&outbox_leaf, n, values, nulls);
 	if (outbox_closing)
 		es_leaf_close(&outbox_leaf);
+	pfree(values);
+	pfree(nulls);
+}
+
+/* Appends one outbox row and returns its id. */
+int64
+es_outbox_write(const char *topic, const char *key, Jsonb *data)
+{
+	int64		id;
+
+	es_outbox_write_many(1, &topic, &key, &data, &id);
 	return id;
 }
 

@@ -31,6 +31,8 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/pg_class.h"
+#include "catalog/pg_type.h"
+#include "storage/lmgr.h"
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_relation.h"
@@ -71,28 +73,51 @@ es_leafwriter_init(void)
 	ProcessUtility_hook = es_leaf_process_utility;
 }
 
-/* The partition of root holding ts (its index in the partition descriptor); -1 when none does. */
-int
-es_leaf_index(Relation root, TimestampTz ts)
+/*
+ * The partition of root holding ts (its index in the partition descriptor);
+ * -1 when none does.  With lo and hi: the range that partition covers, when
+ * it is a range partition of a timestamptz key (else lo = hi: not
+ * cacheable).
+ */
+static int
+es_leaf_locate(Relation root, TimestampTz ts, TimestampTz *lo, TimestampTz *hi)
 {
 	PartitionKey key = RelationGetPartitionKey(root);
 	PartitionDesc pd = RelationGetPartitionDesc(root, true);
+	PartitionBoundInfo b = pd->boundinfo;
 	Datum		tsd = TimestampTzGetDatum(ts);
 	int			idx = -1;
 
-	if (pd->nparts == 0 || pd->boundinfo == NULL)
+	*lo = *hi = 0;
+	if (pd->nparts == 0 || b == NULL)
 		return -1;
 	if (key->strategy == PARTITION_STRATEGY_RANGE && key->partnatts == 1)
 	{
 		bool		equal;
 		int			off = partition_range_datum_bsearch(key->partsupfunc, key->partcollation,
-														pd->boundinfo, 1, &tsd, &equal);
+														b, 1, &tsd, &equal);
 
-		idx = pd->boundinfo->indexes[off + 1];
+		idx = b->indexes[off + 1];
+		if (idx >= 0 && key->parttypid[0] == TIMESTAMPTZOID)
+		{
+			*lo = (off >= 0 && b->kind[off][0] == PARTITION_RANGE_DATUM_VALUE) ?
+				DatumGetTimestampTz(b->datums[off][0]) : DT_NOBEGIN;
+			*hi = (off + 1 < b->ndatums && b->kind[off + 1][0] == PARTITION_RANGE_DATUM_VALUE) ?
+				DatumGetTimestampTz(b->datums[off + 1][0]) : DT_NOEND;
+		}
 	}
 	if (idx < 0)
-		idx = pd->boundinfo->default_index;
+		idx = b->default_index;
 	return idx;
+}
+
+int
+es_leaf_index(Relation root, TimestampTz ts)
+{
+	TimestampTz lo;
+	TimestampTz hi;
+
+	return es_leaf_locate(root, ts, &lo, &hi);
 }
 
 bool
@@ -117,14 +142,39 @@ es_leaf_open(EsLeafWriter *w, Oid rootid, TimestampTz ts)
 	}
 	w->rootid = rootid;
 	CurrentResourceOwner = TopTransactionResourceOwner;
+
+	/*
+	 * The partition of the last open, if it still covers ts: lock it alone.
+	 * Holding that lock, it can be neither detached nor dropped, and the
+	 * invalidations the lock made us read would have cleared the cache had
+	 * it been changed meanwhile; partitions do not overlap, so it is still
+	 * the one.  (An insert straight into a partition locks only the
+	 * partition too.)
+	 */
+	if (w->cache_valid && w->cache_rootid == rootid && ts >= w->cache_lo && ts < w->cache_hi)
+	{
+		LockRelationOid(w->cache_leafid, RowExclusiveLock);
+		if (w->cache_valid)
+		{
+			w->leafid = w->cache_leafid;
+			leaf = table_open(w->leafid, NoLock);
+			goto opened;
+		}
+		/* changed meanwhile: the lock stays until the transaction ends, harmlessly */
+	}
+	w->cache_valid = false;
+
 	root = table_open(rootid, RowExclusiveLock);
 	if (root->rd_rel->relkind == RELKIND_RELATION)
 		w->leafid = rootid;		/* not partitioned: the table itself */
 	else
 	{
+		TimestampTz lo;
+		TimestampTz hi;
+
 		if (root->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 			elog(ERROR, "elfsofa.%s is not a table", w->relname);
-		idx = es_leaf_index(root, ts);
+		idx = es_leaf_locate(root, ts, &lo, &hi);
 		if (idx < 0)
 		{
 			table_close(root, NoLock);
@@ -135,11 +185,20 @@ es_leaf_open(EsLeafWriter *w, Oid rootid, TimestampTz ts)
 		if (!pd->is_leaf[idx])
 			elog(ERROR, "elfsofa.%s partition %u is itself partitioned", w->relname, pd->oids[idx]);
 		w->leafid = pd->oids[idx];
+		if (lo < hi)
+		{
+			w->cache_rootid = rootid;
+			w->cache_leafid = w->leafid;
+			w->cache_lo = lo;
+			w->cache_hi = hi;
+			w->cache_valid = true;
+		}
 	}
 	table_close(root, NoLock);
-
-	/* build everything in locals first: w->leaf set means fully open */
 	leaf = table_open(w->leafid, RowExclusiveLock);
+
+opened:
+	/* build everything in locals first: w->leaf set means fully open */
 	if (leaf->rd_rel->relkind != RELKIND_RELATION)
 		elog(ERROR, "elfsofa.%s partition \"%s\" is not a plain table",
 			 w->relname, RelationGetRelationName(leaf));
@@ -195,6 +254,69 @@ es_leaf_insert(EsLeafWriter *w, Datum *values, bool *nulls)
 	ExecClearTuple(slot);
 }
 
+/*
+ * n rows at once: values and nulls hold n * ncols entries, row after row.  The
+ * heap gets them with one multi-insert (as COPY does); the index entries and
+ * the inserted hook follow row by row.
+ */
+#define ES_LEAF_MAXBATCH 64
+void
+es_leaf_insert_many(EsLeafWriter *w, int n, Datum *values, bool *nulls)
+{
+	TupleDesc	desc = RelationGetDescr(w->leaf);
+	CommandId	cid = GetCurrentCommandId(true);
+
+	Assert(w->leaf != NULL);
+	if (w->mslots == NULL)
+		w->mslots = MemoryContextAllocZero(TopTransactionContext, sizeof(TupleTableSlot *) * ES_LEAF_MAXBATCH);
+	for (int done = 0; done < n; done += ES_LEAF_MAXBATCH)
+	{
+		int			m = Min(n - done, ES_LEAF_MAXBATCH);
+
+		for (int r = 0; r < m; r++)
+		{
+			TupleTableSlot *slot;
+			Datum	   *v = values + (size_t) (done + r) * w->ncols;
+			bool	   *nl = nulls + (size_t) (done + r) * w->ncols;
+
+			if (r == w->nmslots)
+			{
+				/* like the writer's own slot: the tuple descriptor pin belongs to the transaction */
+				MemoryContext old = MemoryContextSwitchTo(TopTransactionContext);
+				ResourceOwner save = CurrentResourceOwner;
+
+				CurrentResourceOwner = TopTransactionResourceOwner;
+				w->mslots[w->nmslots++] = table_slot_create(w->leaf, NULL);
+				CurrentResourceOwner = save;
+				MemoryContextSwitchTo(old);
+			}
+			slot = w->mslots[r];
+			ExecClearTuple(slot);
+			for (int a = 0; a < desc->natts; a++)
+			{
+				slot->tts_values[a] = (Datum) 0;
+				slot->tts_isnull[a] = true;
+			}
+			for (int c = 0; c < w->ncols; c++)
+			{
+				slot->tts_values[w->map[c] - 1] = v[c];
+				slot->tts_isnull[w->map[c] - 1] = nl[c];
+			}
+			ExecStoreVirtualTuple(slot);
+		}
+		table_multi_insert(w->leaf, w->mslots, m, cid, 0, NULL);
+		for (int r = 0; r < m; r++)
+		{
+			if (w->rri->ri_NumIndices > 0)
+				ES_EXEC_INSERT_INDEX_TUPLES(w->rri, w->mslots[r], w->estate);
+			if (w->inserted)
+				w->inserted(w, w->mslots[r]);
+			ResetPerTupleExprContext(w->estate);
+			ExecClearTuple(w->mslots[r]);
+		}
+	}
+}
+
 void
 es_leaf_close(EsLeafWriter *w)
 {
@@ -206,6 +328,10 @@ es_leaf_close(EsLeafWriter *w)
 		w->closing(w);
 	CurrentResourceOwner = TopTransactionResourceOwner;
 	ExecDropSingleTupleTableSlot(w->slot);
+	for (int i = 0; i < w->nmslots; i++)
+		ExecDropSingleTupleTableSlot(w->mslots[i]);
+	w->mslots = NULL;
+	w->nmslots = 0;
 	ExecCloseIndices(w->rri);
 	table_close(w->leaf, NoLock);
 	FreeExecutorState(w->estate);
@@ -220,6 +346,8 @@ es_leaf_close(EsLeafWriter *w)
 void
 es_leaf_invalidate(EsLeafWriter *w, Oid relid)
 {
+	if (relid == InvalidOid || relid == w->cache_rootid || relid == w->cache_leafid)
+		w->cache_valid = false;
 	if (w->leaf != NULL && (relid == InvalidOid || relid == w->leafid || relid == w->rootid))
 		w->stale = true;
 }
@@ -235,4 +363,6 @@ es_leaf_forget(EsLeafWriter *w)
 	w->rri = NULL;
 	w->estate = NULL;
 	w->slot = NULL;
+	w->mslots = NULL;
+	w->nmslots = 0;
 }

@@ -213,6 +213,8 @@ es_queue_batch_flush(void)
 	Oid			seqid;
 	int		   *done;
 	int			ndone = 0;
+	Datum	   *rows;
+	bool	   *rownulls;
 
 	queue_batch = NULL;
 	if (b == NULL || b->n == 0)
@@ -233,6 +235,8 @@ es_queue_batch_flush(void)
 	if (!es_leaf_open(&queue_writer, relid, now))
 		elog(ERROR, "elfsofa: could not open elfsofa.notifications");
 	done = palloc(sizeof(int) * SPI_processed);
+	rows = palloc(sizeof(Datum) * NQ_NCOLS * SPI_processed);
+	rownulls = palloc0(sizeof(bool) * NQ_NCOLS * SPI_processed);
 	values[NQ_STATUS] = CStringGetTextDatum("pending");
 	values[NQ_ATTEMPTS] = Int32GetDatum(0);
 	values[NQ_VISIBLE_AT] = TimestampTzGetDatum(now);
@@ -254,7 +258,6 @@ es_queue_batch_flush(void)
 				datumIsEqual(b->kind[done[k]], b->kind[i], false, -1);
 		if (dup)
 			continue;
-		done[ndone++] = i;
 		values[NQ_ID] = Int64GetDatum(nextval_internal(seqid, false));
 		values[NQ_KIND] = b->kind[i];
 		values[NQ_CHANNEL] = SPI_getbinval(tup, desc, 2, &isnull);
@@ -269,8 +272,12 @@ es_queue_batch_flush(void)
 		values[NQ_EVENT] = b->event_id[i];
 		values[NQ_PAYLOAD] = JsonbPGetDatum(es_queue_payload(DatumGetJsonbP(b->data[i]), DatumGetInt64(b->order_id[i]),
 															 name, name_null));
-		es_leaf_insert(&queue_writer, values, nulls);
+		memcpy(rows + (size_t) ndone * NQ_NCOLS, values, sizeof(values));
+		memcpy(rownulls + (size_t) ndone * NQ_NCOLS, nulls, sizeof(nulls));
+		done[ndone++] = i;
 	}
+	/* the batch's rows in one heap multi-insert */
+	es_leaf_insert_many(&queue_writer, ndone, rows, rownulls);
 	es_leaf_close(&queue_writer);
 }
 

@@ -1241,9 +1241,14 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 			nulls[12] = 'n';
 		values[11] = text_array(pay, 4);
 		es_exec(&write_plan, values, nulls, false, 0);
-		for (int i = 0; i < nev; i++)
-			es_event_written(es_outbox_write(ev_topic[i], ev_key[i], ev_data[i]),
-							 ev_topic[i], ev_key[i], ev_data[i]);
+		if (nev > 0)
+		{
+			int64	   *ev_id = palloc(sizeof(int64) * nev);
+
+			es_outbox_write_many(nev, (const char *const *) ev_topic, (const char *const *) ev_key, ev_data, ev_id);
+			for (int i = 0; i < nev; i++)
+				es_event_written(ev_id[i], ev_topic[i], ev_key[i], ev_data[i]);
+		}
 	}
 
 	/* the response, built in the caller's memory so it outlives SPI */

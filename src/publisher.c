@@ -17,6 +17,7 @@
 #include "elfsofa.h"
 
 #include "access/xact.h"
+#include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "commands/async.h"
 #include "commands/dbcommands.h"
@@ -36,6 +37,7 @@
 #include "utils/guc.h"
 #include "utils/json.h"
 #include "utils/jsonb.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/snapmgr.h"
 
@@ -233,7 +235,9 @@ es_publish_batch(bool *blocked, bool *no_extension)
 	PushActiveSnapshot(GetTransactionSnapshot());
 	pgstat_report_activity(STATE_RUNNING, "publishing events");
 
-	if (!OidIsValid(get_extension_oid("elfsofa", true)))
+	/* (the tables it needs, from the syscache: not an index scan of pg_extension per batch) */
+	if (!OidIsValid(get_namespace_oid("elfsofa", true)) ||
+		!OidIsValid(get_relname_relid("event_publisher", get_namespace_oid("elfsofa", true))))
 		*no_extension = true;
 	else
 	{

@@ -8,7 +8,7 @@
 #   pgTAP        test/pgtap/*.sql with pg_prove            (one count per assertion)
 #   scripts      test/scripts/*.sh printing TAP lines      (one count per assertion)
 # Choose suites with ES_SUITES="regress isolation pgtap scripts" (default: all);
-# ES_SCRIPTS="30_events*" runs only the scripts matching that pattern.
+# ES_SCRIPTS="30_events* 42_*" runs only the scripts matching those patterns.
 set -u
 source "$(dirname "$0")/lib.sh"
 
@@ -103,7 +103,7 @@ for suite in $ES_SUITES; do
         ;;
     scripts)
         ok=0; bad=0
-        for s in $(ls test/scripts/${ES_SCRIPTS:-*}.sh 2>/dev/null | sort); do
+        for s in $(for pat in ${ES_SCRIPTS:-*}; do ls test/scripts/$pat.sh 2>/dev/null; done | sort -u); do
             name=$(basename "$s" .sh)
             es_say "script $name"
             timeout 1200 bash "$s" >"$ES_TMP/log/script-$name.out" 2>&1
