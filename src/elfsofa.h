@@ -110,6 +110,27 @@ extern void es_audit_init(void);
 #endif
 
 /*
+ * elfsofa.c: jsonb building for a fixed set of keys: the pairs are collected in place,
+ * sorted once in jsonb's key order and converted once (no JsonbParseState,
+ * no qsort), for the objects built on every order.  Keys must be distinct.
+ * Start with an EsJo whose n is 0; es_jo_value makes a nested value (it
+ * points into o, which must outlive the conversion).
+ */
+#define ES_JO_MAXPAIRS 16
+typedef struct EsJo
+{
+	int			n;
+	JsonbPair	pairs[ES_JO_MAXPAIRS];
+} EsJo;
+extern void es_jo_keyval(EsJo *o, const char *key, int keylen, const JsonbValue *val);
+extern void es_jo_val(EsJo *o, const char *key, const JsonbValue *val);
+extern void es_jo_str(EsJo *o, const char *key, const char *val);
+extern void es_jo_num(EsJo *o, const char *key, struct NumericData *val);
+extern void es_jo_int(EsJo *o, const char *key, int64 val);
+extern void es_jo_value(EsJo *o, JsonbValue *out);
+extern Jsonb *es_jo_finish(EsJo *o);
+
+/*
  * leafwriter.c: direct inserts into the current partition of a
  * time-partitioned elfsofa table, kept open for the rest of the transaction
  * (events, audit_log), or into a plain table (then the table itself; the

@@ -118,57 +118,94 @@ es_queue_xact_callback(XactEvent event, void *arg)
 	}
 }
 
+/* Whether a key of the event data is left out of the queued payload (|| replaces order_id and customer_name). */
+static bool
+es_payload_skips(const JsonbValue *k)
+{
+	return (k->val.string.len == 5 && memcmp(k->val.string.val, "items", 5) == 0) ||
+		(k->val.string.len == 8 && memcmp(k->val.string.val, "order_id", 8) == 0) ||
+		(k->val.string.len == 13 && memcmp(k->val.string.val, "customer_name", 13) == 0);
+}
+
 /* The queued payload: the event data without its items, plus order_id and customer_name. */
 static Jsonb *
 es_queue_payload(Jsonb *data, int64 order_id, Datum name, bool name_null)
 {
 	JsonbParseState *st = NULL;
-	JsonbIterator *it = JsonbIteratorInit(&data->root);
+	JsonbIterator *it;
 	JsonbIteratorToken tok;
+	JsonbValue	k;
 	JsonbValue	v;
+	JsonbValue	id;
+	JsonbValue	who;
 	bool		skip = false;
+	EsJo		o;
+
+	id.type = jbvNumeric;
+	id.val.numeric = int64_to_numeric(order_id);
+	if (name_null)
+		who.type = jbvNull;
+	else
+	{
+		text	   *t = DatumGetTextPP(name);
+
+		who.type = jbvString;
+		who.val.string.val = VARDATA_ANY(t);
+		who.val.string.len = VARSIZE_ANY_EXHDR(t);
+	}
 
 	/*
-	 * data is an object (it named the customer).  Nested values come as one
-	 * binary value (skipNested), which pushJsonbValue unpacks.  The keys added
-	 * below replace any of the same name, as || does.
+	 * data is an object (it named the customer); its values come one level
+	 * deep (skipNested: a nested one as a binary value).  Usually, as
+	 * process_order writes order.created, only the skipped items is nested:
+	 * the pairs are then taken as they are and converted once.
 	 */
+	o.n = 0;
+	it = JsonbIteratorInit(&data->root);
+	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
+	{
+		if (tok == WJB_KEY)
+		{
+			k = v;
+			skip = es_payload_skips(&k);
+		}
+		else if (tok == WJB_VALUE && !skip)
+		{
+			if (v.type == jbvBinary || o.n == ES_JO_MAXPAIRS - 2)
+				break;
+			es_jo_keyval(&o, k.val.string.val, k.val.string.len, &v);
+		}
+	}
+	if (tok == WJB_DONE)
+	{
+		es_jo_val(&o, "order_id", &id);
+		es_jo_val(&o, "customer_name", &who);
+		return es_jo_finish(&o);
+	}
+
+	/* otherwise pushJsonbValue, which unpacks nested values */
+	it = JsonbIteratorInit(&data->root);
 	pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 	while ((tok = JsonbIteratorNext(&it, &v, true)) != WJB_DONE)
 	{
 		if (tok == WJB_KEY)
 		{
-			skip = (v.val.string.len == 5 && memcmp(v.val.string.val, "items", 5) == 0) ||
-				(v.val.string.len == 8 && memcmp(v.val.string.val, "order_id", 8) == 0) ||
-				(v.val.string.len == 13 && memcmp(v.val.string.val, "customer_name", 13) == 0);
+			skip = es_payload_skips(&v);
 			if (!skip)
 				pushJsonbValue(&st, WJB_KEY, &v);
 		}
 		else if (tok == WJB_VALUE && !skip)
 			pushJsonbValue(&st, WJB_VALUE, &v);
 	}
-	v.type = jbvString;
-	v.val.string.val = "order_id";
-	v.val.string.len = 8;
-	pushJsonbValue(&st, WJB_KEY, &v);
-	v.type = jbvNumeric;
-	v.val.numeric = int64_to_numeric(order_id);
-	pushJsonbValue(&st, WJB_VALUE, &v);
-	v.type = jbvString;
-	v.val.string.val = "customer_name";
-	v.val.string.len = 13;
-	pushJsonbValue(&st, WJB_KEY, &v);
-	if (name_null)
-		v.type = jbvNull;
-	else
-	{
-		text	   *t = DatumGetTextPP(name);
-
-		v.type = jbvString;
-		v.val.string.val = VARDATA_ANY(t);
-		v.val.string.len = VARSIZE_ANY_EXHDR(t);
-	}
-	pushJsonbValue(&st, WJB_VALUE, &v);
+	k.type = jbvString;
+	k.val.string.val = "order_id";
+	k.val.string.len = 8;
+	pushJsonbValue(&st, WJB_KEY, &k);
+	pushJsonbValue(&st, WJB_VALUE, &id);
+	k.val.string.val = "customer_name";
+	k.val.string.len = 13;
+	pushJsonbValue(&st, WJB_KEY, &k);
+	pushJsonbValue(&st, WJB_VALUE, &who);
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 

@@ -1139,59 +1139,62 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 	ev_data = palloc(sizeof(Jsonb *) * (1 + 2 * o.nallocs));
 	if (es_guc_emit_events)
 	{
-		st = NULL;
-		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		es_jb_int(&st, "order_id", order_id);
-		es_jb_str(&st, "order_number", order_number);
-		es_jb_str(&st, "customer_id", DatumGetCString(DirectFunctionCall1(uuid_out, customer)));
-		es_jb_str(&st, "status", status);
-		es_jb_num(&st, "total", total);
-		es_jb_str(&st, "currency", "THB");
-		es_jb_str(&st, "payment_status", order_payment);
-		es_jb_key(&st, "items");
-		pushJsonbValue(&st, WJB_BEGIN_ARRAY, NULL);
+		EsJo		ev;
+		EsJo	   *item = palloc(sizeof(EsJo) * o.nallocs);
+		JsonbValue	items;
+
+		items.type = jbvArray;
+		items.val.array.nElems = o.nallocs;
+		items.val.array.elems = palloc(sizeof(JsonbValue) * o.nallocs);
+		items.val.array.rawScalar = false;
 		for (int a = 0; a < o.nallocs; a++)
 		{
-			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-			es_jb_str(&st, "sku", o.items[o.allocs[a].item].sku);
-			es_jb_str(&st, "location", o.allocs[a].location);
-			es_jb_int(&st, "quantity", o.allocs[a].qty);
-			es_jb_num(&st, "unit_price", line_price[a]);
-			pushJsonbValue(&st, WJB_END_OBJECT, NULL);
+			item[a].n = 0;
+			es_jo_str(&item[a], "sku", o.items[o.allocs[a].item].sku);
+			es_jo_str(&item[a], "location", o.allocs[a].location);
+			es_jo_int(&item[a], "quantity", o.allocs[a].qty);
+			es_jo_num(&item[a], "unit_price", line_price[a]);
+			es_jo_value(&item[a], &items.val.array.elems[a]);
 		}
-		pushJsonbValue(&st, WJB_END_ARRAY, NULL);
+		ev.n = 0;
+		es_jo_int(&ev, "order_id", order_id);
+		es_jo_str(&ev, "order_number", order_number);
+		es_jo_str(&ev, "customer_id", DatumGetCString(DirectFunctionCall1(uuid_out, customer)));
+		es_jo_str(&ev, "status", status);
+		es_jo_num(&ev, "total", total);
+		es_jo_str(&ev, "currency", "THB");
+		es_jo_str(&ev, "payment_status", order_payment);
+		es_jo_val(&ev, "items", &items);
 		ev_topic[nev] = "order.created";
 		ev_key[nev] = psprintf(INT64_FORMAT, order_id);
-		ev_data[nev++] = es_jb_finish(&st);
+		ev_data[nev++] = es_jo_finish(&ev);
 
 		for (int a = 0; a < o.nallocs; a++)
 		{
 			Alloc	   *al = &o.allocs[a];
 			OrderItem  *it = &o.items[al->item];
 
-			st = NULL;
-			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-			es_jb_str(&st, "sku", it->sku);
-			es_jb_str(&st, "location", al->location);
-			es_jb_int(&st, "available", al->available_after);
-			es_jb_int(&st, "delta_reserved", al->qty);
-			es_jb_str(&st, "reason", "reserve");
-			es_jb_int(&st, "order_id", order_id);
+			ev.n = 0;
+			es_jo_str(&ev, "sku", it->sku);
+			es_jo_str(&ev, "location", al->location);
+			es_jo_int(&ev, "available", al->available_after);
+			es_jo_int(&ev, "delta_reserved", al->qty);
+			es_jo_str(&ev, "reason", "reserve");
+			es_jo_int(&ev, "order_id", order_id);
 			ev_topic[nev] = "inventory.updated";
 			ev_key[nev] = it->sku;
-			ev_data[nev++] = es_jb_finish(&st);
+			ev_data[nev++] = es_jo_finish(&ev);
 
 			if (al->available_after < it->threshold && al->available_after + al->qty >= it->threshold)
 			{
-				st = NULL;
-				pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-				es_jb_str(&st, "sku", it->sku);
-				es_jb_str(&st, "location", al->location);
-				es_jb_int(&st, "available", al->available_after);
-				es_jb_int(&st, "threshold", it->threshold);
+				ev.n = 0;
+				es_jo_str(&ev, "sku", it->sku);
+				es_jo_str(&ev, "location", al->location);
+				es_jo_int(&ev, "available", al->available_after);
+				es_jo_int(&ev, "threshold", it->threshold);
 				ev_topic[nev] = "inventory.low_stock";
 				ev_key[nev] = it->sku;
-				ev_data[nev++] = es_jb_finish(&st);
+				ev_data[nev++] = es_jo_finish(&ev);
 			}
 		}
 	}

@@ -86,7 +86,13 @@ q -c "DROP DATABASE elfsofa_other" >/dev/null
 # in pg_stat_user_tables, so autovacuum sees the queue grow.
 cust=$(q -d postgres -c "SELECT elfsofa.upsert_customer('publisher-stats@example.co.th', 'Stats')")
 ins0=$(q -d postgres -c "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relid = 'elfsofa.notifications'::regclass")
-emit "SELECT elfsofa.emit_event('order.created', (990000 + g)::text, jsonb_build_object('order_id', 990000 + g, 'customer_id', '$cust', 'total', 10)) FROM generate_series(1, 3) g"
+# (990001 as process_order writes it: items, left out of the payload; 990002 with
+# another nested value, 990003 naming a customer_name that the queue replaces)
+emit "SELECT elfsofa.emit_event('order.created', (990000 + g)::text, jsonb_build_object('order_id', 990000 + g, 'customer_id', '$cust', 'total', 10)
+        || CASE g WHEN 1 THEN '{\"items\": [{\"sku\": \"S-1\", \"quantity\": 1}]}'::jsonb
+                  WHEN 2 THEN '{\"shipping\": {\"city\": \"Chiang Mai\"}}'::jsonb
+                  ELSE '{\"customer_name\": \"Forged\", \"note\": \"x\"}'::jsonb END)
+      FROM generate_series(1, 3) g"
 for _ in $(seq 1 60); do
     ins1=$(q -d postgres -c "SELECT n_tup_ins FROM pg_stat_user_tables WHERE relid = 'elfsofa.notifications'::regclass")
     [ "$ins1" -ge $((ins0 + 3)) ] && break
@@ -95,5 +101,10 @@ done
 tap_is "$(q -d postgres -c "SELECT count(*) FROM elfsofa.notifications WHERE order_id BETWEEN 990001 AND 990003")" 3 \
     "the publisher queued a confirmation for each order.created"
 tap_ok "$([ "$ins1" -ge $((ins0 + 3)) ]; echo $?)" "its inserts reach pg_stat_user_tables (n_tup_ins $ins0 -> $ins1)"
+tap_is "$(q -d postgres -c "SELECT string_agg((payload = jsonb_build_object('order_id', order_id, 'customer_id', '$cust', 'total', 10, 'customer_name', 'Stats')
+                                                || CASE order_id WHEN 990002 THEN '{\"shipping\": {\"city\": \"Chiang Mai\"}}'::jsonb
+                                                                 WHEN 990003 THEN '{\"note\": \"x\"}'::jsonb ELSE '{}' END)::text, ',' ORDER BY order_id)
+                              FROM elfsofa.notifications WHERE order_id BETWEEN 990001 AND 990003")" "true,true,true" \
+    "each payload is the event data without items, with order_id and the customer's name"
 q -d postgres -c "DELETE FROM elfsofa.notifications WHERE order_id BETWEEN 990001 AND 990003" >/dev/null
 tap_done
