@@ -16,6 +16,19 @@
 #include <ctype.h>
 
 #include "access/htup_details.h"
+#include "utils/snapmgr.h"
+#include "utils/relcache.h"
+#include "utils/rel.h"
+#include "utils/fmgroids.h"
+#include "parser/parse_relation.h"
+#include "executor/tuptable.h"
+#include "catalog/pg_index.h"
+#include "catalog/pg_am.h"
+#include "access/tableam.h"
+#include "access/table.h"
+#include "access/stratnum.h"
+#include "access/relscan.h"
+#include "access/genam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -67,24 +80,68 @@ static EsPlan queue_from_event_plan = {
 };
 
 /*
- * The publisher's batched form of queue_from_event_plan.  One statement finds,
- * for the batch's (customer, order, kind) rows, the recipient and the
- * customer's name, leaving out rows the queue already holds (ON CONFLICT DO
- * NOTHING of the single form); the rows are then inserted directly
- * (src/leafwriter.c): an INSERT ... ON CONFLICT per batch cost the publisher
- * more than everything else it does per event (executor start-up, the
- * table's CHECK expressions parsed anew, speculative insertion).
+ * The publisher's batched form of queue_from_event_plan, in C: for each
+ * collected (customer, order, kind) it leaves out what the queue already holds
+ * (ON CONFLICT DO NOTHING of the single form) with a probe of the (order_id,
+ * kind) index, finds the recipient as ES_RECIPIENT_JOINS does with two
+ * unique-key lookups, and inserts the rows directly (src/leafwriter.c).  A
+ * statement per batch cost more than all the rest the publisher does per
+ * event (executor start-up of a join, then per row a join and a subquery).
  */
-static EsPlan queue_resolve_plan = {
-	"SELECT e.i, d.channel, d.recipient, c.full_name"
-	"   FROM unnest($1::uuid[], $2::int8[], $3::text[]) WITH ORDINALITY AS e(customer_id, order_id, kind, i)"
-	"   JOIN elfsofa.customers c ON c.id = e.customer_id"
-	ES_RECIPIENT_JOINS
-	/* a per-row probe of the (order_id, kind) index, never an anti-join over the whole queue */
-	"  WHERE (SELECT 1 FROM elfsofa.notifications n WHERE n.order_id = e.order_id AND n.kind = e.kind LIMIT 1) IS NULL"
-	"  ORDER BY e.i",
-	3, {UUIDARRAYOID, INT8ARRAYOID, TEXTARRAYOID}, .generic = true
-};
+static EsKeyLookup queue_customer = {"customers", "id", 3, {"full_name", "email", "phone"}};
+static EsKeyLookup queue_preference = {"notification_preferences", "customer_id", 2, {"channel", "address"}};
+
+/* The queue's unique index on (order_id, kind), among those the writer opened. */
+static Relation
+es_queue_key_index(EsLeafWriter *w)
+{
+	AttrNumber	order_att = attnameAttNum(w->leaf, "order_id", false);
+	AttrNumber	kind_att = attnameAttNum(w->leaf, "kind", false);
+
+	for (int i = 0; i < w->rri->ri_NumIndices; i++)
+	{
+		Relation	irel = w->rri->ri_IndexRelationDescs[i];
+		Form_pg_index ix = irel->rd_index;
+
+		if (ix->indisunique && ix->indnkeyatts == 2 &&
+			ix->indkey.values[0] == order_att && ix->indkey.values[1] == kind_att &&
+			irel->rd_rel->relam == BTREE_AM_OID && w->rri->ri_IndexRelationInfo[i]->ii_Predicate == NIL)
+			return irel;
+	}
+	elog(ERROR, "elfsofa: elfsofa.notifications has no unique index on (order_id, kind)");
+	return NULL;				/* keep compiler quiet */
+}
+
+/* Whether the queue already holds (order_id, kind): a probe of that index. */
+static bool
+es_queue_holds(Relation rel, Relation irel, TupleTableSlot *slot, int64 order_id, Datum kind)
+{
+	ScanKeyData sk[2];
+	IndexScanDesc scan;
+	bool		found;
+
+	ScanKeyEntryInitialize(&sk[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   irel->rd_indcollation[0], F_INT8EQ, Int64GetDatum(order_id));
+	ScanKeyEntryInitialize(&sk[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
+						   irel->rd_indcollation[1], F_TEXTEQ, kind);
+#if PG_VERSION_NUM >= 180000
+	scan = index_beginscan(rel, irel, GetActiveSnapshot(), NULL, 2, 0);
+#else
+	scan = index_beginscan(rel, irel, GetActiveSnapshot(), 2, 0);
+#endif
+	index_rescan(scan, sk, 2, NULL, 0);
+	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	index_endscan(scan);
+	ExecClearTuple(slot);
+	return found;
+}
+
+/* The text of a looked-up column, or NULL. */
+static char *
+es_lookup_text(Datum *values, bool *nulls, int i)
+{
+	return nulls[i] ? NULL : TextDatumGetCString(values[i]);
+}
 
 /* The columns the publisher fills; the others are NULL (locked_by, last_error, sent_at). */
 enum
@@ -236,14 +293,13 @@ es_queue_batch_begin(int capacity)
 	queue_batch->data = palloc(sizeof(Datum) * capacity);
 }
 
-/* Inserts the collected rows (see queue_resolve_plan); SPI must be connected. */
+/* Queues the collected rows (see queue_customer above); SPI must be connected. */
 void
 es_queue_batch_flush(void)
 {
 	EsQueueBatch *b = queue_batch;
 	Datum		values[NQ_NCOLS];
 	bool		nulls[NQ_NCOLS] = {false};
-	SPITupleTable *found;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	Oid			nsp;
 	Oid			relid;
@@ -252,18 +308,12 @@ es_queue_batch_flush(void)
 	int			ndone = 0;
 	Datum	   *rows;
 	bool	   *rownulls;
+	Relation	keyidx;
+	TupleTableSlot *probe;
 
 	queue_batch = NULL;
 	if (b == NULL || b->n == 0)
 		return;
-	values[0] = PointerGetDatum(construct_array(b->customer, b->n, UUIDOID, UUID_LEN, false, TYPALIGN_CHAR));
-	values[1] = PointerGetDatum(construct_array(b->order_id, b->n, INT8OID, 8, FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
-	values[2] = PointerGetDatum(construct_array(b->kind, b->n, TEXTOID, -1, false, TYPALIGN_INT));
-	es_exec(&queue_resolve_plan, values, NULL, false, 0);
-	if (SPI_processed == 0)
-		return;
-	found = SPI_tuptable;
-
 	nsp = get_namespace_oid("elfsofa", false);
 	relid = get_relname_relid("notifications", nsp);
 	seqid = get_relname_relid("notifications_id_seq", nsp);
@@ -271,48 +321,78 @@ es_queue_batch_flush(void)
 		elog(ERROR, "elfsofa: table elfsofa.notifications or its sequence is missing");
 	if (!es_leaf_open(&queue_writer, relid, now))
 		elog(ERROR, "elfsofa: could not open elfsofa.notifications");
-	done = palloc(sizeof(int) * SPI_processed);
-	rows = palloc(sizeof(Datum) * NQ_NCOLS * SPI_processed);
-	rownulls = palloc0(sizeof(bool) * NQ_NCOLS * SPI_processed);
+	keyidx = es_queue_key_index(&queue_writer);
+	probe = table_slot_create(queue_writer.leaf, NULL);
+	done = palloc(sizeof(int) * b->n);
+	rows = palloc(sizeof(Datum) * NQ_NCOLS * b->n);
+	rownulls = palloc0(sizeof(bool) * NQ_NCOLS * b->n);
 	values[NQ_STATUS] = CStringGetTextDatum("pending");
 	values[NQ_ATTEMPTS] = Int32GetDatum(0);
 	values[NQ_VISIBLE_AT] = TimestampTzGetDatum(now);
 	values[NQ_CREATED_AT] = TimestampTzGetDatum(now);
 	values[NQ_UPDATED_AT] = TimestampTzGetDatum(now);
-	for (uint64 r = 0; r < SPI_processed; r++)
+	for (int i = 0; i < b->n; i++)
 	{
-		HeapTuple	tup = found->vals[r];
-		TupleDesc	desc = found->tupdesc;
-		bool		isnull;
-		bool		name_null;
-		int			i = (int) DatumGetInt64(SPI_getbinval(tup, desc, 1, &isnull)) - 1;
-		Datum		name = SPI_getbinval(tup, desc, 4, &name_null);
+		Datum		cust[3];
+		bool		cust_null[3];
+		Datum		pref[2];
+		bool		pref_null[2] = {true, true};
+		char	   *phone;
+		char	   *pchannel;
+		char	   *paddress;
+		const char *channel;
+		char	   *recipient;
 		bool		dup = false;
 
 		/* one row per (order, kind), as ON CONFLICT DO NOTHING within one statement */
 		for (int k = 0; k < ndone && !dup; k++)
 			dup = DatumGetInt64(b->order_id[done[k]]) == DatumGetInt64(b->order_id[i]) &&
 				datumIsEqual(b->kind[done[k]], b->kind[i], false, -1);
-		if (dup)
+		if (dup || es_queue_holds(queue_writer.leaf, keyidx, probe, DatumGetInt64(b->order_id[i]), b->kind[i]))
 			continue;
-		values[NQ_ID] = Int64GetDatum(nextval_internal(seqid, false));
-		values[NQ_KIND] = b->kind[i];
-		values[NQ_CHANNEL] = SPI_getbinval(tup, desc, 2, &isnull);
-		values[NQ_RECIPIENT] = SPI_getbinval(tup, desc, 3, &nulls[NQ_RECIPIENT]);
-		if (nulls[NQ_RECIPIENT])
+		/* the recipient, as ES_RECIPIENT_JOINS finds it; no customer, no message */
+		if (!es_key_lookup(&queue_customer, b->customer[i], cust, cust_null))
+			continue;
+		if (!es_key_lookup(&queue_preference, b->customer[i], pref, pref_null))
+			pref_null[0] = pref_null[1] = true;
+		phone = es_lookup_text(cust, cust_null, 2);
+		pchannel = es_lookup_text(pref, pref_null, 0);
+		paddress = es_lookup_text(pref, pref_null, 1);
+		if (pchannel && strcmp(pchannel, "sms") == 0 && (paddress || phone))
+		{
+			channel = "sms";
+			recipient = paddress ? paddress : phone;
+		}
+		else if (pchannel && strcmp(pchannel, "line") == 0 && paddress)
+		{
+			channel = "line";
+			recipient = paddress;
+		}
+		else
+		{
+			channel = "email";
+			recipient = (pchannel && strcmp(pchannel, "email") == 0 && paddress) ?
+				paddress : es_lookup_text(cust, cust_null, 1);
+		}
+		if (recipient == NULL)
 			ereport(ERROR,
 					(errcode(ERRCODE_NOT_NULL_VIOLATION),
 					 errmsg("no recipient for the notification of order " INT64_FORMAT,
 							DatumGetInt64(b->order_id[i]))));
+		values[NQ_ID] = Int64GetDatum(nextval_internal(seqid, false));
+		values[NQ_KIND] = b->kind[i];
+		values[NQ_CHANNEL] = CStringGetTextDatum(channel);
+		values[NQ_RECIPIENT] = CStringGetTextDatum(recipient);
 		values[NQ_CUSTOMER] = b->customer[i];
 		values[NQ_ORDER] = b->order_id[i];
 		values[NQ_EVENT] = b->event_id[i];
 		values[NQ_PAYLOAD] = JsonbPGetDatum(es_queue_payload(DatumGetJsonbP(b->data[i]), DatumGetInt64(b->order_id[i]),
-															 name, name_null));
+															 cust[0], cust_null[0]));
 		memcpy(rows + (size_t) ndone * NQ_NCOLS, values, sizeof(values));
 		memcpy(rownulls + (size_t) ndone * NQ_NCOLS, nulls, sizeof(nulls));
 		done[ndone++] = i;
 	}
+	ExecDropSingleTupleTableSlot(probe);
 	/* the batch's rows in one heap multi-insert */
 	es_leaf_insert_many(&queue_writer, ndone, rows, rownulls);
 	es_leaf_close(&queue_writer);

@@ -107,4 +107,34 @@ tap_is "$(q -d postgres -c "SELECT string_agg((payload = jsonb_build_object('ord
                               FROM elfsofa.notifications WHERE order_id BETWEEN 990001 AND 990003")" "true,true,true" \
     "each payload is the event data without items, with order_id and the customer's name"
 q -d postgres -c "DELETE FROM elfsofa.notifications WHERE order_id BETWEEN 990001 AND 990003" >/dev/null
+
+# The publisher finds each recipient as the single-row queue statement does:
+# the preferred channel when it has an address (SMS falls back to the phone),
+# else the e-mail (a preferred e-mail address first); a customer who does not
+# exist gets nothing; an order already queued is not queued twice.
+cust_for() {  # cust_for <n> <phone or NULL> <channel or -> <address or NULL>
+    local c
+    c=$(q -d postgres -c "SELECT elfsofa.upsert_customer('recipient$1@example.co.th', 'R$1', $2)")
+    [ "$3" != - ] && q -d postgres -c "INSERT INTO elfsofa.notification_preferences (customer_id, channel, address) VALUES ('$c', '$3', $4)" >/dev/null
+    echo "$c"
+}
+rc1=$(cust_for 1 NULL - NULL)
+rc2=$(cust_for 2 NULL line "'U123'")
+rc3=$(cust_for 3 "'+66 80 000 0003'" line NULL)
+rc4=$(cust_for 4 "'+66 80 000 0004'" sms NULL)
+rc5=$(cust_for 5 NULL sms NULL)
+rc6=$(cust_for 6 NULL email "'alt6@example.co.th'")
+rc7=$(cust_for 7 "'+66 80 000 0007'" sms "'+66 89 999 0007'")
+emit "SELECT elfsofa.emit_event('order.created', (991000 + n)::text, jsonb_build_object('order_id', 991000 + n, 'customer_id', c))
+        FROM (VALUES (1, '$rc1'), (2, '$rc2'), (3, '$rc3'), (4, '$rc4'), (5, '$rc5'), (6, '$rc6'), (7, '$rc7'),
+                     (8, 'aaaaaaaa-0000-4000-8000-000000000008'), (1, '$rc1')) v(n, c)"
+want=$(q -d postgres -c "SELECT max(id) FROM elfsofa.events")
+for _ in $(seq 1 100); do
+    [ "$(q -d postgres -c "SELECT last_id FROM elfsofa.event_publisher")" = "$want" ] && break
+    sleep 0.1
+done
+tap_is "$(q -d postgres -c "SELECT string_agg((order_id - 991000) || ' ' || channel || ' ' || recipient, ', ' ORDER BY order_id)
+                              FROM elfsofa.notifications WHERE order_id BETWEEN 991001 AND 991008")" \
+    "1 email recipient1@example.co.th, 2 line U123, 3 email recipient3@example.co.th, 4 sms +66 80 000 0004, 5 email recipient5@example.co.th, 6 email alt6@example.co.th, 7 sms +66 89 999 0007" \
+    "each confirmation goes to the customer's preferred channel and address; none for an unknown customer, one per order"
 tap_done
