@@ -5,6 +5,7 @@
 #include "elfsofa.h"
 
 #include "miscadmin.h"
+#include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
 #include "utils/jsonb.h"
@@ -193,6 +194,131 @@ es_jo_finish(EsJo *o)
 
 	es_jo_value(o, &v);
 	return JsonbValueToJsonb(&v);
+}
+
+/*
+ * jsonb as text, the same text as jsonb_out (JsonbToCString) gives, written
+ * straight from the binary containers: no iterator, and strings copied in
+ * runs between the characters that need escaping.  Every event's payload is
+ * made with it.
+ */
+static void es_jb_text_container(StringInfo out, JsonbContainer *c);
+
+static void
+es_jb_text_string(StringInfo out, const char *s, int len)
+{
+	const char *run = s;
+	const char *end = s + len;
+
+	appendStringInfoChar(out, '"');
+	for (const char *p = s; p < end; p++)
+	{
+		unsigned char ch = (unsigned char) *p;
+
+		if (ch >= ' ' && ch != '"' && ch != '\\')
+			continue;
+		appendBinaryStringInfo(out, run, p - run);
+		run = p + 1;
+		switch (ch)
+		{
+			case '\b':
+				appendStringInfoString(out, "\\b");
+				break;
+			case '\f':
+				appendStringInfoString(out, "\\f");
+				break;
+			case '\n':
+				appendStringInfoString(out, "\\n");
+				break;
+			case '\r':
+				appendStringInfoString(out, "\\r");
+				break;
+			case '\t':
+				appendStringInfoString(out, "\\t");
+				break;
+			case '"':
+				appendStringInfoString(out, "\\\"");
+				break;
+			case '\\':
+				appendStringInfoString(out, "\\\\");
+				break;
+			default:
+				appendStringInfo(out, "\\u%04x", (int) ch);
+				break;
+		}
+	}
+	appendBinaryStringInfo(out, run, end - run);
+	appendStringInfoChar(out, '"');
+}
+
+/* Child i of container c, whose variable-length data starts at base. */
+static void
+es_jb_text_child(StringInfo out, JsonbContainer *c, char *base, int i)
+{
+	JEntry		e = c->children[i];
+	uint32		off = getJsonbOffset(c, i);
+
+	if (JBE_ISNULL(e))
+		appendStringInfoString(out, "null");
+	else if (JBE_ISBOOL_TRUE(e))
+		appendStringInfoString(out, "true");
+	else if (JBE_ISBOOL_FALSE(e))
+		appendStringInfoString(out, "false");
+	else if (JBE_ISSTRING(e))
+		es_jb_text_string(out, base + off, getJsonbLength(c, i));
+	else if (JBE_ISNUMERIC(e))
+		appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
+																		PointerGetDatum(base + INTALIGN(off)))));
+	else
+		es_jb_text_container(out, (JsonbContainer *) (base + INTALIGN(off)));
+}
+
+static void
+es_jb_text_container(StringInfo out, JsonbContainer *c)
+{
+	uint32		n = JsonContainerSize(c);
+
+	check_stack_depth();
+	if (JsonContainerIsObject(c))
+	{
+		char	   *base = (char *) &c->children[n * 2];
+
+		appendStringInfoChar(out, '{');
+		for (uint32 i = 0; i < n; i++)
+		{
+			if (i > 0)
+				appendBinaryStringInfo(out, ", ", 2);
+			es_jb_text_string(out, base + getJsonbOffset(c, i), getJsonbLength(c, i));
+			appendBinaryStringInfo(out, ": ", 2);
+			es_jb_text_child(out, c, base, i + n);
+		}
+		appendStringInfoChar(out, '}');
+	}
+	else
+	{
+		char	   *base = (char *) &c->children[n];
+
+		appendStringInfoChar(out, '[');
+		for (uint32 i = 0; i < n; i++)
+		{
+			if (i > 0)
+				appendBinaryStringInfo(out, ", ", 2);
+			es_jb_text_child(out, c, base, i);
+		}
+		appendStringInfoChar(out, ']');
+	}
+}
+
+char *
+es_jsonb_text(Jsonb *jb)
+{
+	StringInfoData out;
+
+	if (JB_ROOT_IS_SCALAR(jb))
+		return JsonbToCString(NULL, &jb->root, VARSIZE(jb));
+	initStringInfo(&out);
+	es_jb_text_container(&out, &jb->root);
+	return out.data;
 }
 
 char *

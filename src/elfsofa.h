@@ -129,6 +129,8 @@ extern void es_jo_num(EsJo *o, const char *key, struct NumericData *val);
 extern void es_jo_int(EsJo *o, const char *key, int64 val);
 extern void es_jo_value(EsJo *o, JsonbValue *out);
 extern Jsonb *es_jo_finish(EsJo *o);
+/* elfsofa.c: jsonb as text, exactly as jsonb_out writes it (faster, for event payloads). */
+extern char *es_jsonb_text(Jsonb *jb);
 
 /*
  * leafwriter.c: direct inserts into the current partition of a

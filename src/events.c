@@ -330,7 +330,7 @@ es_event_written(int64 id, const char *topic, const char *key, Jsonb *data)
 	/* In worker mode the publisher queues customer messages too, after commit. */
 	if (!es_publisher_serves_this_database())
 	{
-		char	   *json = data ? JsonbToCString(NULL, &data->root, VARSIZE(data)) : "{}";
+		char	   *json = data ? es_jsonb_text(data) : "{}";
 		/* callers may be walking their own SPI result (e.g. RETURNING ids): keep it */
 		SPITupleTable *save_tuptable = SPI_tuptable;
 		uint64		save_processed = SPI_processed;

@@ -49,25 +49,43 @@ proc_ticks() { cut -d' ' -f14-15 "/proc/$1/stat" 2>/dev/null | awk '{print $1 + 
 # run <db> [pgbench args]: sets R_TPS and R_CPU (server + listener CPU microseconds per
 # transaction) and R_PARTS (the publisher's, the listener's backend's and client's share)
 run() {
-    local db=$1 t0 t1 l0=0 l1=0 out n ppid lbpid p0=0 p1=0 b0=0 b1=0
+    local db=$1 t0 t1 l0=0 l1=0 out n ppid lbpid p0=0 p1=0 b0=0 b1=0 m0 m1
     shift
-    # As pgbench itself does before a run (without -n): vacuum, so that an
-    # autovacuum of the growing shop tables - ~40 us per order when one falls
-    # into a 10 s window - lands in none of them; and start from a checkpoint.
-    psql -X -q -d "$db" -c "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
+    # Every run starts from a checkpoint, with the tables vacuumed and analyzed
+    # by the run before (autovacuum is off during section 1: see below).
+    psql -X -q -d "$db" -c "CHECKPOINT" >/dev/null
     sleep 0.3      # its backend exits and is counted (cutime) before t0, not inside the run
     ppid=$(psql -X -A -t -d "$db" -c "SELECT elfsofa.publisher_status()->>'worker_pid'")
     lbpid=$(psql -X -A -t -d "$db" -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'elfsofa-listen' AND datname = current_database() LIMIT 1")
     t0=$(server_ticks); [ -n "${LPID:-}" ] && l0=$(proc_ticks "$LPID")
     [ -n "$ppid" ] && p0=$(proc_ticks "$ppid"); [ -n "$lbpid" ] && b0=$(proc_ticks "$lbpid")
     out=$(pgbench -n -c 8 -j 2 -T "$SECS" $(script "$db") "$@" "$db" 2>/dev/null)
-    sleep 0.5      # let the publisher and the listener finish what was committed
+    # The publisher's work for this run is counted in full: wait until it has
+    # sent the last committed event (R_LAG: how long after the run that was).
+    R_LAG=0
+    if [ -n "$ppid" ]; then
+        local w0 w1
+        w0=$(date +%s%N)
+        for _ in $(seq 1 200); do
+            [ "$(psql -X -A -t -d "$db" -c "SELECT coalesce((elfsofa.publisher_status()->>'last_id')::bigint, 0) >= coalesce((SELECT max(id) FROM elfsofa.events), 0)")" = t ] && break
+            sleep 0.05
+        done
+        w1=$(date +%s%N)
+        R_LAG=$(( (w1 - w0) / 1000000 ))
+    fi
+    sleep 0.5      # let the listener print what was sent
     [ -n "${LPID:-}" ] && l1=$(proc_ticks "$LPID")
     [ -n "$ppid" ] && p1=$(proc_ticks "$ppid"); [ -n "$lbpid" ] && b1=$(proc_ticks "$lbpid")
     t1=$(server_ticks)
+    # the VACUUM ANALYZE of what this run wrote, measured on its own (R_MAINT)
+    m0=$(server_ticks)
+    psql -X -q -d "$db" -c "VACUUM ANALYZE" >/dev/null
+    sleep 0.3
+    m1=$(server_ticks)
     R_TPS=$(echo "$out" | awk '/^tps/ {printf "%.0f", $3}')
     n=$(echo "$out" | awk '/actually processed/ {print $NF}' | cut -d/ -f1)
     R_CPU=$(echo "($t1 - $t0 + $l1 - $l0) * 1000000 / $TCK / $n" | bc)
+    R_MAINT=$(echo "($m1 - $m0) * 1000000 / $TCK / $n" | bc)
     R_PARTS=$(awk -v p=$((${p1:-0} - ${p0:-0})) -v b=$((${b1:-0} - ${b0:-0})) -v l=$((l1 - l0)) -v k="$TCK" -v n="$n" \
         'BEGIN { printf "publisher %.0f, listener backend %.0f + client %.0f", p * 1e6 / k / n, b * 1e6 / k / n, l * 1e6 / k / n }')
 }
@@ -79,32 +97,44 @@ start_listener() {   # start_listener <db> <outfile> [--timing]
 }
 
 echo "== bench events: $WORKLOAD"
-echo "-- 1. throughput, 8 clients, ${SECS}s per run, mean of 2 rounds (elfsofa-listen connected in the event runs)"
-# two rounds, alternating, so drift on a shared machine hits every mode alike.  Throughput on
-# 2 shared cores swings with the neighbours' load, so the CPU each transaction costs (server
-# processes + the listener) is reported too: its ratio is what throughput converges to when
-# the machine is ours alone.
+ROUNDS=${EVENTS_ROUNDS:-3}
+echo "-- 1. throughput, 8 clients, ${SECS}s per run, mean of $ROUNDS rounds (elfsofa-listen connected in the event runs)"
+# Rounds (3 by default, EVENTS_ROUNDS), alternating, so drift on a shared machine hits every
+# mode alike.  Throughput on 2 shared cores swings with the neighbours' load, so the CPU each
+# transaction costs (server processes + the listener) is reported too: its ratio is what
+# throughput converges to when the machine is ours alone.
+# Autovacuum is off for these runs: a 10 s run that an autovacuum or autoanalyze of
+# the growing tables happened to fall into cost ~40-100 us more per order, in
+# whichever mode drew it.  Instead each run is followed by a VACUUM ANALYZE of what
+# it wrote, whose CPU is reported per order on its own ("vacuum"), and in the
+# "CPU with vacuum" ratio: the extra rows events write cost maintenance too.
 # warm-up: the tables hold some orders before the first VACUUM ANALYZE (statistics
 # of empty tables would plan the foreign-key checks for empty tables)
+psql -X -q -c "ALTER SYSTEM SET autovacuum = off" -c "SELECT pg_reload_conf()" >/dev/null
 for db in $WORKER_DB $COMMIT_DB; do
     pgbench -n -c 8 -j 2 -T 3 $(script "$db") "$db" >/dev/null 2>&1
+    psql -X -q -d "$db" -c "VACUUM ANALYZE" >/dev/null
 done
-T_OFF=0; T_WORKER=0; T_COMMIT=0; C_OFF=0; C_WORKER=0; C_COMMIT=0
-for round in 1 2; do
-    LPID=""; PGOPTIONS='-c elfsofa.emit_events=off' run $WORKER_DB; T_OFF=$((T_OFF + R_TPS)); C_OFF=$((C_OFF + R_CPU))
-    echo "   round $round: events off                        $R_TPS tps, $R_CPU us CPU/tx"
+T_OFF=0; T_WORKER=0; T_COMMIT=0; C_OFF=0; C_WORKER=0; C_COMMIT=0; M_OFF=0; M_WORKER=0; M_COMMIT=0
+for round in $(seq 1 "$ROUNDS"); do
+    LPID=""; PGOPTIONS='-c elfsofa.emit_events=off' run $WORKER_DB
+    T_OFF=$((T_OFF + R_TPS)); C_OFF=$((C_OFF + R_CPU)); M_OFF=$((M_OFF + R_MAINT))
+    echo "   round $round: events off                        $R_TPS tps, $R_CPU us CPU/tx, vacuum $R_MAINT"
     start_listener $WORKER_DB /dev/null; run $WORKER_DB; kill $LPID; wait $LPID 2>/dev/null; LPID=""
-    T_WORKER=$((T_WORKER + R_TPS)); C_WORKER=$((C_WORKER + R_CPU))
-    echo "   round $round: events on, background publisher   $R_TPS tps, $R_CPU us CPU/tx ($R_PARTS)"
+    T_WORKER=$((T_WORKER + R_TPS)); C_WORKER=$((C_WORKER + R_CPU)); M_WORKER=$((M_WORKER + R_MAINT))
+    echo "   round $round: events on, background publisher   $R_TPS tps, $R_CPU us CPU/tx, vacuum $R_MAINT ($R_PARTS; publisher done ${R_LAG} ms after the run)"
     start_listener $COMMIT_DB /dev/null; run $COMMIT_DB; kill $LPID; wait $LPID 2>/dev/null; LPID=""
-    T_COMMIT=$((T_COMMIT + R_TPS)); C_COMMIT=$((C_COMMIT + R_CPU))
-    echo "   round $round: events on, NOTIFY in each writer  $R_TPS tps, $R_CPU us CPU/tx (listener backend ${R_PARTS#*listener backend })"
+    T_COMMIT=$((T_COMMIT + R_TPS)); C_COMMIT=$((C_COMMIT + R_CPU)); M_COMMIT=$((M_COMMIT + R_MAINT))
+    echo "   round $round: events on, NOTIFY in each writer  $R_TPS tps, $R_CPU us CPU/tx, vacuum $R_MAINT (listener backend ${R_PARTS#*listener backend })"
 done
-printf '%-34s %6d tps  %5d us CPU/tx\n' "events off" $((T_OFF / 2)) $((C_OFF / 2))
-printf '%-34s %6d tps  %5d us CPU/tx  ratio tps %.2f, CPU %.2f (target >= 0.90)\n' "events on, background publisher" \
-    $((T_WORKER / 2)) $((C_WORKER / 2)) "$(echo "$T_WORKER / $T_OFF" | bc -l)" "$(echo "$C_OFF / $C_WORKER" | bc -l)"
-printf '%-34s %6d tps  %5d us CPU/tx  ratio tps %.2f, CPU %.2f\n' "events on, NOTIFY in each writer" \
-    $((T_COMMIT / 2)) $((C_COMMIT / 2)) "$(echo "$T_COMMIT / $T_OFF" | bc -l)" "$(echo "$C_OFF / $C_COMMIT" | bc -l)"
+psql -X -q -c "ALTER SYSTEM RESET autovacuum" -c "SELECT pg_reload_conf()" >/dev/null
+printf '%-34s %6d tps  %5d us CPU/tx  vacuum %3d\n' "events off" $((T_OFF / ROUNDS)) $((C_OFF / ROUNDS)) $((M_OFF / ROUNDS))
+printf '%-34s %6d tps  %5d us CPU/tx  vacuum %3d  ratio tps %.2f, CPU %.2f, CPU with vacuum %.2f (target >= 0.90)\n' \
+    "events on, background publisher" $((T_WORKER / ROUNDS)) $((C_WORKER / ROUNDS)) $((M_WORKER / ROUNDS)) \
+    "$(echo "$T_WORKER / $T_OFF" | bc -l)" "$(echo "$C_OFF / $C_WORKER" | bc -l)" "$(echo "($C_OFF + $M_OFF) / ($C_WORKER + $M_WORKER)" | bc -l)"
+printf '%-34s %6d tps  %5d us CPU/tx  vacuum %3d  ratio tps %.2f, CPU %.2f, CPU with vacuum %.2f\n' \
+    "events on, NOTIFY in each writer" $((T_COMMIT / ROUNDS)) $((C_COMMIT / ROUNDS)) $((M_COMMIT / ROUNDS)) \
+    "$(echo "$T_COMMIT / $T_OFF" | bc -l)" "$(echo "$C_OFF / $C_COMMIT" | bc -l)" "$(echo "($C_OFF + $M_OFF) / ($C_COMMIT + $M_COMMIT)" | bc -l)"
 
 echo "-- 2. commit -> subscriber latency at 500 tx/s (${SECS}s, 4 clients)"
 for mode in worker commit; do

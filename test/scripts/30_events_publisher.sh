@@ -22,6 +22,13 @@ emit() { q -d postgres -c "$1" >/dev/null; }
 for i in 1 2 3 4 5; do
     emit "SELECT elfsofa.emit_event('publisher.test', 'a$i', jsonb_build_object('n', $i))"
 done
+# data that exercises the payload's JSON text: escapes, control characters,
+# non-ASCII, numbers of every shape, empty and nested containers
+cat >"$OUT/tricky.sql" <<'SQL'
+SELECT elfsofa.emit_event('publisher.test', 'tricky', $j${"s": "q\"b\\s\n\t\r\b\f\u0001\u001f ü 😀 <>&/", "n": [1, 2.50, -3e5, 0.000001, 12345678901234567890.123, 0],
+  "o": {}, "a": [], "b": true, "f": false, "z": null, "": "empty key", "long key with spaces": {"x": [{"y": "z"}, [[]], [null, false]]}}$j$::jsonb);
+SQL
+q -d postgres -f "$OUT/tricky.sql" >/dev/null
 emit "BEGIN; SELECT elfsofa.emit_event('publisher.test', 'rolled-back'); ROLLBACK;"
 emit "SELECT elfsofa.emit_event('publisher.test', 'big', jsonb_build_object('blob', repeat('x', 9000)))"
 emit "BEGIN; SELECT elfsofa.emit_event('publisher.test', 'b' || g) FROM generate_series(1, 5) g; COMMIT;"
@@ -47,7 +54,7 @@ import json, sys
 for line in open(sys.argv[1]):
     print(json.loads(line)["id"])
 PY
-tap_is "$(wc -l <"$OUT/want")" 16 "16 committed events (5 + 1 big + 5 in one transaction + 5 while the worker restarted)"
+tap_is "$(wc -l <"$OUT/want")" 17 "17 committed events (5 + 1 awkward + 1 big + 5 in one transaction + 5 while the worker restarted)"
 tap_ok "$(cmp -s "$OUT/want" "$OUT/got"; echo $?)" "LISTEN received each committed id once, in id order"
 tap_ok "$(grep -q rolled-back "$OUT/payloads"; [ $? -ne 0 ]; echo $?)" "nothing for the rolled-back event"
 tap_is "$(python3 -c '
@@ -59,6 +66,9 @@ for line in open(sys.argv[1]):
 print(";".join(sorted(keys)))' "$OUT/payloads")" "data,id,key,topic;id,key,topic,truncated (big)" \
     "payloads are {id, topic, key, data}; the big one {id, topic, key, truncated}"
 tap_is "$(grep -c '"key": "a1", "data": {"n": 1}' "$OUT/payloads")" 1 "the data travels in the payload"
+tap_is "$(grep '"key": "tricky"' "$OUT/payloads")" \
+    "$(q -d postgres -c "SELECT '{\"id\": ' || id || ', \"topic\": \"publisher.test\", \"key\": \"tricky\", \"data\": ' || data::text || '}' FROM elfsofa.events WHERE id > $start AND key = 'tricky'")" \
+    "the payload's data is the text jsonb_out gives, escapes and all"
 
 # The horizon: a transaction of this database that holds an xid holds events back
 # (it could still commit a smaller id); one of another database does not.
