@@ -103,7 +103,7 @@ for suite in $ES_SUITES; do
         ;;
     scripts)
         ok=0; bad=0
-        for s in $(for pat in ${ES_SCRIPTS:-*}; do ls test/scripts/$pat.sh 2>/dev/null; done | sort -u); do
+        for s in $(set -f; for pat in ${ES_SCRIPTS:-*}; do set +f; ls test/scripts/$pat.sh 2>/dev/null; set -f; done | sort -u); do
             name=$(basename "$s" .sh)
             es_say "script $name"
             timeout 1200 bash "$s" >"$ES_TMP/log/script-$name.out" 2>&1
