@@ -227,12 +227,10 @@ opened:
 	return true;
 }
 
-void
-es_leaf_insert(EsLeafWriter *w, Datum *values, bool *nulls)
+/* Stores one row (values in colnames order, the other columns NULL) in slot. */
+static void
+es_leaf_fill(EsLeafWriter *w, TupleTableSlot *slot, Datum *values, bool *nulls)
 {
-	TupleTableSlot *slot = w->slot;
-
-	Assert(w->leaf != NULL);
 	ExecClearTuple(slot);
 	for (int a = 0; a < slot->tts_tupleDescriptor->natts; a++)
 	{
@@ -245,13 +243,27 @@ es_leaf_insert(EsLeafWriter *w, Datum *values, bool *nulls)
 		slot->tts_isnull[w->map[c] - 1] = nulls[c];
 	}
 	ExecStoreVirtualTuple(slot);
-	table_tuple_insert(w->leaf, slot, GetCurrentCommandId(true), 0, NULL);
+}
+
+/* After the heap insert of the row in slot: its index entries and the inserted hook. */
+static void
+es_leaf_inserted(EsLeafWriter *w, TupleTableSlot *slot)
+{
 	if (w->rri->ri_NumIndices > 0)
 		ES_EXEC_INSERT_INDEX_TUPLES(w->rri, slot, w->estate);
 	if (w->inserted)
 		w->inserted(w, slot);
 	ResetPerTupleExprContext(w->estate);
 	ExecClearTuple(slot);
+}
+
+void
+es_leaf_insert(EsLeafWriter *w, Datum *values, bool *nulls)
+{
+	Assert(w->leaf != NULL);
+	es_leaf_fill(w, w->slot, values, nulls);
+	table_tuple_insert(w->leaf, w->slot, GetCurrentCommandId(true), 0, NULL);
+	es_leaf_inserted(w, w->slot);
 }
 
 /*
@@ -263,7 +275,6 @@ es_leaf_insert(EsLeafWriter *w, Datum *values, bool *nulls)
 void
 es_leaf_insert_many(EsLeafWriter *w, int n, Datum *values, bool *nulls)
 {
-	TupleDesc	desc = RelationGetDescr(w->leaf);
 	CommandId	cid = GetCurrentCommandId(true);
 
 	Assert(w->leaf != NULL);
@@ -275,7 +286,6 @@ es_leaf_insert_many(EsLeafWriter *w, int n, Datum *values, bool *nulls)
 
 		for (int r = 0; r < m; r++)
 		{
-			TupleTableSlot *slot;
 			Datum	   *v = values + (size_t) (done + r) * w->ncols;
 			bool	   *nl = nulls + (size_t) (done + r) * w->ncols;
 
@@ -290,30 +300,11 @@ es_leaf_insert_many(EsLeafWriter *w, int n, Datum *values, bool *nulls)
 				CurrentResourceOwner = save;
 				MemoryContextSwitchTo(old);
 			}
-			slot = w->mslots[r];
-			ExecClearTuple(slot);
-			for (int a = 0; a < desc->natts; a++)
-			{
-				slot->tts_values[a] = (Datum) 0;
-				slot->tts_isnull[a] = true;
-			}
-			for (int c = 0; c < w->ncols; c++)
-			{
-				slot->tts_values[w->map[c] - 1] = v[c];
-				slot->tts_isnull[w->map[c] - 1] = nl[c];
-			}
-			ExecStoreVirtualTuple(slot);
+			es_leaf_fill(w, w->mslots[r], v, nl);
 		}
 		table_multi_insert(w->leaf, w->mslots, m, cid, 0, NULL);
 		for (int r = 0; r < m; r++)
-		{
-			if (w->rri->ri_NumIndices > 0)
-				ES_EXEC_INSERT_INDEX_TUPLES(w->rri, w->mslots[r], w->estate);
-			if (w->inserted)
-				w->inserted(w, w->mslots[r]);
-			ResetPerTupleExprContext(w->estate);
-			ExecClearTuple(w->mslots[r]);
-		}
+			es_leaf_inserted(w, w->mslots[r]);
 	}
 }
 
