@@ -120,19 +120,38 @@ es_jo_val(EsJo *o, const char *key, const JsonbValue *val)
 	es_jo_keyval(o, key, strlen(key), val);
 }
 
+/* A jsonb string (null for NULL) and a jsonb number (null for NULL), as both builders push them. */
+void
+es_jbv_str(JsonbValue *v, const char *val)
+{
+	if (val == NULL)
+		v->type = jbvNull;
+	else
+	{
+		v->type = jbvString;
+		v->val.string.val = (char *) val;
+		v->val.string.len = strlen(val);
+	}
+}
+
+void
+es_jbv_num(JsonbValue *v, struct NumericData *val)
+{
+	if (val == NULL)
+		v->type = jbvNull;
+	else
+	{
+		v->type = jbvNumeric;
+		v->val.numeric = val;
+	}
+}
+
 void
 es_jo_str(EsJo *o, const char *key, const char *val)
 {
 	JsonbValue	v;
 
-	if (val == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvString;
-		v.val.string.val = (char *) val;
-		v.val.string.len = strlen(val);
-	}
+	es_jbv_str(&v, val);
 	es_jo_val(o, key, &v);
 }
 
@@ -141,13 +160,7 @@ es_jo_num(EsJo *o, const char *key, struct NumericData *val)
 {
 	JsonbValue	v;
 
-	if (val == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvNumeric;
-		v.val.numeric = val;
-	}
+	es_jbv_num(&v, val);
 	es_jo_val(o, key, &v);
 }
 

@@ -122,6 +122,8 @@ typedef struct EsJo
 	int			n;
 	JsonbPair	pairs[ES_JO_MAXPAIRS];
 } EsJo;
+extern void es_jbv_str(JsonbValue *v, const char *val);
+extern void es_jbv_num(JsonbValue *v, struct NumericData *val);
 extern void es_jo_keyval(EsJo *o, const char *key, int keylen, const JsonbValue *val);
 extern void es_jo_val(EsJo *o, const char *key, const JsonbValue *val);
 extern void es_jo_str(EsJo *o, const char *key, const char *val);

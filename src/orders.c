@@ -54,14 +54,7 @@ es_jb_str(JsonbParseState **st, const char *key, const char *val)
 	JsonbValue	v;
 
 	es_jb_key(st, key);
-	if (val == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvString;
-		v.val.string.val = (char *) val;
-		v.val.string.len = strlen(val);
-	}
+	es_jbv_str(&v, val);
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
@@ -71,13 +64,7 @@ es_jb_num(JsonbParseState **st, const char *key, Numeric val)
 	JsonbValue	v;
 
 	es_jb_key(st, key);
-	if (val == NULL)
-		v.type = jbvNull;
-	else
-	{
-		v.type = jbvNumeric;
-		v.val.numeric = val;
-	}
+	es_jbv_num(&v, val);
 	pushJsonbValue(st, WJB_VALUE, &v);
 }
 
