@@ -97,10 +97,10 @@ start_listener() {   # start_listener <db> <outfile> [--timing]
 }
 
 echo "== bench events: $WORKLOAD"
-ROUNDS=${EVENTS_ROUNDS:-3}
+ROUNDS=${EVENTS_ROUNDS:-4}
 echo "-- 1. throughput, 8 clients, ${SECS}s per run, mean of $ROUNDS rounds (elfsofa-listen connected in the event runs)"
-# Rounds (3 by default, EVENTS_ROUNDS), alternating, so drift on a shared machine hits every
-# mode alike.  Throughput on 2 shared cores swings with the neighbours' load, so the CPU each
+# Rounds (4 by default, EVENTS_ROUNDS), interleaved, so drift on a shared machine hits every
+# mode alike; each round's own on/off ratio is printed, and their median with the means.  Throughput on 2 shared cores swings with the neighbours' load, so the CPU each
 # transaction costs (server processes + the listener) is reported too: its ratio is what
 # throughput converges to when the machine is ours alone.
 # Autovacuum is off for these runs: a 10 s run that an autovacuum or autoanalyze of
@@ -116,13 +116,24 @@ for db in $WORKER_DB $COMMIT_DB; do
     psql -X -q -d "$db" -c "VACUUM ANALYZE" >/dev/null
 done
 T_OFF=0; T_WORKER=0; T_COMMIT=0; C_OFF=0; C_WORKER=0; C_COMMIT=0; M_OFF=0; M_WORKER=0; M_COMMIT=0
-for round in $(seq 1 "$ROUNDS"); do
+run_off() {
     LPID=""; PGOPTIONS='-c elfsofa.emit_events=off' run $WORKER_DB
-    T_OFF=$((T_OFF + R_TPS)); C_OFF=$((C_OFF + R_CPU)); M_OFF=$((M_OFF + R_MAINT))
+    T_OFF=$((T_OFF + R_TPS)); C_OFF=$((C_OFF + R_CPU)); M_OFF=$((M_OFF + R_MAINT)); RT_OFF=$R_TPS; RC_OFF=$R_CPU
     echo "   round $round: events off                        $R_TPS tps, $R_CPU us CPU/tx, vacuum $R_MAINT"
+}
+run_worker() {
     start_listener $WORKER_DB /dev/null; run $WORKER_DB; kill $LPID; wait $LPID 2>/dev/null; LPID=""
-    T_WORKER=$((T_WORKER + R_TPS)); C_WORKER=$((C_WORKER + R_CPU)); M_WORKER=$((M_WORKER + R_MAINT))
+    T_WORKER=$((T_WORKER + R_TPS)); C_WORKER=$((C_WORKER + R_CPU)); M_WORKER=$((M_WORKER + R_MAINT)); RT_WORKER=$R_TPS; RC_WORKER=$R_CPU
     echo "   round $round: events on, background publisher   $R_TPS tps, $R_CPU us CPU/tx, vacuum $R_MAINT ($R_PARTS; publisher done ${R_LAG} ms after the run)"
+}
+RATIOS_TPS=""; RATIOS_CPU=""
+for round in $(seq 1 "$ROUNDS"); do
+    # off and worker mode write the same tables: odd rounds run off first, even
+    # rounds worker first, so that neither always meets the bigger tables
+    if [ $((round % 2)) = 1 ]; then run_off; run_worker; else run_worker; run_off; fi
+    RATIOS_TPS="$RATIOS_TPS $(echo "$RT_WORKER / $RT_OFF" | bc -l)"
+    RATIOS_CPU="$RATIOS_CPU $(echo "$RC_OFF / $RC_WORKER" | bc -l)"
+    printf '   round %d: worker mode vs off: tps %.2f, CPU %.2f\n' "$round" "$(echo "$RT_WORKER / $RT_OFF" | bc -l)" "$(echo "$RC_OFF / $RC_WORKER" | bc -l)"
     start_listener $COMMIT_DB /dev/null; run $COMMIT_DB; kill $LPID; wait $LPID 2>/dev/null; LPID=""
     T_COMMIT=$((T_COMMIT + R_TPS)); C_COMMIT=$((C_COMMIT + R_CPU)); M_COMMIT=$((M_COMMIT + R_MAINT))
     echo "   round $round: events on, NOTIFY in each writer  $R_TPS tps, $R_CPU us CPU/tx, vacuum $R_MAINT (listener backend ${R_PARTS#*listener backend })"
@@ -132,6 +143,9 @@ printf '%-34s %6d tps  %5d us CPU/tx  vacuum %3d\n' "events off" $((T_OFF / ROUN
 printf '%-34s %6d tps  %5d us CPU/tx  vacuum %3d  ratio tps %.2f, CPU %.2f, CPU with vacuum %.2f (target >= 0.90)\n' \
     "events on, background publisher" $((T_WORKER / ROUNDS)) $((C_WORKER / ROUNDS)) $((M_WORKER / ROUNDS)) \
     "$(echo "$T_WORKER / $T_OFF" | bc -l)" "$(echo "$C_OFF / $C_WORKER" | bc -l)" "$(echo "($C_OFF + $M_OFF) / ($C_WORKER + $M_WORKER)" | bc -l)"
+median() { tr ' ' '\n' | grep . | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) printf "%.2f", v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+printf '%-34s median of the %d rounds'"'"' ratios: tps %s, CPU %s (rounds:%s)\n' "" "$ROUNDS" \
+    "$(echo "$RATIOS_TPS" | median)" "$(echo "$RATIOS_CPU" | median)" "$(for r in $RATIOS_TPS; do printf ' %.2f' "$r"; done)"
 printf '%-34s %6d tps  %5d us CPU/tx  vacuum %3d  ratio tps %.2f, CPU %.2f, CPU with vacuum %.2f\n' \
     "events on, NOTIFY in each writer" $((T_COMMIT / ROUNDS)) $((C_COMMIT / ROUNDS)) $((M_COMMIT / ROUNDS)) \
     "$(echo "$T_COMMIT / $T_OFF" | bc -l)" "$(echo "$C_OFF / $C_COMMIT" | bc -l)" "$(echo "($C_OFF + $M_OFF) / ($C_COMMIT + $M_COMMIT)" | bc -l)"
