@@ -128,3 +128,11 @@ DROP TABLE public.parcels, public.couriers, public.no_pk CASCADE;
 -- next_event_id (events.id's default) only takes a sequence
 SELECT elfsofa.next_event_id('elfsofa.orders');
 :err
+
+-- a column the outbox writer fills, dropped and added back (a new column number):
+-- the writer keeps column numbers per partition, and must make them again
+SELECT elfsofa.emit_event('order.created', 'before', '{}') IS NOT NULL AS written;
+ALTER TABLE elfsofa.events DROP COLUMN key;
+ALTER TABLE elfsofa.events ADD COLUMN key text;
+SELECT elfsofa.emit_event('order.created', 'after', '{}') IS NOT NULL AS written;
+SELECT topic, key FROM elfsofa.events WHERE topic = 'order.created' ORDER BY id DESC LIMIT 1;

@@ -183,6 +183,7 @@ typedef struct EsLeafWriter
 	Oid			cache_leafid;
 	TimestampTz cache_lo;		/* inclusive */
 	TimestampTz cache_hi;		/* exclusive */
+	Oid			map_leafid;		/* the partition map was made for (cleared with the cache) */
 	void		(*opened) (struct EsLeafWriter *w);
 	void		(*inserted) (struct EsLeafWriter *w, struct TupleTableSlot *slot);
 	void		(*closing) (struct EsLeafWriter *w);

@@ -202,13 +202,23 @@ opened:
 	if (leaf->rd_rel->relkind != RELKIND_RELATION)
 		elog(ERROR, "elfsofa.%s partition \"%s\" is not a plain table",
 			 w->relname, RelationGetRelationName(leaf));
-	for (int c = 0; c < w->ncols; c++)
+	/*
+	 * Column numbers by name, once per partition: an ALTER of its columns
+	 * sends an invalidation for it, read when it was locked above, which
+	 * clears map_leafid (es_leaf_invalidate).
+	 */
+	if (w->map_leafid != w->leafid)
 	{
-		int			attnum = attnameAttNum(leaf, w->colnames[c], false);
+		w->map_leafid = InvalidOid;
+		for (int c = 0; c < w->ncols; c++)
+		{
+			int			attnum = attnameAttNum(leaf, w->colnames[c], false);
 
-		if (attnum == InvalidAttrNumber)
-			elog(ERROR, "elfsofa.%s has no column \"%s\"", w->relname, w->colnames[c]);
-		w->map[c] = attnum;
+			if (attnum == InvalidAttrNumber)
+				elog(ERROR, "elfsofa.%s has no column \"%s\"", w->relname, w->colnames[c]);
+			w->map[c] = attnum;
+		}
+		w->map_leafid = w->leafid;
 	}
 	old = MemoryContextSwitchTo(TopTransactionContext);
 	estate = CreateExecutorState();
@@ -339,6 +349,8 @@ es_leaf_invalidate(EsLeafWriter *w, Oid relid)
 {
 	if (relid == InvalidOid || relid == w->cache_rootid || relid == w->cache_leafid)
 		w->cache_valid = false;
+	if (relid == InvalidOid || relid == w->map_leafid)
+		w->map_leafid = InvalidOid;
 	if (w->leaf != NULL && (relid == InvalidOid || relid == w->leafid || relid == w->rootid))
 		w->stale = true;
 }
