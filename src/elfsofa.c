@@ -217,18 +217,30 @@ es_jo_finish(EsJo *o)
  */
 static void es_jb_text_container(StringInfo out, JsonbContainer *c);
 
+/* The bytes a JSON string cannot hold as they are: control characters, '"' and '\\'. */
+static const bool es_json_escaped[256] = {
+	[0x00] = true, [0x01] = true, [0x02] = true, [0x03] = true, [0x04] = true, [0x05] = true,
+	[0x06] = true, [0x07] = true, [0x08] = true, [0x09] = true, [0x0a] = true, [0x0b] = true,
+	[0x0c] = true, [0x0d] = true, [0x0e] = true, [0x0f] = true, [0x10] = true, [0x11] = true,
+	[0x12] = true, [0x13] = true, [0x14] = true, [0x15] = true, [0x16] = true, [0x17] = true,
+	[0x18] = true, [0x19] = true, [0x1a] = true, [0x1b] = true, [0x1c] = true, [0x1d] = true,
+	[0x1e] = true, [0x1f] = true, ['"'] = true, ['\\'] = true
+};
+
 static void
 es_jb_text_string(StringInfo out, const char *s, int len)
 {
 	const char *run = s;
 	const char *end = s + len;
 
-	appendStringInfoChar(out, '"');
+	/* room for the quotes and the string as it is: escapes are rare */
+	enlargeStringInfo(out, len + 2);
+	out->data[out->len++] = '"';
 	for (const char *p = s; p < end; p++)
 	{
 		unsigned char ch = (unsigned char) *p;
 
-		if (ch >= ' ' && ch != '"' && ch != '\\')
+		if (likely(!es_json_escaped[ch]))
 			continue;
 		appendBinaryStringInfo(out, run, p - run);
 		run = p + 1;
@@ -264,21 +276,29 @@ es_jb_text_string(StringInfo out, const char *s, int len)
 	appendStringInfoChar(out, '"');
 }
 
-/* Child i of container c, whose variable-length data starts at base. */
-static void
-es_jb_text_child(StringInfo out, JsonbContainer *c, char *base, int i)
+/*
+ * Where a child's data ends, given where it starts: its JEntry holds either
+ * the end offset or the length (as getJsonbOffset/getJsonbLength read them,
+ * here without walking back for every child).
+ */
+static inline uint32
+es_jb_end(JEntry e, uint32 start)
 {
-	JEntry		e = c->children[i];
-	uint32		off = getJsonbOffset(c, i);
+	return JBE_HAS_OFF(e) ? JBE_OFFLENFLD(e) : start + JBE_OFFLENFLD(e);
+}
 
+/* A value whose data is base[off, off + len) and whose JEntry is e. */
+static void
+es_jb_text_child(StringInfo out, JEntry e, char *base, uint32 off, uint32 len)
+{
 	if (JBE_ISNULL(e))
-		appendStringInfoString(out, "null");
+		appendBinaryStringInfo(out, "null", 4);
 	else if (JBE_ISBOOL_TRUE(e))
-		appendStringInfoString(out, "true");
+		appendBinaryStringInfo(out, "true", 4);
 	else if (JBE_ISBOOL_FALSE(e))
-		appendStringInfoString(out, "false");
+		appendBinaryStringInfo(out, "false", 5);
 	else if (JBE_ISSTRING(e))
-		es_jb_text_string(out, base + off, getJsonbLength(c, i));
+		es_jb_text_string(out, base + off, len);
 	else if (JBE_ISNUMERIC(e))
 		appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
 																		PointerGetDatum(base + INTALIGN(off)))));
@@ -294,29 +314,41 @@ es_jb_text_container(StringInfo out, JsonbContainer *c)
 	check_stack_depth();
 	if (JsonContainerIsObject(c))
 	{
+		/* keys are children 0..n-1, their values n..2n-1; the data follows in that order */
 		char	   *base = (char *) &c->children[n * 2];
+		uint32		kstart = 0;
+		uint32		vstart = n > 0 ? getJsonbOffset(c, n) : 0;
 
 		appendStringInfoChar(out, '{');
 		for (uint32 i = 0; i < n; i++)
 		{
+			uint32		kend = es_jb_end(c->children[i], kstart);
+			uint32		vend = es_jb_end(c->children[n + i], vstart);
+
 			if (i > 0)
 				appendBinaryStringInfo(out, ", ", 2);
-			es_jb_text_string(out, base + getJsonbOffset(c, i), getJsonbLength(c, i));
+			es_jb_text_string(out, base + kstart, kend - kstart);
 			appendBinaryStringInfo(out, ": ", 2);
-			es_jb_text_child(out, c, base, i + n);
+			es_jb_text_child(out, c->children[n + i], base, vstart, vend - vstart);
+			kstart = kend;
+			vstart = vend;
 		}
 		appendStringInfoChar(out, '}');
 	}
 	else
 	{
 		char	   *base = (char *) &c->children[n];
+		uint32		start = 0;
 
 		appendStringInfoChar(out, '[');
 		for (uint32 i = 0; i < n; i++)
 		{
+			uint32		end = es_jb_end(c->children[i], start);
+
 			if (i > 0)
 				appendBinaryStringInfo(out, ", ", 2);
-			es_jb_text_child(out, c, base, i);
+			es_jb_text_child(out, c->children[i], base, start, end - start);
+			start = end;
 		}
 		appendStringInfoChar(out, ']');
 	}
@@ -532,15 +564,10 @@ key_lookup_resolve(EsKeyLookup *l, Relation rel)
 	l->relid = RelationGetRelid(rel);
 }
 
-bool
-es_key_lookup(EsKeyLookup *l, Datum key, Datum *values, bool *nulls)
+void
+es_key_scan_begin(EsKeyScan *s, EsKeyLookup *l)
 {
 	Relation	rel = NULL;
-	Relation	irel;
-	IndexScanDesc scan;
-	TupleTableSlot *slot;
-	ScanKeyData sk;
-	bool		found;
 
 	/* the lock taken by table_open may bring invalidations: resolve under it */
 	for (int tries = 0; rel == NULL || !OidIsValid(l->relid); tries++)
@@ -567,34 +594,64 @@ es_key_lookup(EsKeyLookup *l, Datum key, Datum *values, bool *nulls)
 		if (!OidIsValid(l->relid))
 			key_lookup_resolve(l, rel);
 	}
-
-	irel = index_open(l->indexid, AccessShareLock);
-	ScanKeyEntryInitialize(&sk, 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   irel->rd_indcollation[0], l->eqproc, key);
+	s->l = l;
+	s->rel = rel;
+	/* what the locks hold still: l's cache may be cleared meanwhile, not these */
+	memcpy(s->attnums, l->attnums, sizeof(s->attnums));
+	s->eqproc = l->eqproc;
+	s->irel = index_open(l->indexid, AccessShareLock);
 #if PG_VERSION_NUM >= 180000
-	scan = index_beginscan(rel, irel, GetActiveSnapshot(), NULL, 1, 0);
+	s->scan = index_beginscan(rel, s->irel, GetActiveSnapshot(), NULL, 1, 0);
 #else
-	scan = index_beginscan(rel, irel, GetActiveSnapshot(), 1, 0);
+	s->scan = index_beginscan(rel, s->irel, GetActiveSnapshot(), 1, 0);
 #endif
-	index_rescan(scan, &sk, 1, NULL, 0);
-	slot = table_slot_create(rel, NULL);
-	found = index_getnext_slot(scan, ForwardScanDirection, slot);
+	s->slot = table_slot_create(rel, NULL);
+}
+
+bool
+es_key_scan_get(EsKeyScan *s, Datum key, Datum *values, bool *nulls)
+{
+	ScanKeyData sk;
+	bool		found;
+
+	ScanKeyEntryInitialize(&sk, 0, 1, BTEqualStrategyNumber, InvalidOid,
+						   s->irel->rd_indcollation[0], s->eqproc, key);
+	index_rescan(s->scan, &sk, 1, NULL, 0);
+	found = index_getnext_slot(s->scan, ForwardScanDirection, s->slot);
 	if (found)
 	{
-		TupleDesc	desc = RelationGetDescr(rel);
+		TupleDesc	desc = RelationGetDescr(s->rel);
 
-		for (int c = 0; c < l->ncols; c++)
+		for (int c = 0; c < s->l->ncols; c++)
 		{
-			Form_pg_attribute att = TupleDescAttr(desc, l->attnums[c] - 1);
+			Form_pg_attribute att = TupleDescAttr(desc, s->attnums[c] - 1);
 
-			values[c] = slot_getattr(slot, l->attnums[c], &nulls[c]);
+			values[c] = slot_getattr(s->slot, s->attnums[c], &nulls[c]);
 			if (!nulls[c])
 				values[c] = datumCopy(values[c], att->attbyval, att->attlen);
 		}
 	}
-	index_endscan(scan);
-	ExecDropSingleTupleTableSlot(slot);
-	index_close(irel, NoLock);
-	table_close(rel, NoLock);
+	ExecClearTuple(s->slot);
+	return found;
+}
+
+void
+es_key_scan_end(EsKeyScan *s)
+{
+	index_endscan(s->scan);
+	ExecDropSingleTupleTableSlot(s->slot);
+	index_close(s->irel, NoLock);
+	table_close(s->rel, NoLock);
+}
+
+bool
+es_key_lookup(EsKeyLookup *l, Datum key, Datum *values, bool *nulls)
+{
+	EsKeyScan	s;
+	bool		found;
+
+	es_key_scan_begin(&s, l);
+	found = es_key_scan_get(&s, key, values, nulls);
+	es_key_scan_end(&s);
 	return found;
 }

@@ -305,6 +305,26 @@ typedef struct EsKeyLookup
 /* Fills values/nulls (ncols each) from the row whose keycol = key; false when there is none. */
 extern bool es_key_lookup(EsKeyLookup *l, Datum key, Datum *values, bool *nulls);
 
+/*
+ * The same lookup for many keys in one go: the table, its index and one scan
+ * stay open from begin to end (in the current memory context and transaction,
+ * with the active snapshot of begin).
+ */
+typedef struct EsKeyScan
+{
+	EsKeyLookup *l;
+	Relation	rel;
+	Relation	irel;
+	struct IndexScanDescData *scan;
+	struct TupleTableSlot *slot;
+	RegProcedure eqproc;
+	AttrNumber	attnums[8];
+} EsKeyScan;
+
+extern void es_key_scan_begin(EsKeyScan *s, EsKeyLookup *l);
+extern bool es_key_scan_get(EsKeyScan *s, Datum key, Datum *values, bool *nulls);
+extern void es_key_scan_end(EsKeyScan *s);
+
 /* GUC values */
 extern char *es_guc_actor;
 

@@ -112,26 +112,19 @@ es_queue_key_index(EsLeafWriter *w)
 	return NULL;				/* keep compiler quiet */
 }
 
-/* Whether the queue already holds (order_id, kind): a probe of that index. */
+/* Whether the queue already holds (order_id, kind): a probe of that index with an open scan. */
 static bool
-es_queue_holds(Relation rel, Relation irel, TupleTableSlot *slot, int64 order_id, Datum kind)
+es_queue_holds(IndexScanDesc scan, TupleTableSlot *slot, int64 order_id, Datum kind)
 {
 	ScanKeyData sk[2];
-	IndexScanDesc scan;
 	bool		found;
 
 	ScanKeyEntryInitialize(&sk[0], 0, 1, BTEqualStrategyNumber, InvalidOid,
-						   irel->rd_indcollation[0], F_INT8EQ, Int64GetDatum(order_id));
+						   scan->indexRelation->rd_indcollation[0], F_INT8EQ, Int64GetDatum(order_id));
 	ScanKeyEntryInitialize(&sk[1], 0, 2, BTEqualStrategyNumber, InvalidOid,
-						   irel->rd_indcollation[1], F_TEXTEQ, kind);
-#if PG_VERSION_NUM >= 180000
-	scan = index_beginscan(rel, irel, GetActiveSnapshot(), NULL, 2, 0);
-#else
-	scan = index_beginscan(rel, irel, GetActiveSnapshot(), 2, 0);
-#endif
+						   scan->indexRelation->rd_indcollation[1], F_TEXTEQ, kind);
 	index_rescan(scan, sk, 2, NULL, 0);
 	found = index_getnext_slot(scan, ForwardScanDirection, slot);
-	index_endscan(scan);
 	ExecClearTuple(slot);
 	return found;
 }
@@ -308,8 +301,10 @@ es_queue_batch_flush(void)
 	int			ndone = 0;
 	Datum	   *rows;
 	bool	   *rownulls;
-	Relation	keyidx;
+	IndexScanDesc keyscan;
 	TupleTableSlot *probe;
+	EsKeyScan	custscan;
+	EsKeyScan	prefscan;
 
 	queue_batch = NULL;
 	if (b == NULL || b->n == 0)
@@ -321,8 +316,15 @@ es_queue_batch_flush(void)
 		elog(ERROR, "elfsofa: table elfsofa.notifications or its sequence is missing");
 	if (!es_leaf_open(&queue_writer, relid, now))
 		elog(ERROR, "elfsofa: could not open elfsofa.notifications");
-	keyidx = es_queue_key_index(&queue_writer);
+	/* the probe and the two lookups: one scan each for the whole batch */
+#if PG_VERSION_NUM >= 180000
+	keyscan = index_beginscan(queue_writer.leaf, es_queue_key_index(&queue_writer), GetActiveSnapshot(), NULL, 2, 0);
+#else
+	keyscan = index_beginscan(queue_writer.leaf, es_queue_key_index(&queue_writer), GetActiveSnapshot(), 2, 0);
+#endif
 	probe = table_slot_create(queue_writer.leaf, NULL);
+	es_key_scan_begin(&custscan, &queue_customer);
+	es_key_scan_begin(&prefscan, &queue_preference);
 	done = palloc(sizeof(int) * b->n);
 	rows = palloc(sizeof(Datum) * NQ_NCOLS * b->n);
 	rownulls = palloc0(sizeof(bool) * NQ_NCOLS * b->n);
@@ -348,12 +350,12 @@ es_queue_batch_flush(void)
 		for (int k = 0; k < ndone && !dup; k++)
 			dup = DatumGetInt64(b->order_id[done[k]]) == DatumGetInt64(b->order_id[i]) &&
 				datumIsEqual(b->kind[done[k]], b->kind[i], false, -1);
-		if (dup || es_queue_holds(queue_writer.leaf, keyidx, probe, DatumGetInt64(b->order_id[i]), b->kind[i]))
+		if (dup || es_queue_holds(keyscan, probe, DatumGetInt64(b->order_id[i]), b->kind[i]))
 			continue;
 		/* the recipient, as ES_RECIPIENT_JOINS finds it; no customer, no message */
-		if (!es_key_lookup(&queue_customer, b->customer[i], cust, cust_null))
+		if (!es_key_scan_get(&custscan, b->customer[i], cust, cust_null))
 			continue;
-		if (!es_key_lookup(&queue_preference, b->customer[i], pref, pref_null))
+		if (!es_key_scan_get(&prefscan, b->customer[i], pref, pref_null))
 			pref_null[0] = pref_null[1] = true;
 		phone = es_lookup_text(cust, cust_null, 2);
 		pchannel = es_lookup_text(pref, pref_null, 0);
@@ -392,6 +394,9 @@ es_queue_batch_flush(void)
 		memcpy(rownulls + (size_t) ndone * NQ_NCOLS, nulls, sizeof(nulls));
 		done[ndone++] = i;
 	}
+	es_key_scan_end(&prefscan);
+	es_key_scan_end(&custscan);
+	index_endscan(keyscan);
 	ExecDropSingleTupleTableSlot(probe);
 	/* the batch's rows in one heap multi-insert */
 	es_leaf_insert_many(&queue_writer, ndone, rows, rownulls);

@@ -26,7 +26,12 @@ done
 # non-ASCII, numbers of every shape, empty and nested containers
 cat >"$OUT/tricky.sql" <<'SQL'
 SELECT elfsofa.emit_event('publisher.test', 'tricky', $j${"s": "q\"b\\s\n\t\r\b\f\u0001\u001f ü 😀 <>&/", "n": [1, 2.50, -3e5, 0.000001, 12345678901234567890.123, 0],
-  "o": {}, "a": [], "b": true, "f": false, "z": null, "": "empty key", "long key with spaces": {"x": [{"y": "z"}, [[]], [null, false]]}}$j$::jsonb);
+  "o": {}, "a": [], "b": true, "f": false, "z": null, "": "empty key", "long key with spaces": {"x": [{"y": "z"}, [[]], [null, false]]}}$j$::jsonb
+  -- containers of over 32 children: jsonb stores every 32nd child's end offset, the others' lengths
+  || (SELECT jsonb_build_object('wide', jsonb_agg(v ORDER BY g), 'wide object', jsonb_object_agg('k' || g, v))
+        FROM generate_series(1, 70) g,
+             LATERAL (SELECT CASE g % 4 WHEN 0 THEN to_jsonb(g * 1.5) WHEN 1 THEN to_jsonb(repeat('s', g % 23))
+                                        WHEN 2 THEN to_jsonb(g % 3 = 0) ELSE jsonb_build_array(g, 'x') END) x(v)));
 SQL
 q -d postgres -f "$OUT/tricky.sql" >/dev/null
 emit "BEGIN; SELECT elfsofa.emit_event('publisher.test', 'rolled-back'); ROLLBACK;"
