@@ -109,11 +109,10 @@ echo "-- 1. throughput, 8 clients, ${SECS}s per run, mean of $ROUNDS rounds (elf
 # it wrote, whose CPU is reported per order on its own ("vacuum"), and in the
 # "CPU with vacuum" ratio: the extra rows events write cost maintenance too.
 # warm-up: the tables hold some orders before the first VACUUM ANALYZE (statistics
-# of empty tables would plan the foreign-key checks for empty tables).  The cost of
-# an order climbs steeply over the first few ten thousand orders (bigger indexes,
-# more cache misses), then slowly: with a 3 s warm-up the first round's "off" run,
-# on the smallest tables, was 5-17% cheaper than the other off runs and that round's ratio
-# the lowest in every bench.  So: 10 s of each mode first.
+# of empty tables would plan the foreign-key checks for empty tables).  After a 3 s
+# warm-up, round 1's "off" run, on the smallest tables, cost 5-17% less per order
+# than the other off runs, and its round had the lowest ratio in every bench: so
+# 10 s of each mode first.
 psql -X -q -c "ALTER SYSTEM SET autovacuum = off" -c "SELECT pg_reload_conf()" >/dev/null
 for db in $WORKER_DB $COMMIT_DB; do
     [ $db = $WORKER_DB ] && PGOPTIONS='-c elfsofa.emit_events=off' pgbench -n -c 8 -j 2 -T 10 $(script "$db") "$db" >/dev/null 2>&1
