@@ -13,8 +13,6 @@
  */
 #include "elfsofa.h"
 
-#include <ctype.h>
-
 #include "access/htup_details.h"
 #include "utils/snapmgr.h"
 #include "utils/relcache.h"
@@ -417,22 +415,6 @@ static EsPlan queue_from_order_plan = {
 	3, {TEXTOID, INT8OID, INT8OID}, .generic = true
 };
 
-/* Whether s is a uuid in its canonical text form (so uuid_in cannot fail). */
-static bool
-es_is_uuid(const char *s)
-{
-	if (s == NULL || strlen(s) != 36)
-		return false;
-	for (int i = 0; i < 36; i++)
-	{
-		bool		dash = (i == 8 || i == 13 || i == 18 || i == 23);
-
-		if (dash ? s[i] != '-' : !isxdigit((unsigned char) s[i]))
-			return false;
-	}
-	return true;
-}
-
 static EsPlan expire_plan = {
 	"UPDATE elfsofa.notifications SET status = 'dead', locked_by = NULL, updated_at = now(),"
 	"       last_error = coalesce(last_error, 'lease expired after the last attempt')"
@@ -542,6 +524,7 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 	const char *kind = NULL;
 	int64		order_id;
 	char	   *customer;
+	pg_uuid_t  *uuid;
 	Datum		values[5];
 
 	if (strncmp(topic, "order.", 6) != 0)
@@ -570,9 +553,10 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 	values[1] = Int64GetDatum(order_id);
 	values[2] = Int64GetDatum(event_id);
 	customer = es_jsonb_get_text(data, "customer_id");
-	if (data != NULL && es_is_uuid(customer))
+	uuid = palloc(sizeof(pg_uuid_t));
+	if (data != NULL && customer != NULL && es_parse_uuid(customer, uuid))
 	{
-		values[3] = DirectFunctionCall1(uuid_in, CStringGetDatum(customer));
+		values[3] = UUIDPGetDatum(uuid);
 		values[4] = JsonbPGetDatum(data);
 		if (queue_batch != NULL && queue_batch->n < queue_batch->cap)
 		{
