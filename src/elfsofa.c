@@ -227,8 +227,8 @@ static const bool es_json_escaped[256] = {
 	[0x1e] = true, [0x1f] = true, ['"'] = true, ['\\'] = true
 };
 
-static void
-es_jb_text_string(StringInfo out, const char *s, int len)
+void
+es_json_string(StringInfo out, const char *s, int len)
 {
 	const char *run = s;
 	const char *end = s + len;
@@ -298,7 +298,7 @@ es_jb_text_child(StringInfo out, JEntry e, char *base, uint32 off, uint32 len)
 	else if (JBE_ISBOOL_FALSE(e))
 		appendBinaryStringInfo(out, "false", 5);
 	else if (JBE_ISSTRING(e))
-		es_jb_text_string(out, base + off, len);
+		es_json_string(out, base + off, len);
 	else if (JBE_ISNUMERIC(e))
 		appendStringInfoString(out, DatumGetCString(DirectFunctionCall1(numeric_out,
 																		PointerGetDatum(base + INTALIGN(off)))));
@@ -327,7 +327,7 @@ es_jb_text_container(StringInfo out, JsonbContainer *c)
 
 			if (i > 0)
 				appendBinaryStringInfo(out, ", ", 2);
-			es_jb_text_string(out, base + kstart, kend - kstart);
+			es_json_string(out, base + kstart, kend - kstart);
 			appendBinaryStringInfo(out, ": ", 2);
 			es_jb_text_child(out, c->children[n + i], base, vstart, vend - vstart);
 			kstart = kend;

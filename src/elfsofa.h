@@ -133,6 +133,8 @@ extern void es_jo_value(EsJo *o, JsonbValue *out);
 extern Jsonb *es_jo_finish(EsJo *o);
 /* elfsofa.c: jsonb as text, exactly as jsonb_out writes it (faster, for event payloads). */
 extern char *es_jsonb_text(Jsonb *jb);
+/* s[0..len) as a JSON string, quoted and escaped as jsonb_out writes it */
+extern void es_json_string(StringInfo out, const char *s, int len);
 
 /*
  * leafwriter.c: direct inserts into the current partition of a

@@ -164,15 +164,18 @@ char *
 es_event_payload(int64 id, const char *topic, const char *key, const char *data_json)
 {
 	StringInfoData buf;
+	char		num[MAXINT8LEN + 1];
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"id\": " INT64_FORMAT ", \"topic\": ", id);
-	escape_json(&buf, topic);
-	appendStringInfoString(&buf, ", \"key\": ");
+	appendBinaryStringInfo(&buf, "{\"id\": ", 7);
+	appendBinaryStringInfo(&buf, num, pg_lltoa(id, num));
+	appendBinaryStringInfo(&buf, ", \"topic\": ", 11);
+	es_json_string(&buf, topic, strlen(topic));
+	appendBinaryStringInfo(&buf, ", \"key\": ", 9);
 	if (key)
-		escape_json(&buf, key);
+		es_json_string(&buf, key, strlen(key));
 	else
-		appendStringInfoString(&buf, "null");
+		appendBinaryStringInfo(&buf, "null", 4);
 	if (data_json != NULL &&
 		buf.len + strlen(data_json) + sizeof(", \"data\": }") - 1 < ES_NOTIFY_MAX_PAYLOAD)
 	{
