@@ -217,6 +217,29 @@ es_jo_finish(EsJo *o)
  */
 static void es_jb_text_container(StringInfo out, JsonbContainer *c);
 
+/*
+ * appendBinaryStringInfo and appendStringInfoChar, inlined: the text writer
+ * makes a hundred small appends per event.
+ */
+static inline void
+es_put(StringInfo out, const char *s, int n)
+{
+	if (out->len + n >= out->maxlen)
+		enlargeStringInfo(out, n);
+	memcpy(out->data + out->len, s, n);
+	out->len += n;
+	out->data[out->len] = '\0';
+}
+
+static inline void
+es_putc(StringInfo out, char c)
+{
+	if (out->len + 1 >= out->maxlen)
+		enlargeStringInfo(out, 1);
+	out->data[out->len++] = c;
+	out->data[out->len] = '\0';
+}
+
 /* The bytes a JSON string cannot hold as they are: control characters, '"' and '\\'. */
 static const bool es_json_escaped[256] = {
 	[0x00] = true, [0x01] = true, [0x02] = true, [0x03] = true, [0x04] = true, [0x05] = true,
@@ -235,45 +258,45 @@ es_json_string(StringInfo out, const char *s, int len)
 
 	/* room for the quotes and the string as it is: escapes are rare */
 	enlargeStringInfo(out, len + 2);
-	out->data[out->len++] = '"';
+	es_putc(out, '"');
 	for (const char *p = s; p < end; p++)
 	{
 		unsigned char ch = (unsigned char) *p;
 
 		if (likely(!es_json_escaped[ch]))
 			continue;
-		appendBinaryStringInfo(out, run, p - run);
+		es_put(out, run, p - run);
 		run = p + 1;
 		switch (ch)
 		{
 			case '\b':
-				appendStringInfoString(out, "\\b");
+				es_put(out, "\\b", 2);
 				break;
 			case '\f':
-				appendStringInfoString(out, "\\f");
+				es_put(out, "\\f", 2);
 				break;
 			case '\n':
-				appendStringInfoString(out, "\\n");
+				es_put(out, "\\n", 2);
 				break;
 			case '\r':
-				appendStringInfoString(out, "\\r");
+				es_put(out, "\\r", 2);
 				break;
 			case '\t':
-				appendStringInfoString(out, "\\t");
+				es_put(out, "\\t", 2);
 				break;
 			case '"':
-				appendStringInfoString(out, "\\\"");
+				es_put(out, "\\\"", 2);
 				break;
 			case '\\':
-				appendStringInfoString(out, "\\\\");
+				es_put(out, "\\\\", 2);
 				break;
 			default:
 				appendStringInfo(out, "\\u%04x", (int) ch);
 				break;
 		}
 	}
-	appendBinaryStringInfo(out, run, end - run);
-	appendStringInfoChar(out, '"');
+	es_put(out, run, end - run);
+	es_putc(out, '"');
 }
 
 /*
@@ -292,11 +315,11 @@ static void
 es_jb_text_child(StringInfo out, JEntry e, char *base, uint32 off, uint32 len)
 {
 	if (JBE_ISNULL(e))
-		appendBinaryStringInfo(out, "null", 4);
+		es_put(out, "null", 4);
 	else if (JBE_ISBOOL_TRUE(e))
-		appendBinaryStringInfo(out, "true", 4);
+		es_put(out, "true", 4);
 	else if (JBE_ISBOOL_FALSE(e))
-		appendBinaryStringInfo(out, "false", 5);
+		es_put(out, "false", 5);
 	else if (JBE_ISSTRING(e))
 		es_json_string(out, base + off, len);
 	else if (JBE_ISNUMERIC(e))
@@ -319,38 +342,38 @@ es_jb_text_container(StringInfo out, JsonbContainer *c)
 		uint32		kstart = 0;
 		uint32		vstart = n > 0 ? getJsonbOffset(c, n) : 0;
 
-		appendStringInfoChar(out, '{');
+		es_putc(out, '{');
 		for (uint32 i = 0; i < n; i++)
 		{
 			uint32		kend = es_jb_end(c->children[i], kstart);
 			uint32		vend = es_jb_end(c->children[n + i], vstart);
 
 			if (i > 0)
-				appendBinaryStringInfo(out, ", ", 2);
+				es_put(out, ", ", 2);
 			es_json_string(out, base + kstart, kend - kstart);
-			appendBinaryStringInfo(out, ": ", 2);
+			es_put(out, ": ", 2);
 			es_jb_text_child(out, c->children[n + i], base, vstart, vend - vstart);
 			kstart = kend;
 			vstart = vend;
 		}
-		appendStringInfoChar(out, '}');
+		es_putc(out, '}');
 	}
 	else
 	{
 		char	   *base = (char *) &c->children[n];
 		uint32		start = 0;
 
-		appendStringInfoChar(out, '[');
+		es_putc(out, '[');
 		for (uint32 i = 0; i < n; i++)
 		{
 			uint32		end = es_jb_end(c->children[i], start);
 
 			if (i > 0)
-				appendBinaryStringInfo(out, ", ", 2);
+				es_put(out, ", ", 2);
 			es_jb_text_child(out, c->children[i], base, start, end - start);
 			start = end;
 		}
-		appendStringInfoChar(out, ']');
+		es_putc(out, ']');
 	}
 }
 
