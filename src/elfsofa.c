@@ -623,11 +623,7 @@ es_key_scan_begin(EsKeyScan *s, EsKeyLookup *l)
 	memcpy(s->attnums, l->attnums, sizeof(s->attnums));
 	s->eqproc = l->eqproc;
 	s->irel = index_open(l->indexid, AccessShareLock);
-#if PG_VERSION_NUM >= 180000
-	s->scan = index_beginscan(rel, s->irel, GetActiveSnapshot(), NULL, 1, 0);
-#else
-	s->scan = index_beginscan(rel, s->irel, GetActiveSnapshot(), 1, 0);
-#endif
+	s->scan = ES_INDEX_BEGINSCAN(rel, s->irel, GetActiveSnapshot(), 1);
 	s->slot = table_slot_create(rel, NULL);
 }
 

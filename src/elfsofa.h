@@ -102,6 +102,13 @@ extern void es_audit_init(void);
 	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
 #endif
 
+/* index_beginscan gained an instrumentation argument in PostgreSQL 18. */
+#if PG_VERSION_NUM >= 180000
+#define ES_INDEX_BEGINSCAN(rel, irel, snap, nkeys) index_beginscan((rel), (irel), (snap), NULL, (nkeys), 0)
+#else
+#define ES_INDEX_BEGINSCAN(rel, irel, snap, nkeys) index_beginscan((rel), (irel), (snap), (nkeys), 0)
+#endif
+
 /* audit.c: _hash_doinsert gained "sorted" in PostgreSQL 16. */
 #if PG_VERSION_NUM >= 160000
 #define ES_HASH_DOINSERT(index, itup, heap) _hash_doinsert((index), (itup), (heap), false)
@@ -185,7 +192,7 @@ typedef struct EsLeafWriter
 	Oid			cache_leafid;
 	TimestampTz cache_lo;		/* inclusive */
 	TimestampTz cache_hi;		/* exclusive */
-	Oid			map_leafid;		/* the partition map was made for (cleared with the cache) */
+	Oid			map_leafid;		/* the partition map was made for (cleared by its invalidations) */
 	void		(*opened) (struct EsLeafWriter *w);
 	void		(*inserted) (struct EsLeafWriter *w, struct TupleTableSlot *slot);
 	void		(*closing) (struct EsLeafWriter *w);

@@ -315,11 +315,7 @@ es_queue_batch_flush(void)
 	if (!es_leaf_open(&queue_writer, relid, now))
 		elog(ERROR, "elfsofa: could not open elfsofa.notifications");
 	/* the probe and the two lookups: one scan each for the whole batch */
-#if PG_VERSION_NUM >= 180000
-	keyscan = index_beginscan(queue_writer.leaf, es_queue_key_index(&queue_writer), GetActiveSnapshot(), NULL, 2, 0);
-#else
-	keyscan = index_beginscan(queue_writer.leaf, es_queue_key_index(&queue_writer), GetActiveSnapshot(), 2, 0);
-#endif
+	keyscan = ES_INDEX_BEGINSCAN(queue_writer.leaf, es_queue_key_index(&queue_writer), GetActiveSnapshot(), 2);
 	probe = table_slot_create(queue_writer.leaf, NULL);
 	es_key_scan_begin(&custscan, &queue_customer);
 	es_key_scan_begin(&prefscan, &queue_preference);
