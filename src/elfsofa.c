@@ -240,14 +240,20 @@ es_putc(StringInfo out, char c)
 	out->data[out->len] = '\0';
 }
 
-/* The bytes a JSON string cannot hold as they are: control characters, '"' and '\\'. */
-static const bool es_json_escaped[256] = {
-	[0x00] = true, [0x01] = true, [0x02] = true, [0x03] = true, [0x04] = true, [0x05] = true,
-	[0x06] = true, [0x07] = true, [0x08] = true, [0x09] = true, [0x0a] = true, [0x0b] = true,
-	[0x0c] = true, [0x0d] = true, [0x0e] = true, [0x0f] = true, [0x10] = true, [0x11] = true,
-	[0x12] = true, [0x13] = true, [0x14] = true, [0x15] = true, [0x16] = true, [0x17] = true,
-	[0x18] = true, [0x19] = true, [0x1a] = true, [0x1b] = true, [0x1c] = true, [0x1d] = true,
-	[0x1e] = true, [0x1f] = true, ['"'] = true, ['\\'] = true
+/*
+ * How jsonb_out writes the bytes a JSON string cannot hold as they are
+ * (control characters, '"' and '\\'); NULL for every other byte.
+ */
+static const char *const es_json_escape[256] = {
+	[0x00] = "\\u0000", [0x01] = "\\u0001", [0x02] = "\\u0002", [0x03] = "\\u0003",
+	[0x04] = "\\u0004", [0x05] = "\\u0005", [0x06] = "\\u0006", [0x07] = "\\u0007",
+	[0x08] = "\\b", [0x09] = "\\t", [0x0a] = "\\n", [0x0b] = "\\u000b",
+	[0x0c] = "\\f", [0x0d] = "\\r", [0x0e] = "\\u000e", [0x0f] = "\\u000f",
+	[0x10] = "\\u0010", [0x11] = "\\u0011", [0x12] = "\\u0012", [0x13] = "\\u0013",
+	[0x14] = "\\u0014", [0x15] = "\\u0015", [0x16] = "\\u0016", [0x17] = "\\u0017",
+	[0x18] = "\\u0018", [0x19] = "\\u0019", [0x1a] = "\\u001a", [0x1b] = "\\u001b",
+	[0x1c] = "\\u001c", [0x1d] = "\\u001d", [0x1e] = "\\u001e", [0x1f] = "\\u001f",
+	['"'] = "\\\"", ['\\'] = "\\\\"
 };
 
 void
@@ -261,39 +267,13 @@ es_json_string(StringInfo out, const char *s, int len)
 	es_putc(out, '"');
 	for (const char *p = s; p < end; p++)
 	{
-		unsigned char ch = (unsigned char) *p;
+		const char *esc = es_json_escape[(unsigned char) *p];
 
-		if (likely(!es_json_escaped[ch]))
+		if (likely(esc == NULL))
 			continue;
 		es_put(out, run, p - run);
+		es_put(out, esc, strlen(esc));
 		run = p + 1;
-		switch (ch)
-		{
-			case '\b':
-				es_put(out, "\\b", 2);
-				break;
-			case '\f':
-				es_put(out, "\\f", 2);
-				break;
-			case '\n':
-				es_put(out, "\\n", 2);
-				break;
-			case '\r':
-				es_put(out, "\\r", 2);
-				break;
-			case '\t':
-				es_put(out, "\\t", 2);
-				break;
-			case '"':
-				es_put(out, "\\\"", 2);
-				break;
-			case '\\':
-				es_put(out, "\\\\", 2);
-				break;
-			default:
-				appendStringInfo(out, "\\u%04x", (int) ch);
-				break;
-		}
 	}
 	es_put(out, run, end - run);
 	es_putc(out, '"');
