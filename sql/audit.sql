@@ -297,13 +297,34 @@ DELETE FROM elfsofa.audit_log WHERE false;
 :err
 TRUNCATE elfsofa.audit_log;
 :err
+-- (the partition's name depends on today: terse errors here, and the DETAIL
+-- checked below with the name masked)
 SELECT format('elfsofa.%I', 'audit_log_p' || to_char(now(), 'YYYY_MM')) AS part \gset
+\set VERBOSITY terse
 UPDATE :part SET actor = 'mallory';
 :err
 DELETE FROM :part;
 :err
 TRUNCATE :part;
 :err
+\set VERBOSITY default
+SELECT set_config('regress.part', :'part', false) IS NOT NULL AS part_set;
+DO $$
+DECLARE
+    stmt text;
+    d text;
+    h text;
+BEGIN
+    FOREACH stmt IN ARRAY ARRAY['UPDATE %s SET actor = ''mallory''', 'DELETE FROM %s', 'TRUNCATE %s'] LOOP
+        BEGIN
+            EXECUTE format(stmt, current_setting('regress.part'));
+            RAISE NOTICE 'not refused: %', stmt;
+        EXCEPTION WHEN insufficient_privilege THEN
+            GET STACKED DIAGNOSTICS d = PG_EXCEPTION_DETAIL, h = PG_EXCEPTION_HINT;
+            RAISE NOTICE '% / %', replace(d, current_setting('regress.part'), '<this month''s partition>'), h;
+        END;
+    END LOOP;
+END $$;
 SELECT count(*) = :before AS nothing_changed, count(*) FILTER (WHERE actor = 'mallory') AS forged
   FROM elfsofa.audit_log;
 -- ... but retention may detach and drop whole partitions: DDL, not DML

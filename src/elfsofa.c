@@ -46,6 +46,7 @@ _PG_init(void)
 							   0,
 							   NULL, NULL, NULL);
 	es_ops_init();
+	es_orders_init();
 
 	es_leafwriter_init();
 	es_events_init();

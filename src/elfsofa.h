@@ -92,6 +92,8 @@ extern void es_outbox_write_many(int n, const char *const *topics, const char *c
  * the hooks that write deferred audit index entries before any query runs.
  */
 extern void es_audit_init(void);
+/* orders.c: the orders area's settings */
+extern void es_orders_init(void);
 
 /* audit.c: ExecInsertIndexTuples gained "onlySummarizing" in PostgreSQL 16. */
 #if PG_VERSION_NUM >= 160000

@@ -17,12 +17,15 @@
 #include "common/hashfn.h"
 #include "common/sha2.h"
 #include "miscadmin.h"
+#include "pgtime.h"
+#include "storage/lock.h"
 #include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
 #include "utils/timestamp.h"
 #include "utils/fmgrprotos.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/uuid.h"
@@ -32,6 +35,82 @@ PG_FUNCTION_INFO_V1(elfsofa_purge_idempotency_keys);
 
 /* Advisory-lock class for idempotency keys ('ELFi'), first half of the two-int4 key. */
 #define ES_IDEM_LOCK_CLASS	0x454C4669
+/* Advisory-lock class for taking an order id and its number's year together ('ELFn'). */
+#define ES_ORDER_NUMBER_LOCK_CLASS	0x454C466E
+
+/* elfsofa.order_number_timezone: the zone whose calendar year order numbers carry */
+static char *order_number_tz_name = NULL;
+static pg_tz *order_number_tz = NULL;
+
+static bool
+order_number_tz_check(char **newval, void **extra, GucSource source)
+{
+	pg_tz	   *tz = pg_tzset(*newval);
+
+	if (tz == NULL || !pg_tz_acceptable(tz))
+	{
+		GUC_check_errdetail("Time zone \"%s\" is unknown or uses leap seconds.", *newval);
+		return false;
+	}
+	*extra = malloc(sizeof(pg_tz *));
+	if (*extra == NULL)
+		return false;
+	*(pg_tz **) *extra = tz;
+	return true;
+}
+
+static void
+order_number_tz_assign(const char *newval, void *extra)
+{
+	order_number_tz = *(pg_tz **) extra;
+}
+
+/* Settings of the orders area; called once from _PG_init. */
+void
+es_orders_init(void)
+{
+	DefineCustomStringVariable("elfsofa.order_number_timezone",
+							   "Sets the time zone whose calendar year an order number carries (ELF-<year>-...).",
+							   "The same for every session whatever its TimeZone, so that a year turn gives one "
+							   "sequence of numbers; the shop's zone, Asia/Bangkok, by default.",
+							   &order_number_tz_name,
+							   "Asia/Bangkok",
+							   PGC_SUSET,
+							   0,
+							   order_number_tz_check, order_number_tz_assign, NULL);
+}
+
+/*
+ * next_order_id takes the next order id and makes its number.  The id and the
+ * clock reading that gives the number's year are taken under one short lock
+ * (released at once, not held to commit), so a larger id never carries an
+ * earlier year: around a year turn every number before the first new-year one
+ * has a smaller id.  The year is the calendar year of that moment in
+ * elfsofa.order_number_timezone, not of the transaction's start, which can lie
+ * before an order that took its id later.
+ */
+static int64
+next_order_id(char **number)
+{
+	LOCKTAG		tag;
+	int64		id;
+	TimestampTz now;
+	struct pg_tm tm;
+	fsec_t		fsec;
+	int			tz;
+	Oid			seq = get_relname_relid("orders_id_seq", get_namespace_oid("elfsofa", false));
+
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, ES_ORDER_NUMBER_LOCK_CLASS, 0, 2);
+	(void) LockAcquire(&tag, ExclusiveLock, false, false);
+	id = nextval_internal(seq, true);
+	now = GetCurrentTimestamp();
+	LockRelease(&tag, ExclusiveLock, false);
+
+	if (timestamp2tm(now, &tz, &tm, &fsec, NULL, order_number_tz) != 0)
+		elog(ERROR, "elfsofa: current time out of range");
+	*number = psprintf("ELF-%04d-%06lld", tm.tm_year, (long long) id);
+	return id;
+}
 
 /* ------------------------------------------------------------------------
  * jsonb helpers (declared in orders.h)
@@ -1107,16 +1186,7 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 		line_price[a] = o.items[o.allocs[a].item].price;
 
 	/* the order's id and number are known before the one writing statement */
-	order_id = nextval_internal(get_relname_relid("orders_id_seq", get_namespace_oid("elfsofa", false)), true);
-	{
-		struct pg_tm tm;
-		fsec_t		fsec;
-		int			tz;
-
-		if (timestamp2tm(GetCurrentTransactionStartTimestamp(), &tz, &tm, &fsec, NULL, NULL) != 0)
-			elog(ERROR, "elfsofa: transaction timestamp out of range");
-		order_number = psprintf("ELF-%04d-%06lld", tm.tm_year, (long long) order_id);
-	}
+	order_id = next_order_id(&order_number);
 	status = "pending";
 	order_payment = o.has_payment ? es_payment_order_status(o.pay.status) : "unpaid";
 

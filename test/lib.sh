@@ -148,3 +148,35 @@ es_stop_server() {
             es_as_server_user "$ES_BINDIR/pg_ctl" -D "$ES_TMP/data" -m immediate stop >/dev/null 2>&1 || true
     fi
 }
+
+# --- a moved clock (test/calendar.sh, test/scripts/21_orders_year_turn.sh) ---
+ES_FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
+ES_FAKETIME_SHIM_DIR=/tmp/elfsofa-faketime-shim
+
+# Installs libfaketime when missing and builds test/calendar_waits.c, which goes
+# ahead of it; sets ES_FAKETIME_PRELOAD, the value for LD_PRELOAD.
+es_faketime_prepare() {
+    if [ ! -f "$ES_FAKETIME_LIB" ]; then
+        es_say "installing: faketime"
+        export DEBIAN_FRONTEND=noninteractive
+        es_sudo apt-get install -y -q faketime >/dev/null 2>&1 || {
+            es_sudo apt-get update -q >/dev/null 2>&1
+            es_sudo apt-get install -y -q faketime >/dev/null || es_die "apt-get install faketime failed"
+        }
+    fi
+    mkdir -p "$ES_FAKETIME_SHIM_DIR"
+    if [ ! -f "$ES_FAKETIME_SHIM_DIR/calendar_waits.so" ] ||
+       [ "$ES_ROOT/test/calendar_waits.c" -nt "$ES_FAKETIME_SHIM_DIR/calendar_waits.so" ]; then
+        env -u LD_PRELOAD gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$ES_FAKETIME_SHIM_DIR/calendar_waits.so.tmp" \
+            "$ES_ROOT/test/calendar_waits.c" || es_die "could not build test/calendar_waits.c"
+        mv "$ES_FAKETIME_SHIM_DIR/calendar_waits.so.tmp" "$ES_FAKETIME_SHIM_DIR/calendar_waits.so"
+    fi
+    chmod 755 "$ES_FAKETIME_SHIM_DIR" "$ES_FAKETIME_SHIM_DIR/calendar_waits.so"
+    ES_FAKETIME_PRELOAD="$ES_FAKETIME_SHIM_DIR/calendar_waits.so $ES_FAKETIME_LIB"
+}
+
+# The libfaketime offset (FAKETIME="+<it>") that puts the clock at $1, a time in
+# Asia/Bangkok; computed from the real clock even inside a moved one.
+es_faketime_offset() {
+    echo $(( $(TZ=Asia/Bangkok env -u LD_PRELOAD date -d "$1" +%s) - $(env -u LD_PRELOAD date +%s) ))
+}

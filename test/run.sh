@@ -7,7 +7,9 @@
 #   isolation    test/isolation/specs/*.spec               (one count per spec)
 #   pgTAP        test/pgtap/*.sql with pg_prove            (one count per assertion)
 #   scripts      test/scripts/*.sh printing TAP lines      (one count per assertion)
-# Choose suites with ES_SUITES="regress isolation pgtap scripts" (default: all);
+#   calendar     test/calendar.sh: the suites again with the clock at a year's
+#                turn, a month's turn and a leap day      (one count per date)
+# Choose suites with ES_SUITES="regress isolation pgtap scripts calendar" (default: all);
 # ES_SCRIPTS="30_events* 42_*" runs only the scripts matching those patterns.
 set -u
 source "$(dirname "$0")/lib.sh"
@@ -15,7 +17,7 @@ source "$(dirname "$0")/lib.sh"
 ES_PORT=${ES_PORT:-55432}
 ES_TMP=${ES_TMP:-/tmp/elfsofa-test-$ES_PORT}
 ES_PRIVATE_TREE=${ES_PRIVATE_TREE:-1}
-ES_SUITES=${ES_SUITES:-regress isolation pgtap scripts}
+ES_SUITES=${ES_SUITES:-regress isolation pgtap scripts calendar}
 export ES_PORT ES_TMP
 
 PASSED=0
@@ -117,6 +119,15 @@ for suite in $ES_SUITES; do
             ok=$((ok + TAP_OK)); bad=$((bad + TAP_NOT_OK))
         done
         count scripts "$ok" "$bad"
+        ;;
+    calendar)
+        es_say "calendar (the suites under a moved clock, servers of their own)"
+        timeout 1500 bash test/calendar.sh >"$log" 2>&1
+        rc=$?
+        cat "$log"
+        tap_count "$log"
+        if [ $rc -ne 0 ] && [ "$TAP_NOT_OK" -eq 0 ]; then TAP_NOT_OK=1; fi
+        count calendar "$TAP_OK" "$TAP_NOT_OK"
         ;;
     *) es_die "unknown suite $suite" ;;
     esac
