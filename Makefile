@@ -1,7 +1,7 @@
 # elfsofa — PGXS build, plus the project's own entry points (demo, test, bench).
 EXTENSION   = elfsofa
 MODULE_big  = elfsofa
-OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c))
+OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c src/base/*.c))
 DATA_built  = elfsofa--1.0.sql
 REGRESS     = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=.
@@ -41,7 +41,7 @@ install-listen: $(LISTEN_BIN)
 
 # PGXS tracks no header dependencies: every object depends on the shared header
 # (a struct changed there would otherwise leave stale objects behind).
-$(OBJS): src/elfsofa.h
+$(OBJS): src/elfsofa.h $(wildcard src/*.h src/*/*.h)
 
 elfsofa--1.0.sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@

@@ -25,7 +25,10 @@
  * on elfsofa's own tables) do not fire.  Writing directly also means callers
  * need no privilege on the table.
  */
-#include "elfsofa.h"
+#include "postgres.h"
+
+#include "base/compat.h"
+#include "base/leafwriter.h"
 
 #include "access/table.h"
 #include "access/tableam.h"

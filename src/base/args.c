@@ -1,0 +1,111 @@
+/*
+ * args.c — argument checks shared by the SQL-callable functions: each raises
+ * 22023 (or 42P01) with a DETAIL that names the argument.
+ */
+#include "base/args.h"
+#include "base/errcodes.h"
+
+#include "miscadmin.h"
+#include "lib/stringinfo.h"
+#include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/jsonb.h"
+#include "utils/numeric.h"
+#include "access/relation.h"
+#include "utils/lsyscache.h"
+#include "access/genam.h"
+#include "access/relscan.h"
+#include "access/skey.h"
+#include "access/stratnum.h"
+#include "access/table.h"
+#include "access/tableam.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_am.h"
+#include "catalog/pg_index.h"
+#include "executor/tuptable.h"
+#include "parser/parse_relation.h"
+#include "utils/datum.h"
+#include "utils/inval.h"
+#include "utils/snapmgr.h"
+#include "utils/syscache.h"
+
+char *
+es_require_text(FunctionCallInfo fcinfo, int argno, const char *argname, int maxlen)
+{
+	text	   *t;
+	char	   *s;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be null", argname),
+				 errdetail("Argument \"%s\" was null.", argname)));
+	t = PG_GETARG_TEXT_PP(argno);
+	s = text_to_cstring(t);
+	if (s[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be empty", argname),
+				 errdetail("Argument \"%s\" was an empty string.", argname)));
+	if (maxlen > 0 && strlen(s) > (size_t) maxlen)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too long", argname),
+				 errdetail("Argument \"%s\" has %zu bytes; at most %d are allowed.",
+						   argname, strlen(s), maxlen)));
+	return s;
+}
+
+int32
+es_require_quantity(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	int32		q;
+
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be null", argname),
+				 errdetail("Argument \"%s\" was null.", argname)));
+	q = PG_GETARG_INT32(argno);
+	if (q <= 0 || q > ES_MAX_QUANTITY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("quantity must be between 1 and %d", ES_MAX_QUANTITY),
+				 errdetail("Argument \"%s\" was %d.", argname, q)));
+	return q;
+}
+
+void
+es_check_location(const char *location, const char *argname)
+{
+	size_t		len = strlen(location);
+
+	if (len == 0 || len > 32)
+		goto bad;
+	for (const char *c = location; *c; c++)
+	{
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '_' || *c == '-'))
+			goto bad;
+	}
+	return;
+
+bad:
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("invalid location code"),
+			 errdetail("Argument \"%s\" was \"%s\".", argname, location),
+			 errhint("Location codes are 1 to 32 characters of a-z, 0-9, \"_\" and \"-\".")));
+}
+
+Relation
+es_open_relation_arg(Oid relid, const char *argname, LOCKMODE lockmode)
+{
+	Relation	rel = OidIsValid(relid) ? try_relation_open(relid, lockmode) : NULL;
+
+	if (rel == NULL)
+		ereport(ERROR,
+				(errcode(ERRCODE_UNDEFINED_TABLE),
+				 errmsg("relation does not exist"),
+				 errdetail("Argument \"%s\" was OID %u, which names no relation.", argname, relid)));
+	return rel;
+}

@@ -1,0 +1,63 @@
+/*
+ * compat.h — every difference between the PostgreSQL versions elfsofa builds
+ * against (14 to 18), as a macro or an inline wrapper.  No other file tests
+ * PG_VERSION_NUM (test/scripts/00_layers.sh checks it).
+ */
+#ifndef ES_COMPAT_H
+#define ES_COMPAT_H
+
+#include "postgres.h"
+
+#if PG_VERSION_NUM < 140000
+#error "elfsofa needs PostgreSQL 14 or later"
+#endif
+
+#if PG_VERSION_NUM >= 160000
+#include "varatt.h"
+#endif
+
+/* MarkGUCPrefixReserved replaced EmitWarningsOnPlaceholders in PostgreSQL 15. */
+#if PG_VERSION_NUM >= 150000
+#define ES_MARK_GUC_PREFIX_RESERVED(prefix) MarkGUCPrefixReserved(prefix)
+#else
+#define ES_MARK_GUC_PREFIX_RESERVED(prefix) EmitWarningsOnPlaceholders(prefix)
+#endif
+
+/* audit.c: ExecInsertIndexTuples gained "onlySummarizing" in PostgreSQL 16. */
+#if PG_VERSION_NUM >= 160000
+#define ES_EXEC_INSERT_INDEX_TUPLES(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL, false)
+#else
+#define ES_EXEC_INSERT_INDEX_TUPLES(rri, slot, estate) \
+	ExecInsertIndexTuples((rri), (slot), (estate), false, false, NULL, NIL)
+#endif
+
+/* index_beginscan gained an instrumentation argument in PostgreSQL 18. */
+#if PG_VERSION_NUM >= 180000
+#define ES_INDEX_BEGINSCAN(rel, irel, snap, nkeys) index_beginscan((rel), (irel), (snap), NULL, (nkeys), 0)
+#else
+#define ES_INDEX_BEGINSCAN(rel, irel, snap, nkeys) index_beginscan((rel), (irel), (snap), (nkeys), 0)
+#endif
+
+/* audit.c: _hash_doinsert gained "sorted" in PostgreSQL 16. */
+#if PG_VERSION_NUM >= 160000
+#define ES_HASH_DOINSERT(index, itup, heap) _hash_doinsert((index), (itup), (heap), false)
+#else
+#define ES_HASH_DOINSERT(index, itup, heap) _hash_doinsert((index), (itup), (heap))
+#endif
+
+#if PG_VERSION_NUM >= 160000
+#define es_rel_ownercheck(relid, roleid) object_ownercheck(RelationRelationId, (relid), (roleid))
+#else
+#define es_rel_ownercheck(relid, roleid) pg_class_ownercheck((relid), (roleid))
+#endif
+
+#if PG_VERSION_NUM >= 170000
+#define ES_MY_LXID (MyProc->vxid.lxid)
+#else
+#define ES_MY_LXID (MyProc->lxid)
+#endif
+/* PG15+ asks for shared memory in shmem_request_hook; 14 asks in _PG_init. */
+#define ES_HAVE_SHMEM_REQUEST_HOOK (PG_VERSION_NUM >= 150000)
+
+#endif							/* ES_COMPAT_H */

@@ -1,0 +1,48 @@
+/*
+ * jsonb.h — building, reading and writing jsonb (in jsonb_build.c, jsonb_read.c, jsonb_text.c).
+ */
+#ifndef ES_JSONB_H
+#define ES_JSONB_H
+
+#include "postgres.h"
+
+#include "base/compat.h"
+
+#include "lib/stringinfo.h"
+#include "utils/jsonb.h"
+
+/* in jsonb_build.c */
+/*
+ * jsonb building for a fixed set of keys: the pairs are collected in place,
+ * sorted once in jsonb's key order and converted once (no JsonbParseState,
+ * no qsort), for the objects built on every order.  Keys must be distinct.
+ * Start with an EsJo whose n is 0; es_jo_value makes a nested value (it
+ * points into o, which must outlive the conversion).
+ */
+#define ES_JO_MAXPAIRS 16
+typedef struct EsJo
+{
+	int			n;
+	JsonbPair	pairs[ES_JO_MAXPAIRS];
+} EsJo;
+extern void es_jbv_str(JsonbValue *v, const char *val);
+extern void es_jbv_num(JsonbValue *v, struct NumericData *val);
+extern void es_jo_keyval(EsJo *o, const char *key, int keylen, const JsonbValue *val);
+extern void es_jo_val(EsJo *o, const char *key, const JsonbValue *val);
+extern void es_jo_str(EsJo *o, const char *key, const char *val);
+extern void es_jo_num(EsJo *o, const char *key, struct NumericData *val);
+extern void es_jo_int(EsJo *o, const char *key, int64 val);
+extern void es_jo_value(EsJo *o, JsonbValue *out);
+extern Jsonb *es_jo_finish(EsJo *o);
+/* in jsonb_text.c */
+/* jsonb as text, exactly as jsonb_out writes it (faster, for event payloads). */
+extern char *es_jsonb_text(Jsonb *jb);
+/* s[0..len) as a JSON string, quoted and escaped as jsonb_out writes it */
+extern void es_json_string(StringInfo out, const char *s, int len);
+
+
+/* in jsonb_read.c */
+/* Text value of a top-level string key in a jsonb object, or NULL. */
+extern char *es_jsonb_get_text(Jsonb *jb, const char *key);
+
+#endif							/* ES_JSONB_H */

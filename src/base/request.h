@@ -1,0 +1,26 @@
+/*
+ * request.h — who is asking: JWT claims, the acting user (in request.c).
+ */
+#ifndef ES_REQUEST_H
+#define ES_REQUEST_H
+
+#include "postgres.h"
+
+#include "base/compat.h"
+
+#include "utils/jsonb.h"
+
+/* The acting user: JWT sub, else elfsofa.actor, else current_user (palloc'd). */
+extern char *es_actor(void);
+
+/* JWT claims of the current request (request.jwt.claims) as Jsonb, or NULL. */
+extern Jsonb *es_jwt_claims(void);
+
+
+/* elfsofa.actor */
+extern char *es_guc_actor;
+
+/* Defines elfsofa.actor; called once from _PG_init. */
+extern void es_request_init(void);
+
+#endif							/* ES_REQUEST_H */
