@@ -56,8 +56,6 @@ extern void es_orders_init(void);
  * SPI must be connected.
  */
 extern Datum es_caller_customer(const char *given, const char *argpath);
-extern bool es_role_is_privileged(void);
-extern bool es_parse_uuid(const char *s, pg_uuid_t *out);
 
 /*
  * Change events (events.c, publisher.c, changes.c, notifications.c).

@@ -13,23 +13,6 @@
 /* Longest order process_order accepts (lines before merging). */
 #define ES_MAX_ORDER_ITEMS	100
 
-/* jsonb building: keys and values pushed onto a JsonbParseState. */
-extern void es_jb_key(JsonbParseState **st, const char *key);
-extern void es_jb_str(JsonbParseState **st, const char *key, const char *val);
-extern void es_jb_int(JsonbParseState **st, const char *key, int64 val);
-extern void es_jb_num(JsonbParseState **st, const char *key, Numeric val);
-extern void es_jb_bool(JsonbParseState **st, const char *key, bool val);
-extern Jsonb *es_jb_finish(JsonbParseState **st);
-
-/* jsonb reading: a key of an object container, or NULL when absent. */
-extern JsonbValue *es_jget(JsonbContainer *obj, const char *key);
-/* A human name for a json value's type ("a string", "null", ...). */
-extern const char *es_jtype(JsonbValue *v);
-/* Raises 22023: errmsg msg, DETAIL "<path> <why>." */
-extern void es_bad_input(const char *path, const char *msg, const char *why) pg_attribute_noreturn();
-/* Optional string field: NULL when absent or json null; 22023 when wrong-typed, empty or too long. */
-extern char *es_jtext(JsonbContainer *obj, const char *key, const char *path, int maxlen, bool required);
-
 /* A validated payment_info object. */
 typedef struct EsPayment
 {
@@ -48,5 +31,50 @@ extern bool es_parse_payment(Jsonb *jb, EsPayment *out, const char *const *allow
 
 /* orders.payment_status implied by a payment's status ("unpaid" when it implies nothing). */
 extern const char *es_payment_order_status(const char *payment_status);
+
+/* One SKU of the order after merging duplicates. */
+typedef struct OrderItem
+{
+	char	   *sku;
+	int32		qty;
+	int			index;			/* first position in items[] (for messages) */
+	int32		allocated;		/* units placed through inventory_updates; 0 = automatic */
+	int64		product_id;		/* 0 until the catalog lookup */
+	Numeric		price;
+	int32		threshold;
+	bool		active;
+} OrderItem;
+
+/*
+ * Units of one SKU taken from one location: one order line.  An automatic
+ * allocation (no inventory_updates for its SKU) starts as "all from main" and
+ * may be split over several locations when main is short.
+ */
+typedef struct Alloc
+{
+	int			item;
+	char	   *location;
+	int32		qty;
+	int32		available_after;
+	bool		automatic;
+} Alloc;
+
+typedef struct Order
+{
+	OrderItem	   *items;
+	int			nitems;
+	Alloc	   *allocs;
+	int			nallocs;
+	int			maxallocs;		/* allocated length of allocs */
+	char	   *customer_text;	/* as given, or NULL */
+	char	   *idem_key;
+	Jsonb	   *shipping;
+	char	   *note;
+	bool		has_payment;
+	EsPayment	pay;
+} Order;
+
+/* in order_parse.c: validates order_data and inventory_updates into o; no database access. */
+extern void es_order_parse(Jsonb *order_data, Jsonb *inv, Order *o);
 
 #endif							/* ELFSOFA_ORDERS_H */

@@ -6,6 +6,7 @@
 #include "base/errcodes.h"
 
 #include "miscadmin.h"
+#include "utils/uuid.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -108,4 +109,50 @@ es_open_relation_arg(Oid relid, const char *argname, LOCKMODE lockmode)
 				 errmsg("relation does not exist"),
 				 errdetail("Argument \"%s\" was OID %u, which names no relation.", argname, relid)));
 	return rel;
+}
+
+void
+es_bad_input(const char *path, const char *msg, const char *why)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s", msg),
+			 errdetail("%s %s.", path, why)));
+	pg_unreachable();
+}
+
+bool
+es_parse_uuid(const char *s, pg_uuid_t *out)
+{
+	int			n = 0;
+	size_t		len = strlen(s);
+
+	if (len != 32 && len != 36)
+		return false;
+	for (size_t i = 0; i < len; i++)
+	{
+		char		c = s[i];
+		int			v;
+
+		if (len == 36 && (i == 8 || i == 13 || i == 18 || i == 23))
+		{
+			if (c != '-')
+				return false;
+			continue;
+		}
+		if (c >= '0' && c <= '9')
+			v = c - '0';
+		else if (c >= 'a' && c <= 'f')
+			v = c - 'a' + 10;
+		else if (c >= 'A' && c <= 'F')
+			v = c - 'A' + 10;
+		else
+			return false;
+		if (n % 2 == 0)
+			out->data[n / 2] = v << 4;
+		else
+			out->data[n / 2] |= v;
+		n++;
+	}
+	return n == 32;
 }

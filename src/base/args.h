@@ -9,6 +9,7 @@
 #include "base/compat.h"
 
 #include "fmgr.h"
+#include "utils/uuid.h"
 #include "storage/lockdefs.h"
 #include "utils/rel.h"
 
@@ -20,5 +21,10 @@ extern void es_check_location(const char *location, const char *argname);
 
 /* Opens a regclass argument, 42P01 naming the argument when it names no relation. */
 extern Relation es_open_relation_arg(Oid relid, const char *argname, LOCKMODE lockmode);
+
+/* Raises 22023: errmsg msg, DETAIL "<path> <why>." */
+extern void es_bad_input(const char *path, const char *msg, const char *why) pg_attribute_noreturn();
+/* Parses a uuid in its canonical text form; false when s is not one. */
+extern bool es_parse_uuid(const char *s, pg_uuid_t *out);
 
 #endif							/* ES_ARGS_H */

@@ -10,6 +10,7 @@
 
 #include "lib/stringinfo.h"
 #include "utils/jsonb.h"
+#include "utils/numeric.h"
 
 /* in jsonb_build.c */
 /*
@@ -42,6 +43,27 @@ extern void es_json_string(StringInfo out, const char *s, int len);
 
 
 /* in jsonb_read.c */
+/* in jsonb_build.c: keys and values pushed onto a JsonbParseState. */
+extern void es_jb_key(JsonbParseState **st, const char *key);
+extern void es_jb_str(JsonbParseState **st, const char *key, const char *val);
+extern void es_jb_int(JsonbParseState **st, const char *key, int64 val);
+extern void es_jb_num(JsonbParseState **st, const char *key, Numeric val);
+extern void es_jb_bool(JsonbParseState **st, const char *key, bool val);
+extern Jsonb *es_jb_finish(JsonbParseState **st);
+
+/* jsonb reading: a key of an object container, or NULL when absent. */
+extern JsonbValue *es_jget(JsonbContainer *obj, const char *key);
+/* A human name for a json value's type ("a string", "null", ...). */
+extern const char *es_jtype(JsonbValue *v);
+/* Optional string field: NULL when absent or json null; 22023 when wrong-typed, empty or too long. */
+extern char *es_jtext(JsonbContainer *obj, const char *key, const char *path, int maxlen, bool required);
+
+/* A jsonb value is "absent" when it is SQL NULL or the json literal null. */
+extern bool es_jsonb_is_null(Jsonb *jb);
+/* Root object of an argument, or 22023 naming it (path). */
+extern JsonbContainer *es_jsonb_root_object(Jsonb *jb, const char *path);
+/* A quantity field: a whole json number in 1..ES_MAX_QUANTITY, or 22023 naming path. */
+extern int32 es_jsonb_quantity(JsonbContainer *obj, const char *key, const char *path);
 /* Text value of a top-level string key in a jsonb object, or NULL. */
 extern char *es_jsonb_get_text(Jsonb *jb, const char *key);
 

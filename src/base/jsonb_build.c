@@ -138,3 +138,57 @@ es_jo_finish(EsJo *o)
 	es_jo_value(o, &v);
 	return JsonbValueToJsonb(&v);
 }
+
+void
+es_jb_key(JsonbParseState **st, const char *key)
+{
+	JsonbValue	v;
+
+	v.type = jbvString;
+	v.val.string.val = (char *) key;
+	v.val.string.len = strlen(key);
+	pushJsonbValue(st, WJB_KEY, &v);
+}
+
+void
+es_jb_str(JsonbParseState **st, const char *key, const char *val)
+{
+	JsonbValue	v;
+
+	es_jb_key(st, key);
+	es_jbv_str(&v, val);
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+void
+es_jb_num(JsonbParseState **st, const char *key, Numeric val)
+{
+	JsonbValue	v;
+
+	es_jb_key(st, key);
+	es_jbv_num(&v, val);
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+void
+es_jb_int(JsonbParseState **st, const char *key, int64 val)
+{
+	es_jb_num(st, key, int64_to_numeric(val));
+}
+
+void
+es_jb_bool(JsonbParseState **st, const char *key, bool val)
+{
+	JsonbValue	v;
+
+	es_jb_key(st, key);
+	v.type = jbvBool;
+	v.val.boolean = val;
+	pushJsonbValue(st, WJB_VALUE, &v);
+}
+
+Jsonb *
+es_jb_finish(JsonbParseState **st)
+{
+	return JsonbValueToJsonb(pushJsonbValue(st, WJB_END_OBJECT, NULL));
+}

@@ -6,6 +6,8 @@
 #include "base/jsonb.h"
 
 #include "miscadmin.h"
+#include "utils/acl.h"
+#include "miscadmin.h"
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 #include "utils/guc.h"
@@ -67,4 +69,19 @@ es_request_init(void)
 							   PGC_USERSET,
 							   0,
 							   NULL, NULL, NULL);
+}
+
+/*
+ * Judged on the outer role (current_user outside any SECURITY DEFINER
+ * function), never on JWT claims, which a caller can only assert.
+ */
+bool
+es_role_is_privileged(void)
+{
+	Oid			role = GetOuterUserId();
+	Oid			service = get_role_oid("service_role", true);
+
+	if (superuser_arg(role) || has_bypassrls_privilege(role))
+		return true;
+	return OidIsValid(service) && is_member_of_role(role, service);
 }

@@ -23,4 +23,7 @@ extern char *es_guc_actor;
 /* Defines elfsofa.actor; called once from _PG_init. */
 extern void es_request_init(void);
 
+/* Whether the outer role is privileged: superuser, BYPASSRLS or member of service_role. */
+extern bool es_role_is_privileged(void);
+
 #endif							/* ES_REQUEST_H */
