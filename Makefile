@@ -1,7 +1,7 @@
 # elfsofa — PGXS build, plus the project's own entry points (demo, test, bench).
 EXTENSION   = elfsofa
 MODULE_big  = elfsofa
-OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c src/base/*.c))
+OBJS        = $(patsubst %.c,%.o,$(wildcard src/*.c $(filter-out src/bin/%,$(wildcard src/*/*.c))))
 DATA_built  = elfsofa--1.0.sql
 REGRESS     = $(sort $(basename $(notdir $(wildcard sql/*.sql))))
 REGRESS_OPTS = --inputdir=.

@@ -156,3 +156,21 @@ es_parse_uuid(const char *s, pg_uuid_t *out)
 	}
 	return n == 32;
 }
+
+/* Raises 22023 when jb is not a JSON object or is larger than maxbytes. */
+void
+es_require_object(Jsonb *jb, const char *argname, int maxbytes)
+{
+	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must be a JSON object", argname),
+				 errdetail("Argument \"%s\" was a JSON %s.", argname,
+						   JB_ROOT_IS_SCALAR(jb) ? "scalar" : "array")));
+	if (maxbytes > 0 && VARSIZE(jb) > (Size) maxbytes)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s is too large", argname),
+				 errdetail("Argument \"%s\" takes %zu bytes; at most %d are allowed.",
+						   argname, (size_t) VARSIZE(jb), maxbytes)));
+}

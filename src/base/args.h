@@ -9,6 +9,7 @@
 #include "base/compat.h"
 
 #include "fmgr.h"
+#include "utils/jsonb.h"
 #include "utils/uuid.h"
 #include "storage/lockdefs.h"
 #include "utils/rel.h"
@@ -26,5 +27,8 @@ extern Relation es_open_relation_arg(Oid relid, const char *argname, LOCKMODE lo
 extern void es_bad_input(const char *path, const char *msg, const char *why) pg_attribute_noreturn();
 /* Parses a uuid in its canonical text form; false when s is not one. */
 extern bool es_parse_uuid(const char *s, pg_uuid_t *out);
+
+/* A jsonb object argument of at most maxbytes, or 22023 naming argname. */
+extern void es_require_object(Jsonb *jb, const char *argname, int maxbytes);
 
 #endif							/* ES_ARGS_H */

@@ -3,6 +3,7 @@
  * acting user recorded in the ledger and the audit log.
  */
 #include "base/request.h"
+#include "base/args.h"
 #include "base/jsonb.h"
 
 #include "miscadmin.h"
@@ -84,4 +85,14 @@ es_role_is_privileged(void)
 	if (superuser_arg(role) || has_bypassrls_privilege(role))
 		return true;
 	return OidIsValid(service) && is_member_of_role(role, service);
+}
+
+/* The JWT sub claim as a uuid; false when there is none or it is not a uuid. */
+bool
+es_jwt_sub_uuid(pg_uuid_t *out)
+{
+	Jsonb	   *claims = es_jwt_claims();
+	char	   *sub = es_jsonb_get_text(claims, "sub");
+
+	return sub != NULL && es_parse_uuid(sub, out);
 }

@@ -9,6 +9,7 @@
 #include "base/compat.h"
 
 #include "utils/jsonb.h"
+#include "utils/uuid.h"
 
 /* The acting user: JWT sub, else elfsofa.actor, else current_user (palloc'd). */
 extern char *es_actor(void);
@@ -25,5 +26,8 @@ extern void es_request_init(void);
 
 /* Whether the outer role is privileged: superuser, BYPASSRLS or member of service_role. */
 extern bool es_role_is_privileged(void);
+
+/* The JWT sub claim as a uuid; false when there is none or it is not a uuid. */
+extern bool es_jwt_sub_uuid(pg_uuid_t *out);
 
 #endif							/* ES_REQUEST_H */

@@ -11,7 +11,7 @@
  * after elfsofa.notification_max_attempts attempts the row is dead (the
  * dead-letter state), kept for a human to look at.
  */
-#include "elfsofa.h"
+#include "events/events.h"
 
 #include "access/htup_details.h"
 #include "utils/snapmgr.h"

@@ -2,7 +2,7 @@
  * crm.c — the seed's CRM: interaction tracking and per-customer insights
  * (orders, lifetime value, RFM segment, favourite products).
  */
-#include "elfsofa.h"
+#include "ops/ops.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"

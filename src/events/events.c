@@ -26,7 +26,7 @@
  * xid before nextval), so the row is safe once no transaction of this database
  * that was in progress for the snapshot (its xip) has an xid below it.
  */
-#include "elfsofa.h"
+#include "events/events.h"
 
 #include "access/htup_details.h"
 #include "access/transam.h"

@@ -2,7 +2,7 @@
  * payments.c — payment_info as process_order and record_payment take it, and
  * which orders.payment_status a payment's status implies.
  */
-#include "orders.h"
+#include "orders/orders.h"
 
 #include "utils/builtins.h"
 #include "utils/numeric.h"

@@ -3,7 +3,8 @@
  * priced from the catalog, checkout through process_order in the caller's
  * transaction.  Checked-out and abandoned carts stay for conversion analytics.
  */
-#include "elfsofa.h"
+#include "ops/ops.h"
+#include "customers/customers.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"

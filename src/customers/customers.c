@@ -2,12 +2,13 @@
  * customers.c — upsert_customer(): create or update a customer by e-mail,
  * optionally linking the Supabase auth user.
  */
-#include "elfsofa.h"
+#include "customers/customers.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
 #include "utils/uuid.h"
 
+PG_FUNCTION_INFO_V1(elfsofa_register_customer);
 PG_FUNCTION_INFO_V1(elfsofa_upsert_customer);
 
 static EsPlan upsert_plan = {
@@ -118,5 +119,71 @@ elfsofa_upsert_customer(PG_FUNCTION_ARGS)
 	id = PointerGetDatum(SPI_datumTransfer(id, false, UUID_LEN));
 	SPI_finish();
 
+	PG_RETURN_DATUM(id);
+}
+
+static EsPlan email_owner_plan = {
+	"SELECT auth_user_id FROM elfsofa.customers "
+	"WHERE lower(email) = lower($1) AND auth_user_id IS NOT NULL AND auth_user_id <> $2",
+	2, {TEXTOID, UUIDOID}
+};
+
+static EsPlan register_plan = {
+	"SELECT elfsofa.upsert_customer($1, $2, $3, $4)",
+	4, {TEXTOID, TEXTOID, TEXTOID, UUIDOID}
+};
+
+/*
+ * elfsofa.register_customer(full_name, phone): a signed-in user creates or
+ * updates their own customer row; e-mail and auth id come from the JWT only.
+ */
+Datum
+elfsofa_register_customer(PG_FUNCTION_ARGS)
+{
+	Jsonb	   *claims = es_jwt_claims();
+	char	   *email = es_jsonb_get_text(claims, "email");
+	pg_uuid_t  *sub = palloc(sizeof(pg_uuid_t));
+	Datum		values[4];
+	char		nulls[4] = {' ', 'n', 'n', ' '};
+	bool		isnull;
+	Datum		id;
+
+	if (!es_jwt_sub_uuid(sub))
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a signed-in user can register as a customer"),
+				 errdetail("The request carries no JWT \"sub\" claim holding a user id."),
+				 errhint("Call this function with the user's access token, not the anon key.")));
+	if (email == NULL || email[0] == '\0')
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("the access token has no e-mail address"),
+				 errdetail("The JWT has no \"email\" claim."),
+				 errhint("Sign the user in with an e-mail identity first.")));
+
+	values[0] = CStringGetTextDatum(email);
+	if (!PG_ARGISNULL(0))
+	{
+		values[1] = PG_GETARG_DATUM(0);
+		nulls[1] = ' ';
+	}
+	if (!PG_ARGISNULL(1))
+	{
+		values[2] = PG_GETARG_DATUM(1);
+		nulls[2] = ' ';
+	}
+	values[3] = UUIDPGetDatum(sub);
+
+	SPI_connect();
+	es_exec(&email_owner_plan, (Datum[]) {values[0], values[3]}, NULL, true, 1);
+	if (SPI_processed > 0)
+		ereport(ERROR,
+				(errcode(ES_ERRCODE_CONFLICT),
+				 errmsg("this e-mail address belongs to another user"),
+				 errdetail("Customer \"%s\" is linked to a different auth user.", email)));
+	es_exec(&register_plan, values, nulls, false, 1);
+	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+	id = PointerGetDatum(SPI_datumTransfer(id, false, UUID_LEN));
+	SPI_finish();
 	PG_RETURN_DATUM(id);
 }

@@ -1,12 +1,23 @@
 /*
  * caller.c — which customer a request acts for: the customer id it names,
  * checked against the JWT sub, or the customer whose auth_user_id is the sub.
+ *
+ * RLS policies call elfsofa.current_customer_id(), C code
+ * es_current_customer_id().  Only the JWT "sub" claim counts, so a forged
+ * "role" claim inside the JWT never widens access; privilege comes from the
+ * database role alone (es_role_is_privileged(), base/request.c).
  */
-#include "elfsofa.h"
+#include "customers/customers.h"
 
+#include "access/xact.h"
 #include "catalog/pg_type.h"
+#include "storage/proc.h"
 #include "utils/builtins.h"
+#include "utils/guc.h"
+#include "utils/memutils.h"
 #include "utils/uuid.h"
+
+PG_FUNCTION_INFO_V1(elfsofa_current_customer_id);
 
 static EsKeyLookup customer_by_id = {
 	"customers", "id", 1, {"auth_user_id"}
@@ -75,4 +86,78 @@ es_caller_customer(const char *given, const char *argpath)
 			 errdetail("The signed-in user \"%s\" is not linked to any customer.", sub),
 			 errhint("Create the customer with upsert_customer(..., auth_user_id) first.")));
 	pg_unreachable();
+}
+
+/*
+ * One-entry cache: policies may call current_customer_id() once per row, so
+ * remember the answer for the same claims within the same command.
+ */
+static struct
+{
+	bool		valid;
+	LocalTransactionId lxid;
+	CommandId	cid;
+	char	   *claims;			/* in TopMemoryContext */
+	bool		found;
+	pg_uuid_t	id;
+} cache;
+
+/* The customer whose auth_user_id is the JWT sub; false when there is none. */
+bool
+es_current_customer_id(pg_uuid_t *out)
+{
+	const char *raw = GetConfigOption("request.jwt.claims", true, false);
+	LocalTransactionId lxid = ES_MY_LXID;
+	CommandId	cid = GetCurrentCommandId(false);
+	pg_uuid_t	sub;
+	bool		found = false;
+
+	if (raw == NULL || raw[0] == '\0')
+		return false;
+	if (cache.valid && cache.lxid == lxid && cache.cid == cid && strcmp(cache.claims, raw) == 0)
+	{
+		if (cache.found)
+			*out = cache.id;
+		return cache.found;
+	}
+
+	if (es_jwt_sub_uuid(&sub))
+	{
+		Datum		arg = UUIDPGetDatum(&sub);
+
+		SPI_connect();
+		es_exec(&customer_by_auth_plan, &arg, NULL, true, 1);
+		if (SPI_processed > 0)
+		{
+			bool		isnull;
+			Datum		d = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+			memcpy(out, DatumGetUUIDP(d), sizeof(pg_uuid_t));
+			found = true;
+		}
+		SPI_finish();
+	}
+
+	cache.valid = false;
+	if (cache.claims)
+		pfree(cache.claims);
+	cache.claims = MemoryContextStrdup(TopMemoryContext, raw);
+	cache.lxid = lxid;
+	cache.cid = cid;
+	cache.found = found;
+	if (found)
+		cache.id = *out;
+	cache.valid = true;
+	return found;
+}
+
+/* elfsofa.current_customer_id(): the caller's customer id for RLS, or NULL. */
+Datum
+elfsofa_current_customer_id(PG_FUNCTION_ARGS)
+{
+	pg_uuid_t  *id = palloc(sizeof(pg_uuid_t));
+
+	if (!es_current_customer_id(id))
+		PG_RETURN_NULL();
+	PG_RETURN_UUID_P(id);
 }

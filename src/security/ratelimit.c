@@ -10,7 +10,7 @@
  * updated with one UPSERT (counts only committed requests; read-only
  * transactions check without consuming).
  */
-#include "elfsofa.h"
+#include "security/security.h"
 
 #include <math.h>
 

@@ -3,7 +3,7 @@
  * seed's logger.info('Order processed', {...}) wrote, kept in system_logs
  * (partitioned by day, archived by the scheduled jobs).
  */
-#include "elfsofa.h"
+#include "ops/ops.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
@@ -20,24 +20,6 @@ static EsPlan log_plan = {
 	"VALUES ($1, $2, $3, $4) RETURNING id",
 	4, {TEXTOID, TEXTOID, JSONBOID, TEXTOID}
 };
-
-/* Raises 22023 when body is not a JSON object or is larger than maxbytes; shared with crm.c. */
-void
-es_require_object(Jsonb *jb, const char *argname, int maxbytes)
-{
-	if (!JB_ROOT_IS_OBJECT(jb) || JB_ROOT_IS_SCALAR(jb))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must be a JSON object", argname),
-				 errdetail("Argument \"%s\" was a JSON %s.", argname,
-						   JB_ROOT_IS_SCALAR(jb) ? "scalar" : "array")));
-	if (maxbytes > 0 && VARSIZE(jb) > (Size) maxbytes)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is too large", argname),
-				 errdetail("Argument \"%s\" takes %zu bytes; at most %d are allowed.",
-						   argname, (size_t) VARSIZE(jb), maxbytes)));
-}
 
 /* elfsofa.log(level, message, context) returns the id of the new system_logs row */
 Datum

@@ -11,7 +11,7 @@
  * cron.schedule_in_database upserts by job name, so re-running updates jobs
  * and never duplicates them.
  */
-#include "elfsofa.h"
+#include "partitions/partitions.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"

@@ -5,7 +5,7 @@
  * transaction.  Also the reusable "which customer is the caller" lookup and
  * the jsonb helpers lifecycle.c shares (orders.h).
  */
-#include "orders.h"
+#include "orders/orders.h"
 
 #include <math.h>
 

@@ -1,14 +1,26 @@
 /*
- * orders.h — helpers shared by orders.c and lifecycle.c only: small jsonb
- * builders (JsonbParseState, never text concatenation), strict readers for
- * jsonb input fields, and the payment_info parser both entry points use.
+ * orders.h — the orders area: orders, their lines, payments and idempotency
+ * keys (owns orders, order_lines, payments, idempotency_keys).
  */
 #ifndef ELFSOFA_ORDERS_H
 #define ELFSOFA_ORDERS_H
 
-#include "elfsofa.h"
+#include "postgres.h"
+
+#include "base/args.h"
+#include "base/compat.h"
+#include "base/errcodes.h"
+#include "base/jsonb.h"
+#include "base/keylookup.h"
+#include "base/request.h"
+#include "base/spi.h"
+#include "customers/customers.h"
+#include "events/events.h"
 
 #include "utils/numeric.h"
+
+/* Defines the orders area's settings; called once from _PG_init. */
+extern void es_orders_init(void);
 
 /* Longest order process_order accepts (lines before merging). */
 #define ES_MAX_ORDER_ITEMS	100

@@ -4,7 +4,7 @@
  * conversion.  Every report is one SQL statement run through a cached plan;
  * C validates the arguments and streams the rows into a tuplestore.
  */
-#include "elfsofa.h"
+#include "ops/ops.h"
 
 #include "catalog/pg_type.h"
 #include "common/int.h"

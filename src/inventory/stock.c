@@ -3,7 +3,7 @@
  * Every change to stock_levels is paired with one stock_ledger row in the same
  * statement, so the ledger always sums to the levels.
  */
-#include "elfsofa.h"
+#include "inventory/inventory.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"

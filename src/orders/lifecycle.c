@@ -5,7 +5,7 @@
  * UPDATEs from breaking that table, payments recorded from webhooks, and the
  * expiry of stale unpaid transfer orders.
  */
-#include "orders.h"
+#include "orders/orders.h"
 
 #include "catalog/pg_type.h"
 #include "commands/trigger.h"

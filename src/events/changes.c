@@ -20,7 +20,7 @@
  * category.changed.  NOTIFY folds identical tags within a transaction, so a
  * bulk price update sends products:list once.
  */
-#include "elfsofa.h"
+#include "events/events.h"
 
 #include "access/htup_details.h"
 #include "access/relation.h"

@@ -9,7 +9,7 @@
  * tables run as one-shot SPI (health is not a hot path), the rest through
  * kept plans.
  */
-#include "elfsofa.h"
+#include "ops/ops.h"
 
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"

@@ -12,7 +12,7 @@
  * archive_rows_batched it commits after every batch (killed: earlier batches
  * stay, a rerun moves the rest).  Progress goes to pg_stat_activity.query.
  */
-#include "elfsofa.h"
+#include "partitions/partitions.h"
 
 #include "access/xact.h"
 #include "access/htup_details.h"

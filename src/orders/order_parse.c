@@ -3,7 +3,7 @@
  * checked and read into an Order, with no database access, so that every
  * malformed request fails (22023, DETAIL naming the path) before any lock.
  */
-#include "orders.h"
+#include "orders/orders.h"
 
 #include "utils/builtins.h"
 #include "utils/numeric.h"

@@ -14,7 +14,7 @@
  * in that same transaction, so a restart neither loses nor repeats one.  Other databases, and servers without the
  * preload, use commit mode (src/events.c).
  */
-#include "elfsofa.h"
+#include "events/events.h"
 
 #include "access/xact.h"
 #include "catalog/namespace.h"

@@ -1,0 +1,63 @@
+/*
+ * events.h — the events area: the outbox, the publisher, change triggers and the notification queue (owns events, event_consumers, event_publisher, notifications).
+ */
+#ifndef ES_EVENTS_H
+#define ES_EVENTS_H
+
+#include "postgres.h"
+
+#include "base/args.h"
+#include "base/compat.h"
+#include "base/errcodes.h"
+#include "base/jsonb.h"
+#include "base/keylookup.h"
+#include "base/request.h"
+#include "base/spi.h"
+#include "base/leafwriter.h"
+
+/*
+ * Appends an event to the outbox in the current transaction and
+ * return its id.  SPI must be connected.  data may be NULL ('{}').
+ */
+extern int64 es_emit_event(const char *topic, const char *key, Jsonb *data);
+
+/*
+ * Only the outbox row (es_emit_event without the topic check and
+ * without es_event_written), for callers that emit several events and then
+ * call es_event_written for each.  Needs no SPI.
+ */
+extern int64 es_outbox_write(const char *topic, const char *key, Jsonb *data);
+/* n of them at once (one heap multi-insert); their ids go to ids[]. */
+extern void es_outbox_write_many(int n, const char *const *topics, const char *const *keys,
+								 Jsonb *const *data, int64 *ids);
+
+
+/*
+ * Change events (events.c, publisher.c, changes.c, notifications.c).
+ * NOTIFY payloads must stay below BLCKSZ - NAMEDATALEN - 128 bytes.
+ */
+#define ES_EVENTS_CHANNEL		"elfsofa_events"
+#define ES_CACHE_CHANNEL		"elfsofa_cache"
+#define ES_NOTIFY_MAX_PAYLOAD	(BLCKSZ - NAMEDATALEN - 128)
+extern void es_events_init(void);
+extern void es_publisher_init(void);
+extern void es_notifications_init(void);
+/*
+ * After an outbox row was written (es_emit_event, or es_outbox_write):
+ * wake-up, or NOTIFY and queue.  SPI must be connected; SPI_tuptable and
+ * SPI_processed are left as they were.
+ */
+extern void es_event_written(int64 id, const char *topic, const char *key, Jsonb *data);
+extern char *es_event_payload(int64 id, const char *topic, const char *key, const char *data_json);
+/* Runs the events-after query into SPI_tuptable; returns how many leading rows are safe. */
+extern int	es_fetch_events(int64 after_id, int max_events);
+extern bool es_publisher_serves_this_database(void);
+extern void es_check_topic(const char *topic);
+extern void es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb *data);
+extern void es_queue_batch_begin(int capacity);
+extern void es_queue_batch_flush(void);
+extern void es_publisher_wake(void);
+extern bool es_guc_emit_events;
+extern char *es_guc_database;
+
+#endif							/* ES_EVENTS_H */
