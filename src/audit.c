@@ -23,16 +23,12 @@
  */
 #include "elfsofa.h"
 
-#include <math.h>
-
 #include "access/genam.h"
 #include "access/hash.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
-#include "access/tableam.h"
 #include "access/xact.h"
-#include "catalog/indexing.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
 #include "catalog/pg_am_d.h"
@@ -40,187 +36,36 @@
 #include "catalog/pg_type.h"
 #include "commands/sequence.h"
 #include "commands/trigger.h"
-#include "tcop/utility.h"
 #include "executor/executor.h"
 #include "miscadmin.h"
 #include "nodes/makefuncs.h"
 #include "parser/parse_relation.h"
-#include "partitioning/partbounds.h"
-#include "partitioning/partdesc.h"
+#include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
-#include "utils/datetime.h"
 #include "utils/datum.h"
 #include "utils/fmgroids.h"
 #include "utils/guc.h"
 #include "utils/hsearch.h"
 #include "utils/inval.h"
-#include "utils/json.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
-#include "utils/numeric.h"
-#include "utils/partcache.h"
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
+
+#include "audit_int.h"
 
 PG_FUNCTION_INFO_V1(es_audit_trigger);
 PG_FUNCTION_INFO_V1(es_audit_log_guard);
 PG_FUNCTION_INFO_V1(es_enable_audit);
 PG_FUNCTION_INFO_V1(es_disable_audit);
 
-#define AUDIT_ROW_TRIGGER		"elfsofa_audit"
-#define AUDIT_TRUNCATE_TRIGGER	"elfsofa_audit_truncate"
-
-/* ---------------------------------------------------------------------
- * Per-relation metadata cache
- * --------------------------------------------------------------------- */
-
-/* How a column's value becomes JSON (mirrors to_jsonb's categories). */
-typedef enum JsonCat
-{
-	JC_BOOL,
-	JC_INT,
-	JC_NUMERIC,
-	JC_FLOAT,
-	JC_DATETIME,
-	JC_JSONB,
-	JC_TEXT,
-	JC_OUTPUT,					/* type output function, as a JSON string */
-	JC_TO_JSONB					/* arrays, composites, json, user types: to_jsonb() */
-} JsonCat;
-
-typedef struct AuditCol
-{
-	bool		skip;			/* dropped or excluded */
-	char	   *name;
-	Datum		nametext;		/* name as text, for changed_columns */
-	int			namelen;
-	Oid			basetype;
-	int16		typlen;
-	bool		typbyval;
-	JsonCat		cat;
-	FmgrInfo	fn;				/* output function, or to_jsonb with fn_expr set */
-} AuditCol;
-
-typedef struct AuditRel
-{
-	Oid			relid;			/* hash key: the relation the trigger fired on */
-	bool		valid;
-	Oid			tgoid;			/* trigger this entry was built for */
-	Oid			defrelid;		/* table auditing was enabled on (parent of a partition) */
-	MemoryContext cxt;
-	Datum		schema_name;	/* text */
-	Datum		table_name;		/* text */
-	int			natts;
-	AuditCol   *cols;
-	int			nkeyorder;
-	int		   *keyorder;		/* audited columns in jsonb key order (length, then bytes) */
-	int			npk;
-	AttrNumber *pk;				/* 1-based attnums of the key */
-	int		   *pkorder;		/* 0-based key columns in jsonb key order */
-} AuditRel;
-
 static HTAB *audit_rels = NULL;
 
 /* ---------------------------------------------------------------------
- * Per-transaction state: who is acting, and the open audit_log partition
- * --------------------------------------------------------------------- */
-
-/* Logical columns of audit_log, in the order we fill them. */
-enum
-{
-	AL_ID, AL_LOGGED_AT, AL_TXID, AL_ACTOR, AL_ACTOR_ROLE, AL_DB_USER, AL_APPNAME,
-	AL_SCHEMA, AL_TABLE, AL_OPERATION, AL_PK, AL_OLD_PK, AL_OLD_DATA, AL_NEW_DATA,
-	AL_CHANGED, AL_NCOLS
-};
-static const char *const al_names[AL_NCOLS] = {
-	"id", "logged_at", "txid", "actor", "actor_role", "db_user", "application_name",
-	"schema_name", "table_name", "operation", "pk", "old_pk", "old_data", "new_data",
-	"changed_columns"
-};
-
-/*
- * Hash index entries of audit rows are not written row by row: the key's hash
- * and the heap TID are kept and inserted in bucket order before anything can
- * look at the index (audit_flush_index).  Audit keys arrive in random order,
- * and a random bucket page per row (cache misses on the buffer table, the page
- * and its item array) was half the cost of auditing a row.  Index entries are
- * not transactional, so writing them later, in whatever subtransaction is
- * current, is sound; only the heap row belongs to the writer's subtransaction.
- */
-#define AUDIT_MAX_DEFERRED	4
-#define AUDIT_MAX_PENDING	(1 << 20)
-
-typedef struct AuditDeferred
-{
-	Relation	index;			/* a hash index of the open partition */
-	ExprState  *pred;			/* its predicate when partial, else NULL */
-	AttrNumber	attno;			/* the partition column it is on */
-} AuditDeferred;
-
-typedef struct AuditPending
-{
-	uint32		hashkey;
-	uint32		bucket;			/* filled in when flushing: the sort key */
-	ItemPointerData tid;
-	uint16		which;			/* entry of ax.deferred */
-	SubTransactionId subid;		/* forgotten if this subtransaction aborts */
-} AuditPending;
-
-typedef struct AuditXact
-{
-	bool		active;			/* set up in this transaction */
-	bool		closing;		/* past PRE_COMMIT: do not keep relations open */
-	/* facts and the settings they were computed from */
-	char	   *claims_raw;
-	char	   *actor_guc;
-	char	   *appname_raw;
-	Oid			userid;
-	int64		txid;
-	TimestampTz ts;
-	Datum		actor;
-	Datum		actor_role;
-	bool		actor_role_null;
-	Datum		db_user;
-	Datum		appname;
-	bool		appname_null;
-	Datum		op_text[4];		/* INSERT, UPDATE, DELETE, TRUNCATE */
-	/* the audit_log partition for ts is audit_writer (src/leafwriter.c) */
-	Oid			rootid;
-	Oid			seqid;
-	/* hash index entries not yet written (see AuditPending) */
-	int			ndeferred;
-	AuditDeferred deferred[AUDIT_MAX_DEFERRED];
-	AuditPending *pending;		/* in TopTransactionContext */
-	int			npending;
-	int			maxpending;
-	bool		flushing;		/* set while writing them: an error left some unwritten */
-} AuditXact;
-
-static AuditXact ax;
-static bool callbacks_registered = false;
-
-static void audit_leaf_opened(EsLeafWriter *w);
-static void audit_leaf_inserted(EsLeafWriter *w, TupleTableSlot *slot);
-static void audit_leaf_closing(EsLeafWriter *w);
-
-/* Opened, written and closed by leafwriter; the hooks keep the hash index entries for later. */
-static EsLeafWriter audit_writer = {
-	"audit_log", AL_NCOLS, al_names,
-	.opened = audit_leaf_opened,
-	.inserted = audit_leaf_inserted,
-	.closing = audit_leaf_closing
-};
-
-enum
-{
-	OP_INSERT, OP_UPDATE, OP_DELETE, OP_TRUNCATE
-};
-
-/* ---------------------------------------------------------------------
- * Cache invalidation and transaction end
+ * Cache invalidation
  * --------------------------------------------------------------------- */
 
 /* Marks cached metadata stale; never frees here (an entry may be in use). */
@@ -239,7 +84,7 @@ audit_relcache_cb(Datum arg, Oid relid)
 				e->valid = false;
 		}
 	}
-	es_leaf_invalidate(&audit_writer, relid);
+	audit_writer_invalidate(relid);
 }
 
 /* Schema renames change recorded names without a relcache event. */
@@ -249,73 +94,15 @@ audit_syscache_cb(Datum arg, int cacheid, uint32 hashvalue)
 	audit_relcache_cb(arg, InvalidOid);
 }
 
-static void audit_flush_index(void);
-
 /*
- * Before the partition closes: its pending hash index entries are written and
- * the hash indexes, kept out of the writer's own, are closed.
+ * Creates the cache and registers its invalidation callbacks; called once
+ * per backend, from audit_register_callbacks.
  */
-static void
-audit_leaf_closing(EsLeafWriter *w)
-{
-	ResourceOwner save = CurrentResourceOwner;
-
-	audit_flush_index();
-	CurrentResourceOwner = TopTransactionResourceOwner;
-	for (int i = 0; i < ax.ndeferred; i++)
-		index_close(ax.deferred[i].index, RowExclusiveLock);
-	ax.ndeferred = 0;
-	CurrentResourceOwner = save;
-}
-
-/* Releases the partition before commit (no leak warnings) and forgets state at the end. */
-static void
-audit_xact_cb(XactEvent event, void *arg)
-{
-	switch (event)
-	{
-		case XACT_EVENT_PRE_COMMIT:
-		case XACT_EVENT_PRE_PREPARE:
-			if (ax.active)
-			{
-				es_leaf_close(&audit_writer);
-				ax.closing = true;
-			}
-			break;
-		case XACT_EVENT_COMMIT:
-		case XACT_EVENT_ABORT:
-		case XACT_EVENT_PREPARE:
-			/* memory lived in TopTransactionContext; resources die with the owner */
-			memset(&ax, 0, sizeof(ax));
-			es_leaf_forget(&audit_writer);
-			break;
-		default:
-			break;
-	}
-}
-
-/* Entries of an aborted subtransaction point at dead rows: forget them. */
-static void
-audit_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
-				 SubTransactionId parentSubid, void *arg)
-{
-	int			keep = 0;
-
-	if (event != SUBXACT_EVENT_ABORT_SUB || ax.npending == 0 || ax.flushing)
-		return;
-	for (int i = 0; i < ax.npending; i++)
-		if (ax.pending[i].subid < mySubid)
-			ax.pending[keep++] = ax.pending[i];
-	ax.npending = keep;
-}
-
-static void
-audit_register_callbacks(void)
+void
+audit_meta_register(void)
 {
 	HASHCTL		ctl;
 
-	if (callbacks_registered)
-		return;
 	memset(&ctl, 0, sizeof(ctl));
 	ctl.keysize = sizeof(Oid);
 	ctl.entrysize = sizeof(AuditRel);
@@ -324,9 +111,6 @@ audit_register_callbacks(void)
 							 HASH_ELEM | HASH_BLOBS | HASH_CONTEXT);
 	CacheRegisterRelcacheCallback(audit_relcache_cb, (Datum) 0);
 	CacheRegisterSyscacheCallback(NAMESPACEOID, audit_syscache_cb, (Datum) 0);
-	RegisterXactCallback(audit_xact_cb, NULL);
-	RegisterSubXactCallback(audit_subxact_cb, NULL);
-	callbacks_registered = true;
 }
 
 /* ---------------------------------------------------------------------
@@ -365,7 +149,7 @@ audit_trigger_root(Oid tgoid, Oid relid)
 }
 
 /* Key columns: the primary key, else the replica identity index. */
-static Bitmapset *
+Bitmapset *
 audit_key_columns(Relation rel)
 {
 	Bitmapset  *b = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
@@ -567,7 +351,7 @@ audit_build_rel(AuditRel *e, Relation rel, Trigger *tg)
 	e->valid = true;
 }
 
-static AuditRel *
+AuditRel *
 audit_get_rel(Relation rel, Trigger *tg)
 {
 	Oid			relid = RelationGetRelid(rel);
@@ -585,301 +369,26 @@ audit_get_rel(Relation rel, Trigger *tg)
 	return e;
 }
 
-/* ---------------------------------------------------------------------
- * Row images as jsonb, straight from the datums
- * --------------------------------------------------------------------- */
+static const char *const al_names[AL_NCOLS] = {
+	"id", "logged_at", "txid", "actor", "actor_role", "db_user", "application_name",
+	"schema_name", "table_name", "operation", "pk", "old_pk", "old_data", "new_data",
+	"changed_columns"
+};
 
-/*
- * Objects are written straight into jsonb's on-disk form (utils/jsonb.h): the
- * container header, one JEntry per key and per value, the key bytes, then the
- * value bytes, numerics and nested containers int-aligned.  Building a
- * JsonbValue tree with pushJsonbValue and converting it cost as much as the
- * values themselves.  Keys come in jsonb's key order (length, then bytes), so
- * the result is byte for byte what to_jsonb builds.
- */
-typedef struct JbBuild
-{
-	StringInfoData buf;
-	int			n;				/* pairs */
-	int			next;			/* next value to write */
-	int			totallen;		/* data bytes written so far */
-} JbBuild;
+AuditXact	audit_xact;
+static bool callbacks_registered = false;
 
-#define JB_ENTRY(jb, k) (((JEntry *) ((jb)->buf.data + VARHDRSZ + sizeof(uint32)))[k])
+static void audit_leaf_opened(EsLeafWriter *w);
+static void audit_leaf_inserted(EsLeafWriter *w, TupleTableSlot *slot);
+static void audit_leaf_closing(EsLeafWriter *w);
 
-/* Starts an object of n pairs whose keys are cols[order[0..n-1]]. */
-static void
-jb_begin(JbBuild *jb, AuditCol *cols, const int *order, int n)
-{
-	uint32		header = (uint32) n | JB_FOBJECT;
-	int			keybytes = 0;
-
-	for (int k = 0; k < n; k++)
-		keybytes += cols[order[k]].namelen;
-	initStringInfo(&jb->buf);
-	enlargeStringInfo(&jb->buf, VARHDRSZ + sizeof(uint32) + sizeof(JEntry) * 2 * n + keybytes + 16 * n);
-	jb->buf.len = VARHDRSZ;
-	appendBinaryStringInfoNT(&jb->buf, (char *) &header, sizeof(uint32));
-	jb->buf.len += sizeof(JEntry) * 2 * n;
-	jb->n = n;
-	jb->next = 0;
-	jb->totallen = 0;
-	for (int k = 0; k < n; k++)
-	{
-		AuditCol   *c = &cols[order[k]];
-
-		appendBinaryStringInfoNT(&jb->buf, c->name, c->namelen);
-		jb->totallen += c->namelen;
-		JB_ENTRY(jb, k) = (k % JB_OFFSET_STRIDE) == 0
-			? (JEntry) jb->totallen | JENTRY_HAS_OFF : (JEntry) c->namelen;
-	}
-}
-
-/* Pads to an int boundary; returns the padding written. */
-static int
-jb_pad(JbBuild *jb)
-{
-	int			pad = INTALIGN(jb->buf.len) - jb->buf.len;
-
-	for (int p = 0; p < pad; p++)
-		appendStringInfoCharMacro(&jb->buf, '\0');
-	return pad;
-}
-
-/* Records the next value's JEntry: its type and the bytes it took. */
-static void
-jb_entry(JbBuild *jb, uint32 type, int len)
-{
-	int			k = jb->n + jb->next++;
-
-	jb->totallen += len;
-	if (jb->totallen > JENTRY_OFFLENMASK)
-		ereport(ERROR,
-				(errcode(ERRCODE_PROGRAM_LIMIT_EXCEEDED),
-				 errmsg("audited row image exceeds the maximum jsonb object size of %u bytes",
-						JENTRY_OFFLENMASK)));
-	JB_ENTRY(jb, k) = (k % JB_OFFSET_STRIDE) == 0
-		? type | (JEntry) jb->totallen | JENTRY_HAS_OFF : type | (JEntry) len;
-}
-
-static void
-jb_string(JbBuild *jb, const char *s, int len)
-{
-	appendBinaryStringInfoNT(&jb->buf, s, len);
-	jb_entry(jb, JENTRY_ISSTRING, len);
-}
-
-/*
- * A numeric with any varlena header, stored with a 4-byte one (as jsonb's
- * own numerics are).  NaN and infinities are not JSON numbers: false, and
- * nothing written.
- */
-static bool
-jb_numeric(JbBuild *jb, struct varlena *num)
-{
-	int			start = jb->buf.len;
-	int			pad = jb_pad(jb);
-	int			datalen = VARSIZE_ANY_EXHDR(num);
-	int			at;
-	Numeric		stored;
-
-	enlargeStringInfo(&jb->buf, VARHDRSZ + datalen);
-	at = jb->buf.len;
-	SET_VARSIZE(jb->buf.data + at, VARHDRSZ + datalen);
-	memcpy(jb->buf.data + at + VARHDRSZ, VARDATA_ANY(num), datalen);
-	jb->buf.len += VARHDRSZ + datalen;
-	stored = (Numeric) (jb->buf.data + at);
-	if (numeric_is_nan(stored) || numeric_is_inf(stored))
-	{
-		jb->buf.len = start;
-		return false;
-	}
-	jb_entry(jb, JENTRY_ISNUMERIC, pad + VARHDRSZ + datalen);
-	return true;
-}
-
-/* A scalar taken out of a jsonb value. */
-static void
-jb_scalar(JbBuild *jb, JsonbValue *v)
-{
-	switch (v->type)
-	{
-		case jbvNull:
-			jb_entry(jb, JENTRY_ISNULL, 0);
-			break;
-		case jbvBool:
-			jb_entry(jb, v->val.boolean ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE, 0);
-			break;
-		case jbvString:
-			jb_string(jb, v->val.string.val, v->val.string.len);
-			break;
-		case jbvNumeric:
-			if (!jb_numeric(jb, (struct varlena *) v->val.numeric))
-				jb_string(jb, "NaN", 3);	/* as jsonb itself stores a NaN */
-			break;
-		default:
-			elog(ERROR, "unexpected jsonb scalar type %d", (int) v->type);
-	}
-}
-
-/*
- * A jsonb value: a container is copied as it is (its offsets are relative to
- * itself and its padding to an int boundary, where it is placed again); a
- * raw scalar is unwrapped.
- */
-static void
-jb_jsonb(JbBuild *jb, Jsonb *j)
-{
-	int			pad;
-	int			len;
-
-	if (JB_ROOT_IS_SCALAR(j))
-	{
-		JsonbValue	v;
-
-		JsonbExtractScalar(&j->root, &v);
-		jb_scalar(jb, &v);
-		return;
-	}
-	pad = jb_pad(jb);
-	len = VARSIZE(j) - VARHDRSZ;
-	appendBinaryStringInfoNT(&jb->buf, (char *) &j->root, len);
-	jb_entry(jb, JENTRY_ISCONTAINER, pad + len);
-}
-
-/* The next value: one column, rendered the way to_jsonb renders it. */
-static void
-jb_column(JbBuild *jb, AuditCol *c, Datum d, bool isnull)
-{
-	if (isnull)
-	{
-		jb_entry(jb, JENTRY_ISNULL, 0);
-		return;
-	}
-	switch (c->cat)
-	{
-		case JC_BOOL:
-			jb_entry(jb, DatumGetBool(d) ? JENTRY_ISBOOL_TRUE : JENTRY_ISBOOL_FALSE, 0);
-			return;
-		case JC_INT:
-			{
-				int64		n = c->basetype == INT2OID ? DatumGetInt16(d)
-					: c->basetype == INT4OID ? DatumGetInt32(d) : DatumGetInt64(d);
-				Numeric		num = int64_to_numeric(n);
-
-				jb_numeric(jb, (struct varlena *) num);
-				pfree(num);
-				return;
-			}
-		case JC_NUMERIC:
-			{
-				struct varlena *num = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
-
-				if (!jb_numeric(jb, num))
-				{
-					char	   *s = OutputFunctionCall(&c->fn, d);
-
-					jb_string(jb, s, strlen(s));
-				}
-				return;
-			}
-		case JC_FLOAT:
-			{
-				char	   *s = OutputFunctionCall(&c->fn, d);
-				double		f = c->basetype == FLOAT4OID ? DatumGetFloat4(d) : DatumGetFloat8(d);
-
-				if (isnan(f) || isinf(f))
-					jb_string(jb, s, strlen(s));
-				else
-					jb_numeric(jb, (struct varlena *) DatumGetPointer(
-						DirectFunctionCall3(numeric_in, CStringGetDatum(s),
-											ObjectIdGetDatum(InvalidOid), Int32GetDatum(-1))));
-				return;
-			}
-		case JC_DATETIME:
-			{
-				char		buf[MAXDATELEN + 1];
-
-				JsonEncodeDateTime(buf, d, c->basetype, NULL);
-				jb_string(jb, buf, strlen(buf));
-				return;
-			}
-		case JC_JSONB:
-			{
-				struct varlena *j = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
-				uint32		header;
-				int			pad;
-				int			len;
-
-				/* a short header leaves the container unaligned: only copy it */
-				memcpy(&header, VARDATA_ANY(j), sizeof(uint32));
-				if ((header & JB_FSCALAR) != 0)
-				{
-					jb_jsonb(jb, DatumGetJsonbP(d));
-					return;
-				}
-				pad = jb_pad(jb);
-				len = VARSIZE_ANY_EXHDR(j);
-				appendBinaryStringInfoNT(&jb->buf, VARDATA_ANY(j), len);
-				jb_entry(jb, JENTRY_ISCONTAINER, pad + len);
-				return;
-			}
-		case JC_TEXT:
-			{
-				struct varlena *t = pg_detoast_datum_packed((struct varlena *) DatumGetPointer(d));
-
-				jb_string(jb, VARDATA_ANY(t), VARSIZE_ANY_EXHDR(t));
-				return;
-			}
-		case JC_OUTPUT:
-			{
-				char	   *s = OutputFunctionCall(&c->fn, d);
-
-				jb_string(jb, s, strlen(s));
-				return;
-			}
-		case JC_TO_JSONB:
-			jb_jsonb(jb, DatumGetJsonbP(FunctionCall1(&c->fn, d)));
-			return;
-	}
-	elog(ERROR, "unexpected json category %d", (int) c->cat);
-}
-
-static Jsonb *
-jb_finish(JbBuild *jb)
-{
-	Assert(jb->next == jb->n);
-	SET_VARSIZE(jb->buf.data, jb->buf.len);
-	return (Jsonb *) jb->buf.data;
-}
-
-/* Columns cols[order[0..n-1]] of a row as a jsonb object. */
-static Jsonb *
-audit_json(AuditRel *e, const int *order, int n, Datum *values, bool *nulls)
-{
-	JbBuild		jb;
-
-	jb_begin(&jb, e->cols, order, n);
-	for (int k = 0; k < n; k++)
-		jb_column(&jb, &e->cols[order[k]], values[order[k]], nulls[order[k]]);
-	return jb_finish(&jb);
-}
-
-/* Whole row (INSERT/DELETE) as a jsonb object, excluded columns left out. */
-static Jsonb *
-audit_row_json(AuditRel *e, Datum *values, bool *nulls)
-{
-	return audit_json(e, e->keyorder, e->nkeyorder, values, nulls);
-}
-
-/* The row's key as a jsonb object, or NULL when the table has none. */
-static Jsonb *
-audit_key_json(AuditRel *e, Datum *values, bool *nulls)
-{
-	if (e->npk == 0)
-		return NULL;
-	return audit_json(e, e->pkorder, e->npk, values, nulls);
-}
+/* Opened, written and closed by leafwriter; the hooks keep the hash index entries for later. */
+static EsLeafWriter audit_writer = {
+	"audit_log", AL_NCOLS, al_names,
+	.opened = audit_leaf_opened,
+	.inserted = audit_leaf_inserted,
+	.closing = audit_leaf_closing
+};
 
 /* ---------------------------------------------------------------------
  * Per-transaction facts
@@ -900,7 +409,7 @@ xact_strdup(const char *s)
 }
 
 /* Recomputes actor facts only when a setting they derive from has changed. */
-static void
+void
 audit_refresh_facts(void)
 {
 	const char *claims = GetConfigOption("request.jwt.claims", true, false);
@@ -913,34 +422,34 @@ audit_refresh_facts(void)
 	if (actor_guc != NULL && actor_guc[0] == '\0')
 		actor_guc = NULL;
 
-	if (!ax.active)
+	if (!audit_xact.active)
 	{
 		FullTransactionId fxid = GetTopFullTransactionId();
 
-		memset(&ax, 0, sizeof(ax));
-		ax.active = true;
-		ax.txid = (int64) U64FromFullTransactionId(fxid);
-		ax.ts = GetCurrentTransactionStartTimestamp();
+		memset(&audit_xact, 0, sizeof(audit_xact));
+		audit_xact.active = true;
+		audit_xact.txid = (int64) U64FromFullTransactionId(fxid);
+		audit_xact.ts = GetCurrentTransactionStartTimestamp();
 		old = MemoryContextSwitchTo(TopTransactionContext);
-		ax.op_text[OP_INSERT] = CStringGetTextDatum("INSERT");
-		ax.op_text[OP_UPDATE] = CStringGetTextDatum("UPDATE");
-		ax.op_text[OP_DELETE] = CStringGetTextDatum("DELETE");
-		ax.op_text[OP_TRUNCATE] = CStringGetTextDatum("TRUNCATE");
+		audit_xact.op_text[OP_INSERT] = CStringGetTextDatum("INSERT");
+		audit_xact.op_text[OP_UPDATE] = CStringGetTextDatum("UPDATE");
+		audit_xact.op_text[OP_DELETE] = CStringGetTextDatum("DELETE");
+		audit_xact.op_text[OP_TRUNCATE] = CStringGetTextDatum("TRUNCATE");
 		MemoryContextSwitchTo(old);
-		ax.userid = InvalidOid;
+		audit_xact.userid = InvalidOid;
 		/* force the first computation below */
-		ax.claims_raw = xact_strdup("\x01");
+		audit_xact.claims_raw = xact_strdup("\x01");
 	}
 
-	if (userid != ax.userid)
+	if (userid != audit_xact.userid)
 	{
 		old = MemoryContextSwitchTo(TopTransactionContext);
-		ax.db_user = CStringGetTextDatum(GetUserNameFromId(userid, false));
+		audit_xact.db_user = CStringGetTextDatum(GetUserNameFromId(userid, false));
 		MemoryContextSwitchTo(old);
 	}
 
-	if (str_differs(ax.claims_raw, claims) || str_differs(ax.actor_guc, actor_guc) ||
-		userid != ax.userid)
+	if (str_differs(audit_xact.claims_raw, claims) || str_differs(audit_xact.actor_guc, actor_guc) ||
+		userid != audit_xact.userid)
 	{
 		Jsonb	   *jb = NULL;
 		char	   *sub = NULL;
@@ -954,29 +463,29 @@ audit_refresh_facts(void)
 		}
 		old = MemoryContextSwitchTo(TopTransactionContext);
 		if (sub != NULL && sub[0] != '\0')
-			ax.actor = CStringGetTextDatum(sub);
+			audit_xact.actor = CStringGetTextDatum(sub);
 		else if (actor_guc != NULL)
-			ax.actor = CStringGetTextDatum(actor_guc);
+			audit_xact.actor = CStringGetTextDatum(actor_guc);
 		else
-			ax.actor = ax.db_user;
-		ax.actor_role_null = (role == NULL);
+			audit_xact.actor = audit_xact.db_user;
+		audit_xact.actor_role_null = (role == NULL);
 		if (role != NULL)
-			ax.actor_role = CStringGetTextDatum(role);
+			audit_xact.actor_role = CStringGetTextDatum(role);
 		MemoryContextSwitchTo(old);
-		ax.claims_raw = xact_strdup(claims);
-		ax.actor_guc = xact_strdup(actor_guc);
+		audit_xact.claims_raw = xact_strdup(claims);
+		audit_xact.actor_guc = xact_strdup(actor_guc);
 	}
-	ax.userid = userid;
+	audit_xact.userid = userid;
 
-	if (str_differs(ax.appname_raw, application_name) || ax.appname == (Datum) 0)
+	if (str_differs(audit_xact.appname_raw, application_name) || audit_xact.appname == (Datum) 0)
 	{
 		const char *a = application_name;
 
-		ax.appname_null = (a == NULL || a[0] == '\0');
+		audit_xact.appname_null = (a == NULL || a[0] == '\0');
 		old = MemoryContextSwitchTo(TopTransactionContext);
-		ax.appname = CStringGetTextDatum(ax.appname_null ? "" : a);
+		audit_xact.appname = CStringGetTextDatum(audit_xact.appname_null ? "" : a);
 		MemoryContextSwitchTo(old);
-		ax.appname_raw = xact_strdup(a);
+		audit_xact.appname_raw = xact_strdup(a);
 	}
 }
 
@@ -984,25 +493,25 @@ audit_refresh_facts(void)
  * Writing audit rows directly into the current audit_log partition
  * --------------------------------------------------------------------- */
 
-/* Finds the audit_log partition holding ax.ts and opens it with its indexes. */
+/* Finds the audit_log partition holding audit_xact.ts and opens it with its indexes. */
 static void
 audit_open_leaf(void)
 {
 	Oid			nsp = get_namespace_oid("elfsofa", false);
 
-	ax.rootid = get_relname_relid("audit_log", nsp);
-	ax.seqid = get_relname_relid("audit_log_id_seq", nsp);
-	if (!OidIsValid(ax.rootid) || !OidIsValid(ax.seqid))
+	audit_xact.rootid = get_relname_relid("audit_log", nsp);
+	audit_xact.seqid = get_relname_relid("audit_log_id_seq", nsp);
+	if (!OidIsValid(audit_xact.rootid) || !OidIsValid(audit_xact.seqid))
 		ereport(ERROR,
 				(errcode(ERRCODE_UNDEFINED_TABLE),
 				 errmsg("audit log table elfsofa.audit_log does not exist"),
 				 errhint("Reinstall the elfsofa extension, or disable auditing with elfsofa.disable_audit().")));
-	if (!es_leaf_open(&audit_writer, ax.rootid, ax.ts))
+	if (!es_leaf_open(&audit_writer, audit_xact.rootid, audit_xact.ts))
 		ereport(ERROR,
 				(errcode(ERRCODE_CHECK_VIOLATION),
 				 errmsg("no partition of elfsofa.audit_log for the current transaction"),
 				 errdetail("Audit rows go to the partition covering the transaction start time, %s.",
-						   timestamptz_to_str(ax.ts)),
+						   timestamptz_to_str(audit_xact.ts)),
 				 errhint("Run elfsofa.run_maintenance() to create audit_log partitions ahead.")));
 }
 
@@ -1013,7 +522,7 @@ audit_leaf_opened(EsLeafWriter *w)
 	ResultRelInfo *rri = w->rri;
 	int			keep = 0;
 
-	ax.ndeferred = 0;
+	audit_xact.ndeferred = 0;
 	for (int i = 0; i < rri->ri_NumIndices; i++)
 	{
 		Relation	ir = rri->ri_IndexRelationDescs[i];
@@ -1021,9 +530,9 @@ audit_leaf_opened(EsLeafWriter *w)
 
 		if (ir->rd_rel->relam == HASH_AM_OID && ii->ii_ReadyForInserts &&
 			ii->ii_NumIndexAttrs == 1 && ii->ii_IndexAttrNumbers[0] > 0 &&
-			ii->ii_Expressions == NIL && ax.ndeferred < AUDIT_MAX_DEFERRED)
+			ii->ii_Expressions == NIL && audit_xact.ndeferred < AUDIT_MAX_DEFERRED)
 		{
-			AuditDeferred *d = &ax.deferred[ax.ndeferred++];
+			AuditDeferred *d = &audit_xact.deferred[audit_xact.ndeferred++];
 
 			d->index = ir;
 			d->attno = ii->ii_IndexAttrNumbers[0];
@@ -1047,9 +556,9 @@ audit_leaf_opened(EsLeafWriter *w)
 static void
 audit_sort_pending(void)
 {
-	int			n = ax.npending;
+	int			n = audit_xact.npending;
 	uint32		count[5][256];
-	AuditPending *src = ax.pending;
+	AuditPending *src = audit_xact.pending;
 	AuditPending *dst;
 	AuditPending *tmp;
 	AuditPending *swap;
@@ -1108,8 +617,8 @@ audit_sort_pending(void)
 		src = dst;
 		dst = swap;
 	}
-	if (src != ax.pending)
-		memcpy(ax.pending, src, sizeof(AuditPending) * n);
+	if (src != audit_xact.pending)
+		memcpy(audit_xact.pending, src, sizeof(AuditPending) * n);
 	pfree(tmp);
 }
 
@@ -1118,29 +627,29 @@ audit_sort_pending(void)
  * page is visited once per batch.  Runs before any query or utility command
  * starts, before the partition is closed and before commit, so nothing that
  * reads the index can miss a row.  An error part-way (not a cancel: those
- * wait until the entries are written) leaves ax.flushing set and the
+ * wait until the entries are written) leaves audit_xact.flushing set and the
  * transaction cannot commit, since it is unknown which entries made it.
  */
-static void
+void
 audit_flush_index(void)
 {
 	uint32		maxbucket[AUDIT_MAX_DEFERRED];
 	uint32		highmask[AUDIT_MAX_DEFERRED];
 	uint32		lowmask[AUDIT_MAX_DEFERRED];
 
-	if (ax.flushing)
+	if (audit_xact.flushing)
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("audit log index entries of this transaction could not be written"),
 				 errdetail("An earlier error interrupted writing them, so the transaction cannot commit."),
 				 errhint("Roll back the transaction and retry it.")));
-	if (ax.npending == 0)
+	if (audit_xact.npending == 0)
 		return;
-	ax.flushing = true;
-	for (int i = 0; i < ax.ndeferred; i++)
+	audit_xact.flushing = true;
+	for (int i = 0; i < audit_xact.ndeferred; i++)
 	{
 		Buffer		metabuf = InvalidBuffer;
-		HashMetaPage meta = _hash_getcachedmetap(ax.deferred[i].index, &metabuf, false);
+		HashMetaPage meta = _hash_getcachedmetap(audit_xact.deferred[i].index, &metabuf, false);
 
 		maxbucket[i] = meta->hashm_maxbucket;
 		highmask[i] = meta->hashm_highmask;
@@ -1148,21 +657,21 @@ audit_flush_index(void)
 		if (BufferIsValid(metabuf))
 			ReleaseBuffer(metabuf);
 	}
-	for (int i = 0; i < ax.npending; i++)
+	for (int i = 0; i < audit_xact.npending; i++)
 	{
-		AuditPending *p = &ax.pending[i];
+		AuditPending *p = &audit_xact.pending[i];
 
 		p->bucket = _hash_hashkey2bucket(p->hashkey, maxbucket[p->which],
 										 highmask[p->which], lowmask[p->which]);
 	}
-	if (ax.npending > 1)
+	if (audit_xact.npending > 1)
 		audit_sort_pending();
 	/* a cancel in mid-flush would doom the transaction: take it afterwards */
 	HOLD_INTERRUPTS();
-	for (int i = 0; i < ax.npending; i++)
+	for (int i = 0; i < audit_xact.npending; i++)
 	{
-		AuditPending *p = &ax.pending[i];
-		Relation	index = ax.deferred[p->which].index;
+		AuditPending *p = &audit_xact.pending[i];
+		Relation	index = audit_xact.deferred[p->which].index;
 		Datum		key = UInt32GetDatum(p->hashkey);
 		bool		isnull = false;
 		IndexTuple	itup = index_form_tuple(RelationGetDescr(index), &key, &isnull);
@@ -1172,17 +681,17 @@ audit_flush_index(void)
 		pfree(itup);
 	}
 	RESUME_INTERRUPTS();
-	ax.npending = 0;
-	ax.flushing = false;
+	audit_xact.npending = 0;
+	audit_xact.flushing = false;
 }
 
 /* Keeps the hash index entries of the row just stored in slot for later. */
 static void
 audit_defer_index(TupleTableSlot *slot)
 {
-	for (int i = 0; i < ax.ndeferred; i++)
+	for (int i = 0; i < audit_xact.ndeferred; i++)
 	{
-		AuditDeferred *d = &ax.deferred[i];
+		AuditDeferred *d = &audit_xact.deferred[i];
 		AuditPending *p;
 
 		if (slot->tts_isnull[d->attno - 1])
@@ -1195,23 +704,23 @@ audit_defer_index(TupleTableSlot *slot)
 			if (!ExecQual(d->pred, econtext))
 				continue;
 		}
-		if (ax.npending == ax.maxpending)
+		if (audit_xact.npending == audit_xact.maxpending)
 		{
-			if (ax.maxpending >= AUDIT_MAX_PENDING)
+			if (audit_xact.maxpending >= AUDIT_MAX_PENDING)
 				audit_flush_index();
-			else if (ax.pending == NULL)
+			else if (audit_xact.pending == NULL)
 			{
-				ax.maxpending = 1024;
-				ax.pending = MemoryContextAlloc(TopTransactionContext,
-												sizeof(AuditPending) * ax.maxpending);
+				audit_xact.maxpending = 1024;
+				audit_xact.pending = MemoryContextAlloc(TopTransactionContext,
+												sizeof(AuditPending) * audit_xact.maxpending);
 			}
 			else
 			{
-				ax.maxpending *= 2;
-				ax.pending = repalloc(ax.pending, sizeof(AuditPending) * ax.maxpending);
+				audit_xact.maxpending *= 2;
+				audit_xact.pending = repalloc(audit_xact.pending, sizeof(AuditPending) * audit_xact.maxpending);
 			}
 		}
-		p = &ax.pending[ax.npending++];
+		p = &audit_xact.pending[audit_xact.npending++];
 		p->hashkey = _hash_datum2hashkey(d->index, slot->tts_values[d->attno - 1]);
 		p->bucket = 0;
 		p->tid = slot->tts_tid;
@@ -1221,7 +730,7 @@ audit_defer_index(TupleTableSlot *slot)
 }
 
 /* Inserts one audit row; vals/nulls are indexed by the AL_* column ids. */
-static void
+void
 audit_insert(Datum *vals, bool *nulls)
 {
 	if (audit_writer.stale)
@@ -1229,22 +738,22 @@ audit_insert(Datum *vals, bool *nulls)
 	if (audit_writer.leaf == NULL)
 		audit_open_leaf();
 
-	vals[AL_ID] = Int64GetDatum(nextval_internal(ax.seqid, false));
+	vals[AL_ID] = Int64GetDatum(nextval_internal(audit_xact.seqid, false));
 	nulls[AL_ID] = false;
-	vals[AL_LOGGED_AT] = TimestampTzGetDatum(ax.ts);
+	vals[AL_LOGGED_AT] = TimestampTzGetDatum(audit_xact.ts);
 	nulls[AL_LOGGED_AT] = false;
-	vals[AL_TXID] = Int64GetDatum(ax.txid);
+	vals[AL_TXID] = Int64GetDatum(audit_xact.txid);
 	nulls[AL_TXID] = false;
-	vals[AL_ACTOR] = ax.actor;
+	vals[AL_ACTOR] = audit_xact.actor;
 	nulls[AL_ACTOR] = false;
-	vals[AL_ACTOR_ROLE] = ax.actor_role;
-	nulls[AL_ACTOR_ROLE] = ax.actor_role_null;
-	vals[AL_DB_USER] = ax.db_user;
+	vals[AL_ACTOR_ROLE] = audit_xact.actor_role;
+	nulls[AL_ACTOR_ROLE] = audit_xact.actor_role_null;
+	vals[AL_DB_USER] = audit_xact.db_user;
 	nulls[AL_DB_USER] = false;
-	vals[AL_APPNAME] = ax.appname;
-	nulls[AL_APPNAME] = ax.appname_null;
+	vals[AL_APPNAME] = audit_xact.appname;
+	nulls[AL_APPNAME] = audit_xact.appname_null;
 	es_leaf_insert(&audit_writer, vals, nulls);
-	if (ax.closing)
+	if (audit_xact.closing)
 		es_leaf_close(&audit_writer);
 }
 
@@ -1252,8 +761,89 @@ audit_insert(Datum *vals, bool *nulls)
 static void
 audit_leaf_inserted(EsLeafWriter *w, TupleTableSlot *slot)
 {
-	if (ax.ndeferred > 0)
+	if (audit_xact.ndeferred > 0)
 		audit_defer_index(slot);
+}
+
+/*
+ * Before the partition closes: its pending hash index entries are written and
+ * the hash indexes, kept out of the writer's own, are closed.
+ */
+static void
+audit_leaf_closing(EsLeafWriter *w)
+{
+	ResourceOwner save = CurrentResourceOwner;
+
+	audit_flush_index();
+	CurrentResourceOwner = TopTransactionResourceOwner;
+	for (int i = 0; i < audit_xact.ndeferred; i++)
+		index_close(audit_xact.deferred[i].index, RowExclusiveLock);
+	audit_xact.ndeferred = 0;
+	CurrentResourceOwner = save;
+}
+
+/* ---------------------------------------------------------------------
+ * Invalidation, transaction end and subtransaction abort
+ * --------------------------------------------------------------------- */
+
+/* The metadata cache's relcache callback: the open partition may be stale too. */
+void
+audit_writer_invalidate(Oid relid)
+{
+	es_leaf_invalidate(&audit_writer, relid);
+}
+
+/* Releases the partition before commit (no leak warnings) and forgets state at the end. */
+static void
+audit_xact_cb(XactEvent event, void *arg)
+{
+	switch (event)
+	{
+		case XACT_EVENT_PRE_COMMIT:
+		case XACT_EVENT_PRE_PREPARE:
+			if (audit_xact.active)
+			{
+				es_leaf_close(&audit_writer);
+				audit_xact.closing = true;
+			}
+			break;
+		case XACT_EVENT_COMMIT:
+		case XACT_EVENT_ABORT:
+		case XACT_EVENT_PREPARE:
+			/* memory lived in TopTransactionContext; resources die with the owner */
+			memset(&audit_xact, 0, sizeof(audit_xact));
+			es_leaf_forget(&audit_writer);
+			break;
+		default:
+			break;
+	}
+}
+
+/* Entries of an aborted subtransaction point at dead rows: forget them. */
+static void
+audit_subxact_cb(SubXactEvent event, SubTransactionId mySubid,
+				 SubTransactionId parentSubid, void *arg)
+{
+	int			keep = 0;
+
+	if (event != SUBXACT_EVENT_ABORT_SUB || audit_xact.npending == 0 || audit_xact.flushing)
+		return;
+	for (int i = 0; i < audit_xact.npending; i++)
+		if (audit_xact.pending[i].subid < mySubid)
+			audit_xact.pending[keep++] = audit_xact.pending[i];
+	audit_xact.npending = keep;
+}
+
+/* Sets up the metadata cache and the transaction callbacks, once per backend. */
+void
+audit_register_callbacks(void)
+{
+	if (callbacks_registered)
+		return;
+	audit_meta_register();
+	RegisterXactCallback(audit_xact_cb, NULL);
+	RegisterSubXactCallback(audit_subxact_cb, NULL);
+	callbacks_registered = true;
 }
 
 /* ---------------------------------------------------------------------
@@ -1277,7 +867,7 @@ audit_truncate(Relation rel, Oid partition)
 	nulls[AL_SCHEMA] = false;
 	vals[AL_TABLE] = CStringGetTextDatum(RelationGetRelationName(rel));
 	nulls[AL_TABLE] = false;
-	vals[AL_OPERATION] = ax.op_text[OP_TRUNCATE];
+	vals[AL_OPERATION] = audit_xact.op_text[OP_TRUNCATE];
 	nulls[AL_OPERATION] = false;
 	if (OidIsValid(partition))
 	{
@@ -1414,7 +1004,7 @@ audit_row(TriggerData *td, int op)
 	nulls[AL_SCHEMA] = false;
 	vals[AL_TABLE] = e->table_name;
 	nulls[AL_TABLE] = false;
-	vals[AL_OPERATION] = ax.op_text[op];
+	vals[AL_OPERATION] = audit_xact.op_text[op];
 	nulls[AL_OPERATION] = false;
 	audit_refresh_facts();		/* cheap when nothing changed; after the no-op exit */
 	audit_insert(vals, nulls);
@@ -1456,7 +1046,7 @@ es_audit_trigger(PG_FUNCTION_ARGS)
 		op = OP_UPDATE;
 	else
 		op = OP_DELETE;
-	if (!ax.active)
+	if (!audit_xact.active)
 		audit_refresh_facts();	/* op_text lives in the transaction state */
 	audit_row(td, op);
 	return PointerGetDatum(NULL);
@@ -1613,7 +1203,7 @@ audit_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 static void
 audit_executor_start(QueryDesc *queryDesc, int eflags)
 {
-	if (ax.npending > 0 && !IsInParallelMode())
+	if (audit_xact.npending > 0 && !IsInParallelMode())
 		audit_flush_index();
 	if (prev_executor_start)
 		prev_executor_start(queryDesc, eflags);
@@ -1629,10 +1219,6 @@ es_audit_init(void)
 	prev_executor_start = ExecutorStart_hook;
 	ExecutorStart_hook = audit_executor_start;
 }
-
-/* ---------------------------------------------------------------------
- * enable_audit / disable_audit
- * --------------------------------------------------------------------- */
 
 static void
 audit_spi_ddl(const char *sql)
