@@ -1,25 +1,13 @@
 /*
- * audit.c — the audit trail: a generic C trigger that writes one row per
- * changed row into elfsofa.audit_log, plus enable_audit/disable_audit and the
- * append-only guard.
+ * audit_trigger.c — the audit trigger, the audit_log append-only guard, and
+ * the hooks that keep audit_log complete and append-only.
  *
- * Why it is fast:
- *  - who/when facts (actor, JWT role, current_user, application_name, txid)
- *    are computed once per transaction and recomputed only when the setting
- *    they come from changes;
- *  - per-table metadata (key columns, excluded columns, JSON conversion of
- *    every column) is cached by relation OID and dropped on relcache
- *    invalidation;
- *  - row images are written in jsonb's binary form directly from the tuple's
- *    datums (no JsonbValue tree), and an UPDATE compares old and new datums in
- *    C, so unchanged columns cost nothing (toasted ones are not even fetched);
- *  - the audit row goes straight into the current audit_log partition (heap
- *    insert + index insert) through a per-transaction open relation, without
- *    SPI or an executor per row.  Writing directly also means callers need no
- *    privilege on audit_log;
- *  - its hash index entries are collected and written in bucket order before
- *    the next query starts (or at commit), so a 200k-row statement visits
- *    each bucket page once instead of a random page per row.
+ * The trigger turns one changed row (or a TRUNCATE) into one audit_log row;
+ * an UPDATE compares old and new datums in C, so unchanged columns cost
+ * nothing and unchanged toasted ones are not even fetched.  The
+ * ProcessUtility hook refuses TRUNCATE of audit_log and records TRUNCATE of
+ * a partition of an audited table; the ExecutorStart hook writes deferred
+ * audit index entries before any query can read them.
  */
 #include "elfsofa.h"
 
