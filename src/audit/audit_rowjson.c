@@ -6,7 +6,7 @@
  * own key order, so the result is byte for byte what to_jsonb builds without
  * building a JsonbValue tree first.
  */
-#include "elfsofa.h"
+#include "audit/audit.h"
 
 #include <math.h>
 
@@ -15,8 +15,6 @@
 #include "utils/datetime.h"
 #include "utils/json.h"
 #include "utils/numeric.h"
-
-#include "audit_int.h"
 
 /* ---------------------------------------------------------------------
  * Row images as jsonb, straight from the datums

@@ -7,7 +7,7 @@
  * CacheMemoryContext until a relcache (or schema rename) invalidation marks
  * the entry stale; the next row then rebuilds it.
  */
-#include "elfsofa.h"
+#include "audit/audit.h"
 
 #include "access/genam.h"
 #include "access/htup_details.h"
@@ -23,8 +23,6 @@
 #include "utils/memutils.h"
 #include "utils/rel.h"
 #include "utils/syscache.h"
-
-#include "audit_int.h"
 
 static HTAB *audit_rels = NULL;
 

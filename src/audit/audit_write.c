@@ -11,7 +11,7 @@
  * commit.  The transaction callbacks that release and forget this state live
  * here too.
  */
-#include "elfsofa.h"
+#include "audit/audit.h"
 
 #include "access/genam.h"
 #include "access/hash.h"
@@ -28,8 +28,6 @@
 #include "utils/rel.h"
 #include "utils/resowner.h"
 #include "utils/timestamp.h"
-
-#include "audit_int.h"
 
 static const char *const al_names[AL_NCOLS] = {
 	"id", "logged_at", "txid", "actor", "actor_role", "db_user", "application_name",

@@ -6,7 +6,7 @@
  * is harmless; partitions audited through a partitioned parent are refused,
  * since their triggers are clones of the parent's.
  */
-#include "elfsofa.h"
+#include "audit/audit.h"
 
 #include "access/relation.h"
 #include "catalog/namespace.h"
@@ -17,8 +17,6 @@
 #include "utils/builtins.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-
-#include "audit_int.h"
 
 PG_FUNCTION_INFO_V1(es_enable_audit);
 PG_FUNCTION_INFO_V1(es_disable_audit);

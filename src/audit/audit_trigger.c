@@ -9,7 +9,7 @@
  * a partition of an audited table; the ExecutorStart hook writes deferred
  * audit index entries before any query can read them.
  */
-#include "elfsofa.h"
+#include "audit/audit.h"
 
 #include "access/relation.h"
 #include "access/table.h"
@@ -25,8 +25,6 @@
 #include "utils/datum.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
-
-#include "audit_int.h"
 
 PG_FUNCTION_INFO_V1(es_audit_trigger);
 PG_FUNCTION_INFO_V1(es_audit_log_guard);
