@@ -1,5 +1,7 @@
 /*
- * audit.h — the audit area (owns audit_log).
+ * audit.h — the audit area (owns audit_log): the per-relation metadata, the
+ * per-transaction state, and the functions one file of the area calls in
+ * another, grouped by the file that defines them.
  */
 #ifndef ES_AUDIT_H
 #define ES_AUDIT_H
@@ -11,9 +13,13 @@
 #include "base/errcodes.h"
 #include "base/jsonb.h"
 #include "base/keylookup.h"
+#include "base/leafwriter.h"
 #include "base/request.h"
 #include "base/spi.h"
-#include "base/leafwriter.h"
+
+#include "datatype/timestamp.h"
+#include "nodes/execnodes.h"
+#include "utils/reltrigger.h"
 
 /*
  * Installs the hook that refuses TRUNCATE of audit_log partitions and
@@ -21,9 +27,6 @@
  */
 extern void es_audit_init(void);
 
-#include "datatype/timestamp.h"
-#include "nodes/execnodes.h"
-#include "utils/reltrigger.h"
 
 #define AUDIT_ROW_TRIGGER		"elfsofa_audit"
 #define AUDIT_TRUNCATE_TRIGGER	"elfsofa_audit_truncate"
