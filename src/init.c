@@ -2,13 +2,12 @@
  * init.c — the module's start: _PG_init and nothing else.
  *
  * Each area defines its own settings and callbacks in its es_<area>_init();
- * they run here base first, then the areas in layer order.  The order matters
- * for the hooks: audit's ProcessUtility hook is installed before the leaf
- * writers' (es_leafwriter_init), so it runs first: it checks a TRUNCATE of
- * audit_log, then the leaf writers close their open partitions, then the
- * statement runs.
+ * they run here base first, then the areas in layer order.  The hooks come
+ * last (src/hooks.c installs all of them, in the order stated there): the
+ * rate limiter's shared memory is sized by one of its settings.
  */
 #include "elfsofa.h"
+#include "hooks.h"
 
 #include "utils/guc.h"
 
@@ -23,11 +22,10 @@ _PG_init(void)
 	es_ops_init();
 	es_orders_init();
 
-	es_leafwriter_init();
 	es_events_init();
 	es_partitions_init();
 	es_ratelimit_init();
-	es_audit_init();
 
+	es_hooks_install();
 	ES_MARK_GUC_PREFIX_RESERVED("elfsofa");
 }

@@ -19,13 +19,13 @@
 
 #include "datatype/timestamp.h"
 #include "nodes/execnodes.h"
+#include "nodes/plannodes.h"
 #include "utils/reltrigger.h"
 
-/*
- * Installs the hook that refuses TRUNCATE of audit_log partitions and
- * the hooks that write deferred audit index entries before any query runs.
- */
-extern void es_audit_init(void);
+/* in audit_trigger.c: what src/hooks.c calls around utility statements and queries */
+extern List *es_audit_utility_before(PlannedStmt *pstmt);
+extern void es_audit_utility_after(List *truncated);
+extern void es_audit_executor_start(void);
 
 
 #define AUDIT_ROW_TRIGGER		"elfsofa_audit"

@@ -269,9 +269,6 @@ es_audit_log_guard(PG_FUNCTION_ARGS)
  * audit_log itself is refused here first and by its statement trigger too.
  * --------------------------------------------------------------------- */
 
-static ProcessUtility_hook_type prev_process_utility = NULL;
-static ExecutorStart_hook_type prev_executor_start = NULL;
-
 static void
 audit_check_truncate(TruncateStmt *stmt)
 {
@@ -350,27 +347,28 @@ audit_truncated_partitions(TruncateStmt *stmt)
 	return pairs;
 }
 
-static void
-audit_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-					  ProcessUtilityContext context, ParamListInfo params,
-					  QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+/*
+ * es_audit_utility_before runs before every utility statement (src/hooks.c):
+ * it refuses a TRUNCATE of audit_log or of one of its partitions, and returns
+ * the partitions of audited tables the statement truncates, as (audited
+ * ancestor, partition) oid pairs for es_audit_utility_after.
+ */
+List *
+es_audit_utility_before(PlannedStmt *pstmt)
 {
-	List	   *truncated = NIL;
+	if (!IsA(pstmt->utilityStmt, TruncateStmt))
+		return NIL;
+	audit_check_truncate((TruncateStmt *) pstmt->utilityStmt);
+	return audit_truncated_partitions((TruncateStmt *) pstmt->utilityStmt);
+}
 
-	if (IsA(pstmt->utilityStmt, TruncateStmt))
-	{
-		audit_check_truncate((TruncateStmt *) pstmt->utilityStmt);
-		truncated = audit_truncated_partitions((TruncateStmt *) pstmt->utilityStmt);
-	}
-	/*
-	 * REINDEX, VACUUM, COPY and the like must find the index complete:
-	 * leafwriter's hook, next in the chain, closes audit_writer before every
-	 * such statement, and closing writes the pending entries.
-	 */
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+/*
+ * es_audit_utility_after records, once the statement is done, a TRUNCATE row
+ * for each partition es_audit_utility_before listed.
+ */
+void
+es_audit_utility_after(List *truncated)
+{
 	for (int i = 0; i + 1 < list_length(truncated); i += 2)
 	{
 		Relation	audited = table_open(list_nth_oid(truncated, i), AccessShareLock);
@@ -382,23 +380,14 @@ audit_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnly
 	}
 }
 
-/* Every query, at any nesting level, finds the audit indexes complete. */
-static void
-audit_executor_start(QueryDesc *queryDesc, int eflags)
+/*
+ * es_audit_executor_start writes the deferred audit index entries before any
+ * query runs, at any nesting level, so that every query finds the audit
+ * indexes complete.
+ */
+void
+es_audit_executor_start(void)
 {
 	if (audit_xact.npending > 0 && !IsInParallelMode())
 		audit_flush_index();
-	if (prev_executor_start)
-		prev_executor_start(queryDesc, eflags);
-	else
-		standard_ExecutorStart(queryDesc, eflags);
-}
-
-void
-es_audit_init(void)
-{
-	prev_process_utility = ProcessUtility_hook;
-	ProcessUtility_hook = audit_process_utility;
-	prev_executor_start = ExecutorStart_hook;
-	ExecutorStart_hook = audit_executor_start;
 }

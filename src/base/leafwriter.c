@@ -52,28 +52,20 @@
 #define ES_LEAF_MAXWRITERS 4
 static EsLeafWriter *writers[ES_LEAF_MAXWRITERS];
 static int	nwriters = 0;
-static ProcessUtility_hook_type prev_process_utility = NULL;
 
-static void
-es_leaf_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
-						ProcessUtilityContext context, ParamListInfo params,
-						QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+/*
+ * es_leaf_close_for_utility closes the open writers before every utility
+ * statement but BEGIN, SAVEPOINT, COMMIT and the like (src/hooks.c): an open
+ * partition could not be truncated or altered, and closing writes what a
+ * writer kept for later (audit's deferred index entries), so REINDEX, VACUUM
+ * and COPY find the indexes complete.
+ */
+void
+es_leaf_close_for_utility(PlannedStmt *pstmt)
 {
 	if (!IsA(pstmt->utilityStmt, TransactionStmt))
 		for (int i = 0; i < nwriters; i++)
 			es_leaf_close(writers[i]);
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-}
-
-/* From _PG_init. */
-void
-es_leafwriter_init(void)
-{
-	prev_process_utility = ProcessUtility_hook;
-	ProcessUtility_hook = es_leaf_process_utility;
 }
 
 /*

@@ -9,6 +9,7 @@
 #include "base/compat.h"
 
 #include "datatype/timestamp.h"
+#include "nodes/plannodes.h"
 #include "utils/rel.h"
 
 /*
@@ -66,7 +67,7 @@ typedef struct EsLeafWriter
 	void		(*closing) (struct EsLeafWriter *w);
 } EsLeafWriter;
 
-extern void es_leafwriter_init(void);
+extern void es_leaf_close_for_utility(PlannedStmt *pstmt);
 extern bool es_leaf_open(EsLeafWriter *w, Oid rootid, TimestampTz ts);
 extern int	es_leaf_index(Relation root, TimestampTz ts);
 extern void es_leaf_insert(EsLeafWriter *w, Datum *values, bool *nulls);

@@ -41,6 +41,8 @@ extern void es_outbox_write_many(int n, const char *const *topics, const char *c
 #define ES_NOTIFY_MAX_PAYLOAD	(BLCKSZ - NAMEDATALEN - 128)
 extern void es_events_init(void);
 extern void es_publisher_init(void);
+extern void es_publisher_shmem_request(void);
+extern void es_publisher_shmem_startup(void);
 extern void es_notifications_init(void);
 /*
  * After an outbox row was written (es_emit_event, or es_outbox_write):

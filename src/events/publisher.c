@@ -68,10 +68,6 @@ char	   *es_guc_database = NULL;
 static int	es_guc_publisher_delay = 20;
 
 static EsPublisherShared *es_shared = NULL;
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
-#if PG_VERSION_NUM >= 150000
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
 
 /* -1 unknown, 0 commit mode, 1 worker mode; fixed for a backend's database */
 static int	serves_this_db = -1;
@@ -92,25 +88,19 @@ static EsPlan advance_plan = {
 	2, {INT8OID, INT8OID}
 };
 
-#if PG_VERSION_NUM >= 150000
-/* PG 15+: shared memory must be requested from this hook. */
-static void
-es_shmem_request(void)
+/* Asks for the publisher's shared memory (src/hooks.c, when preloaded). */
+void
+es_publisher_shmem_request(void)
 {
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
 	RequestAddinShmemSpace(MAXALIGN(sizeof(EsPublisherShared)));
 }
-#endif
 
-/* Creates (or attaches to) the publisher's shared state. */
-static void
-es_shmem_startup(void)
+/* Creates (or attaches to) the publisher's shared state (src/hooks.c). */
+void
+es_publisher_shmem_startup(void)
 {
 	bool		found;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
 	es_shared = ShmemInitStruct("elfsofa publisher", sizeof(EsPublisherShared), &found);
 	if (!found)
@@ -146,15 +136,6 @@ es_publisher_init(void)
 							NULL, NULL, NULL);
 	if (!process_shared_preload_libraries_in_progress)
 		return;
-
-#if PG_VERSION_NUM >= 150000
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = es_shmem_request;
-#else
-	RequestAddinShmemSpace(MAXALIGN(sizeof(EsPublisherShared)));
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = es_shmem_startup;
 
 	if (es_guc_database == NULL || es_guc_database[0] == '\0')
 		return;

@@ -80,10 +80,6 @@ static RlShared *rl_shared = NULL;
 static HTAB *rl_hash = NULL;
 static bool rl_requested = false;
 
-#if ES_HAVE_SHMEM_REQUEST_HOOK
-static shmem_request_hook_type prev_shmem_request_hook = NULL;
-#endif
-static shmem_startup_hook_type prev_shmem_startup_hook = NULL;
 
 static Size
 rl_shmem_size(void)
@@ -91,32 +87,22 @@ rl_shmem_size(void)
 	return add_size(MAXALIGN(sizeof(RlShared)), hash_estimate_size(rl_slots, sizeof(RlEntry)));
 }
 
-static void
-rl_request(void)
+/* Asks for the rate limiter's shared memory and lock (src/hooks.c, when preloaded). */
+void
+es_ratelimit_shmem_request(void)
 {
 	RequestAddinShmemSpace(rl_shmem_size());
 	RequestNamedLWLockTranche("elfsofa_ratelimit", 1);
 	rl_requested = true;
 }
 
-#if ES_HAVE_SHMEM_REQUEST_HOOK
-static void
-rl_shmem_request(void)
-{
-	if (prev_shmem_request_hook)
-		prev_shmem_request_hook();
-	rl_request();
-}
-#endif
-
-static void
-rl_shmem_startup(void)
+/* Creates (or attaches to) the buckets in shared memory (src/hooks.c). */
+void
+es_ratelimit_shmem_startup(void)
 {
 	bool		found;
 	HASHCTL		info;
 
-	if (prev_shmem_startup_hook)
-		prev_shmem_startup_hook();
 	if (!rl_requested)
 		return;
 
@@ -161,17 +147,6 @@ es_ratelimit_init(void)
 							"Idle full buckets are evicted when the table is full; beyond that the table store is used. Range 100 to 1000000.",
 							&rl_slots, 10000, 100, 1000000,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
-
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-#if ES_HAVE_SHMEM_REQUEST_HOOK
-	prev_shmem_request_hook = shmem_request_hook;
-	shmem_request_hook = rl_shmem_request;
-#else
-	rl_request();
-#endif
-	prev_shmem_startup_hook = shmem_startup_hook;
-	shmem_startup_hook = rl_shmem_startup;
 }
 
 /* One token-bucket step on an entry; returns whether a token was taken. */

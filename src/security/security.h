@@ -16,5 +16,7 @@
 
 /* Defines the rate-limit settings; called once from _PG_init. */
 extern void es_ratelimit_init(void);
+extern void es_ratelimit_shmem_request(void);
+extern void es_ratelimit_shmem_startup(void);
 
 #endif							/* ES_SECURITY_H */

@@ -1,0 +1,109 @@
+/*
+ * hooks.c — the only file that installs PostgreSQL hooks, each once, each
+ * calling the areas in a fixed order.
+ *
+ * ProcessUtility, around every utility statement:
+ *   1. audit: refuse TRUNCATE of audit_log, list the audited partitions a
+ *      TRUNCATE empties (es_audit_utility_before);
+ *   2. leaf writers: close the open partitions, except for BEGIN, SAVEPOINT,
+ *      COMMIT and the like (es_leaf_close_for_utility); closing writes
+ *      audit's deferred index entries, so the statement finds them complete;
+ *   3. the previous hook, or standard_ProcessUtility;
+ *   4. audit: record the TRUNCATE of those partitions (es_audit_utility_after).
+ * ExecutorStart: audit's deferred index entries are written before any query.
+ * shmem_request / shmem_startup (with shared_preload_libraries only): the
+ * publisher's state, then the rate limiter's buckets.
+ */
+#include "postgres.h"
+
+#include "executor/executor.h"
+#include "miscadmin.h"
+#include "storage/ipc.h"
+#include "tcop/utility.h"
+
+#include "audit/audit.h"
+#include "base/compat.h"
+#include "base/leafwriter.h"
+#include "events/events.h"
+#include "hooks.h"
+#include "security/security.h"
+
+static ProcessUtility_hook_type prev_process_utility = NULL;
+static ExecutorStart_hook_type prev_executor_start = NULL;
+static shmem_startup_hook_type prev_shmem_startup = NULL;
+#if ES_HAVE_SHMEM_REQUEST_HOOK
+static shmem_request_hook_type prev_shmem_request = NULL;
+#endif
+
+/* Every utility statement: the steps of the file header, in that order. */
+static void
+es_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTree,
+				   ProcessUtilityContext context, ParamListInfo params,
+				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
+{
+	List	   *truncated = es_audit_utility_before(pstmt);
+
+	es_leaf_close_for_utility(pstmt);
+	if (prev_process_utility)
+		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	else
+		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	es_audit_utility_after(truncated);
+}
+
+/* Every query at any nesting level finds the audit indexes complete. */
+static void
+es_executor_start(QueryDesc *queryDesc, int eflags)
+{
+	es_audit_executor_start();
+	if (prev_executor_start)
+		prev_executor_start(queryDesc, eflags);
+	else
+		standard_ExecutorStart(queryDesc, eflags);
+}
+
+/* Shared memory of every area that keeps some. */
+static void
+es_shmem_request(void)
+{
+#if ES_HAVE_SHMEM_REQUEST_HOOK
+	if (prev_shmem_request)
+		prev_shmem_request();
+#endif
+	es_publisher_shmem_request();
+	es_ratelimit_shmem_request();
+}
+
+static void
+es_shmem_startup(void)
+{
+	if (prev_shmem_startup)
+		prev_shmem_startup();
+	es_publisher_shmem_startup();
+	es_ratelimit_shmem_startup();
+}
+
+/*
+ * es_hooks_install installs the hooks; called once from _PG_init, after the
+ * areas have defined their settings (the rate limiter's size is one).
+ */
+void
+es_hooks_install(void)
+{
+	prev_process_utility = ProcessUtility_hook;
+	ProcessUtility_hook = es_process_utility;
+	prev_executor_start = ExecutorStart_hook;
+	ExecutorStart_hook = es_executor_start;
+
+	if (!process_shared_preload_libraries_in_progress)
+		return;
+#if ES_HAVE_SHMEM_REQUEST_HOOK
+	prev_shmem_request = shmem_request_hook;
+	shmem_request_hook = es_shmem_request;
+#else
+	/* PostgreSQL 14 takes the requests in _PG_init itself */
+	es_shmem_request();
+#endif
+	prev_shmem_startup = shmem_startup_hook;
+	shmem_startup_hook = es_shmem_startup;
+}
