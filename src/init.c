@@ -19,12 +19,13 @@ void
 _PG_init(void)
 {
 	es_request_init();
-	es_ops_init();
-	es_orders_init();
-
 	es_events_init();
 	es_partitions_init();
 	es_ratelimit_init();
+	es_orders_init();
+	es_health_init();
+	es_analytics_init();
+	es_carts_init();
 
 	es_hooks_install();
 	ES_MARK_GUC_PREFIX_RESERVED("elfsofa");

@@ -6,6 +6,8 @@
  */
 #include "ops/ops.h"
 
+#include "utils/guc.h"
+
 #include "catalog/pg_type.h"
 #include "common/int.h"
 #include "funcapi.h"
@@ -19,6 +21,21 @@ PG_FUNCTION_INFO_V1(elfsofa_sales_summary);
 PG_FUNCTION_INFO_V1(elfsofa_recommend);
 PG_FUNCTION_INFO_V1(elfsofa_restock_suggestions);
 PG_FUNCTION_INFO_V1(elfsofa_cart_conversion);
+
+int			es_guc_recommend_window_days = 365;
+int			es_guc_restock_lookback_days = 28;
+
+/* Called from _PG_init: the analytics settings. */
+void
+es_analytics_init(void)
+{
+	DefineCustomIntVariable("elfsofa.analytics_recommend_window_days",
+							"recommend(): co-purchases of the last this many days (1-3650) count.",
+							NULL, &es_guc_recommend_window_days, 365, 1, 3650, PGC_USERSET, 0, NULL, NULL, NULL);
+	DefineCustomIntVariable("elfsofa.analytics_restock_lookback_days",
+							"restock_suggestions(): daily rate is measured over the last this many days (1-365).",
+							NULL, &es_guc_restock_lookback_days, 28, 1, 365, PGC_USERSET, 0, NULL, NULL, NULL);
+}
 
 #define ES_MAX_BUCKETS		100000
 

@@ -5,6 +5,7 @@
  */
 #include "ops/ops.h"
 #include "customers/customers.h"
+#include "utils/guc.h"
 
 #include "catalog/pg_type.h"
 #include "utils/builtins.h"
@@ -16,6 +17,17 @@ PG_FUNCTION_INFO_V1(elfsofa_cart_remove);
 PG_FUNCTION_INFO_V1(elfsofa_cart_checkout);
 PG_FUNCTION_INFO_V1(elfsofa_abandon_carts);
 PG_FUNCTION_INFO_V1(elfsofa_cart_get);
+
+int			es_guc_cart_abandon_hours = 72;
+
+/* Called from _PG_init: the carts' settings. */
+void
+es_carts_init(void)
+{
+	DefineCustomIntVariable("elfsofa.cart_abandon_after_hours",
+							"abandon_carts(): open carts untouched this long (1-87600 hours) are abandoned.",
+							NULL, &es_guc_cart_abandon_hours, 72, 1, 87600, PGC_USERSET, 0, NULL, NULL, NULL);
+}
 
 static EsPlan product_plan = {
 	"SELECT id, is_active FROM elfsofa.products WHERE sku = $1",

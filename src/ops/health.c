@@ -24,20 +24,17 @@ PG_FUNCTION_INFO_V1(elfsofa_health);
 PG_FUNCTION_INFO_V1(elfsofa_metrics);
 
 /* Settings (elfsofa.health_*, elfsofa.analytics_*, elfsofa.cart_*). */
-int			es_guc_health_partitions_ahead = 2;
-int			es_guc_health_log_retention_days = 90;
-int			es_guc_health_archive_grace_hours = 48;
-int			es_guc_health_event_lag_seconds = 300;
-int			es_guc_health_event_lag_fail_seconds = 3600;
-int			es_guc_health_dead_letters = 1;
-int			es_guc_health_cron_silence_minutes = 1500;
-int			es_guc_health_low_stock_products = 1;
-int			es_guc_health_long_query_seconds = 300;
-int			es_guc_health_idle_in_transaction_seconds = 60;
-int			es_guc_health_database_size_mb = 8192;
-int			es_guc_recommend_window_days = 365;
-int			es_guc_restock_lookback_days = 28;
-int			es_guc_cart_abandon_hours = 72;
+static int			es_guc_health_partitions_ahead = 2;
+static int			es_guc_health_log_retention_days = 90;
+static int			es_guc_health_archive_grace_hours = 48;
+static int			es_guc_health_event_lag_seconds = 300;
+static int			es_guc_health_event_lag_fail_seconds = 3600;
+static int			es_guc_health_dead_letters = 1;
+static int			es_guc_health_cron_silence_minutes = 1500;
+static int			es_guc_health_low_stock_products = 1;
+static int			es_guc_health_long_query_seconds = 300;
+static int			es_guc_health_idle_in_transaction_seconds = 60;
+static int			es_guc_health_database_size_mb = 8192;
 
 static void
 define_int(const char *name, const char *desc, int *var, int dflt, int lo, int hi, int flags)
@@ -45,9 +42,9 @@ define_int(const char *name, const char *desc, int *var, int dflt, int lo, int h
 	DefineCustomIntVariable(name, desc, NULL, var, dflt, lo, hi, PGC_USERSET, flags, NULL, NULL, NULL);
 }
 
-/* Called from _PG_init: every ops setting, with its range in the description. */
+/* Called from _PG_init: the health checks' settings, with their ranges in the descriptions. */
 void
-es_ops_init(void)
+es_health_init(void)
 {
 	define_int("elfsofa.health_partitions_ahead",
 			   "health(): fewer future partitions than this (0-1000) for a partitioned table is degraded.",
@@ -82,15 +79,6 @@ es_ops_init(void)
 	define_int("elfsofa.health_database_size_mb",
 			   "health(): a database larger than this (0-100000000 MB, 0 = never) is degraded.",
 			   &es_guc_health_database_size_mb, 8192, 0, 100000000, 0);
-	define_int("elfsofa.analytics_recommend_window_days",
-			   "recommend(): co-purchases of the last this many days (1-3650) count.",
-			   &es_guc_recommend_window_days, 365, 1, 3650, 0);
-	define_int("elfsofa.analytics_restock_lookback_days",
-			   "restock_suggestions(): daily rate is measured over the last this many days (1-365).",
-			   &es_guc_restock_lookback_days, 28, 1, 365, 0);
-	define_int("elfsofa.cart_abandon_after_hours",
-			   "abandon_carts(): open carts untouched this long (1-87600 hours) are abandoned.",
-			   &es_guc_cart_abandon_hours, 72, 1, 87600, 0);
 }
 
 typedef enum

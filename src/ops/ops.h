@@ -14,13 +14,16 @@
 #include "base/request.h"
 #include "base/spi.h"
 
-/*
- * ops (health.c, logging.c, carts.c, crm.c, analytics.c): settings defined by
- * es_ops_init() from _PG_init.
- */
-extern void es_ops_init(void);
+/* in health.c */
+extern void es_health_init(void);
+
+/* in analytics.c */
+extern void es_analytics_init(void);
 extern int	es_guc_recommend_window_days;
 extern int	es_guc_restock_lookback_days;
+
+/* in carts.c */
+extern void es_carts_init(void);
 extern int	es_guc_cart_abandon_hours;
 
 #endif							/* ES_OPS_H */
