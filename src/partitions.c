@@ -56,6 +56,8 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
+#include "part_int.h"
+
 PG_FUNCTION_INFO_V1(elfsofa_partition_table);
 PG_FUNCTION_INFO_V1(elfsofa_run_maintenance);
 PG_FUNCTION_INFO_V1(elfsofa_partition_reach);
@@ -63,41 +65,8 @@ PG_FUNCTION_INFO_V1(elfsofa_partition_reach);
 /* Advisory lock space for partition sets: key1 of pg_advisory_xact_lock(int, int). */
 #define ES_PART_LOCK_KEY	0x656C6673
 
-static int	es_lock_timeout_ms = 200;
-static int	es_lock_retries = 5;
-
-/* A period: n days, n weeks or n months (years are 12n months). */
-typedef enum
-{
-	PU_DAY,
-	PU_WEEK,
-	PU_MONTH
-} PeriodUnit;
-
-/* One registered set as read from partition_sets (leader values resolved). */
-typedef struct PartSet
-{
-	Oid			parent;
-	Oid			leader;			/* InvalidOid for a leader itself */
-	char	   *control_column;
-	Interval   *interval;
-	int			premake;
-	Interval   *retention;		/* leader's; NULL = keep forever */
-	bool		drop;			/* leader's action */
-	char	   *time_zone;
-	PeriodUnit	unit;
-	int			n;
-	Oid			keytype;		/* TIMESTAMPTZOID or DATEOID */
-} PartSet;
-
-/* A partition's bounds in the column's own domain (µs for timestamptz, days for date). */
-typedef struct Bound
-{
-	Oid			relid;
-	bool		is_default;
-	int64		lo;				/* PG_INT64_MIN for MINVALUE */
-	int64		hi;				/* PG_INT64_MAX for MAXVALUE */
-} Bound;
+int			part_lock_timeout_ms = 200;
+int			part_lock_retries = 5;
 
 void
 es_partitions_init(void)
@@ -105,17 +74,17 @@ es_partitions_init(void)
 	DefineCustomIntVariable("elfsofa.maintenance_lock_timeout",
 							"lock_timeout (ms) for each DDL step of partition maintenance.",
 							"Range 1 to 60000. Maintenance gives up a step after this wait instead of queueing behind the shop; it retries elfsofa.maintenance_lock_retries times.",
-							&es_lock_timeout_ms, 200, 1, 60000,
+							&part_lock_timeout_ms, 200, 1, 60000,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("elfsofa.maintenance_lock_retries",
 							"How many times partition maintenance retries a DDL step that hit its lock timeout.",
 							"Range 0 to 100.",
-							&es_lock_retries, 5, 0, 100,
+							&part_lock_retries, 5, 0, 100,
 							PGC_USERSET, 0, NULL, NULL, NULL);
 }
 
-static void
-bad_input(const char *msg, const char *detail, const char *hint)
+void
+part_bad_input(const char *msg, const char *detail, const char *hint)
 {
 	ereport(ERROR,
 			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
@@ -125,8 +94,8 @@ bad_input(const char *msg, const char *detail, const char *hint)
 }
 
 /* Turns an interval into a period; false when it is not 1 day/week/month/year or a multiple. */
-static bool
-parse_period(Interval *iv, PeriodUnit *unit, int *n)
+bool
+part_parse_period(Interval *iv, PeriodUnit *unit, int *n)
 {
 	if (iv->time != 0)
 		return false;
@@ -168,8 +137,8 @@ floor_mod(int32 a, int32 b)
 }
 
 /* First day (days since 2000-01-01, local) of the period that contains day d. */
-static int32
-period_start(int32 d, PeriodUnit unit, int n)
+int32
+part_period_start(int32 d, PeriodUnit unit, int n)
 {
 	int			y,
 				m,
@@ -201,8 +170,8 @@ period_start(int32 d, PeriodUnit unit, int n)
 	return d;
 }
 
-static int32
-period_next(int32 start, PeriodUnit unit, int n)
+int32
+part_period_next(int32 start, PeriodUnit unit, int n)
 {
 	int			y,
 				m,
@@ -219,8 +188,8 @@ period_next(int32 start, PeriodUnit unit, int n)
 }
 
 /* Local midnight of day d as a value of the key type. */
-static int64
-day_to_key(PartSet *s, int32 d)
+int64
+part_day_to_key(PartSet *s, int32 d)
 {
 	Timestamp	local;
 
@@ -233,8 +202,8 @@ day_to_key(PartSet *s, int32 d)
 }
 
 /* now() - retention (or now()) as a value of the key type, computed in the set's time zone. */
-static int64
-cutoff_key(PartSet *s, Interval *minus)
+int64
+part_cutoff_key(PartSet *s, Interval *minus)
 {
 	Timestamp	local;
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
@@ -261,8 +230,8 @@ cutoff_key(PartSet *s, Interval *minus)
 }
 
 /* Today's local day number in the set's time zone. */
-static int32
-local_today(PartSet *s)
+int32
+part_local_today(PartSet *s)
 {
 	TimestampTz now = GetCurrentTransactionStartTimestamp();
 	Timestamp	local;
@@ -278,8 +247,8 @@ local_today(PartSet *s)
 }
 
 /* Text of a key value, independent of DateStyle and TimeZone (ISO, UTC). */
-static char *
-key_text(Oid keytype, int64 v)
+char *
+part_key_text(Oid keytype, int64 v)
 {
 	struct pg_tm tm;
 	fsec_t		fsec;
@@ -298,15 +267,15 @@ key_text(Oid keytype, int64 v)
 }
 
 /* SQL literal of a key value. */
-static char *
-key_literal(Oid keytype, int64 v)
+char *
+part_key_literal(Oid keytype, int64 v)
 {
-	return quote_literal_cstr(key_text(keytype, v));
+	return quote_literal_cstr(part_key_text(keytype, v));
 }
 
 /* <table>_pYYYY_MM_DD / _pYYYY_wWW / _pYYYY_MM / _pYYYY, clipped to NAMEDATALEN. */
-static char *
-partition_name(const char *base, PartSet *s, int32 start)
+char *
+part_partition_name(const char *base, PartSet *s, int32 start)
 {
 	int			y,
 				m,
@@ -338,8 +307,8 @@ datum_key(Oid keytype, Datum d)
 }
 
 /* Bounds of every partition of parent, straight from pg_class.relpartbound. */
-static List *
-read_bounds(Oid parent, Oid keytype)
+List *
+part_read_bounds(Oid parent, Oid keytype)
 {
 	List	   *children = find_inheritance_children(parent, NoLock);
 	List	   *result = NIL;
@@ -385,8 +354,8 @@ read_bounds(Oid parent, Oid keytype)
 	return result;
 }
 
-static bool
-overlaps(List *bounds, int64 lo, int64 hi)
+bool
+part_overlaps(List *bounds, int64 lo, int64 hi)
 {
 	ListCell   *lc;
 
@@ -404,8 +373,8 @@ overlaps(List *bounds, int64 lo, int64 hi)
  * In a PG_CATCH of an internal subtransaction: takes the error, rolls the
  * subtransaction back and returns to the caller's memory context and owner.
  */
-static ErrorData *
-subxact_abort(MemoryContext oldcxt, ResourceOwner oldowner)
+ErrorData *
+part_subxact_abort(MemoryContext oldcxt, ResourceOwner oldowner)
 {
 	ErrorData  *edata;
 
@@ -424,8 +393,8 @@ subxact_abort(MemoryContext oldcxt, ResourceOwner oldowner)
  * propagate.  A retry starts from scratch: the subtransaction rolled back
  * whatever the failed attempt did.
  */
-static void
-run_with_retry(void (*work) (void *), void *arg)
+void
+part_run_with_retry(void (*work) (void *), void *arg)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	ResourceOwner oldowner = CurrentResourceOwner;
@@ -446,10 +415,10 @@ run_with_retry(void (*work) (void *), void *arg)
 		}
 		PG_CATCH();
 		{
-			ErrorData  *edata = subxact_abort(oldcxt, oldowner);
+			ErrorData  *edata = part_subxact_abort(oldcxt, oldowner);
 
 			/* only a lock wait that timed out is worth another try */
-			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || attempt >= es_lock_retries)
+			if (edata->sqlerrcode != ERRCODE_LOCK_NOT_AVAILABLE || attempt >= part_lock_retries)
 				ReThrowError(edata);
 			FreeErrorData(edata);
 		}
@@ -479,8 +448,8 @@ run_ddl(const char *const *stmts, int nstmts)
 	}
 }
 
-static bool
-has_default(List *bounds)
+bool
+part_has_default(List *bounds)
 {
 	ListCell   *lc;
 
@@ -491,28 +460,6 @@ has_default(List *bounds)
 	}
 	return false;
 }
-
-/* One partition to make: name and bounds in the key's own domain. */
-typedef struct NewPart
-{
-	char	   *name;
-	char	   *qname;
-	int64		lo;
-	int64		hi;
-} NewPart;
-
-/* The partitions one set lacks; current tells which one is being made (or failed). */
-typedef struct NewParts
-{
-	PartSet    *s;
-	char	   *nsp;
-	char	   *relname;
-	char	   *qparent;
-	List	   *parts;			/* of NewPart */
-	bool		attach;
-	bool		with_default;	/* the parent has a default partition */
-	int			current;
-} NewParts;
 
 /* An untyped string constant, as the parser makes for 'literal'. */
 static Node *
@@ -544,8 +491,8 @@ create_partition_of(NewParts *np, NewPart *p)
 	CreateStmt *cs = makeNode(CreateStmt);
 	PartitionBoundSpec *spec = makeNode(PartitionBoundSpec);
 	PlannedStmt *ps = makeNode(PlannedStmt);
-	char	   *lo = key_text(np->s->keytype, p->lo);
-	char	   *hi = key_text(np->s->keytype, p->hi);
+	char	   *lo = part_key_text(np->s->keytype, p->lo);
+	char	   *hi = part_key_text(np->s->keytype, p->hi);
 	char	   *sql;
 
 	sql = psprintf("CREATE TABLE %s PARTITION OF %s FOR VALUES FROM (%s) TO (%s)",
@@ -632,8 +579,8 @@ new_parts_work(void *arg)
 				stmts[0] = psprintf("CREATE TABLE %s (LIKE %s INCLUDING DEFAULTS INCLUDING CONSTRAINTS "
 									"INCLUDING GENERATED INCLUDING STORAGE INCLUDING COMPRESSION)", p->qname, np->qparent);
 				stmts[1] = psprintf("ALTER TABLE %s ATTACH PARTITION %s FOR VALUES FROM (%s) TO (%s)",
-									np->qparent, p->qname, key_literal(np->s->keytype, p->lo),
-									key_literal(np->s->keytype, p->hi));
+									np->qparent, p->qname, part_key_literal(np->s->keytype, p->lo),
+									part_key_literal(np->s->keytype, p->hi));
 				run_ddl(stmts, 2);
 			}
 			else
@@ -654,8 +601,8 @@ new_parts_work(void *arg)
  * period cannot be made because the default partition already holds rows for
  * it, say so plainly instead of leaving a bare constraint error.
  */
-static void
-make_partitions(List *sets)
+void
+part_make_partitions(List *sets)
 {
 	MemoryContext oldcxt = CurrentMemoryContext;
 	NewPartsStep *step = palloc0(sizeof(NewPartsStep));	/* read after a longjmp: not on the stack */
@@ -663,7 +610,7 @@ make_partitions(List *sets)
 	step->sets = sets;
 	PG_TRY();
 	{
-		run_with_retry(new_parts_work, step);
+		part_run_with_retry(new_parts_work, step);
 	}
 	PG_CATCH();
 	{
@@ -698,8 +645,8 @@ forget_extension_membership(Oid relid)
 										   ExtensionRelationId, CurrentExtensionObject);
 }
 
-static void
-json_str(StringInfo buf, const char *s)
+void
+part_json_str(StringInfo buf, const char *s)
 {
 	if (s == NULL)
 		appendStringInfoString(buf, "null");
@@ -715,8 +662,8 @@ json_str(StringInfo buf, const char *s)
  * ACCESS EXCLUSIVE on the parent (under the short lock_timeout) until the
  * registering transaction ends.
  */
-static NewParts *
-plan_ahead(PartSet *s, bool attach)
+NewParts *
+part_plan_ahead(PartSet *s, bool attach)
 {
 	Oid			nspid = get_rel_namespace(s->parent);
 	NewParts   *np = palloc0(sizeof(NewParts));
@@ -734,21 +681,21 @@ plan_ahead(PartSet *s, bool attach)
 				 errdetail("Set with parent OID %u has no table.", s->parent),
 				 errhint("Remove it with DELETE FROM elfsofa.partition_sets.")));
 	np->qparent = quote_qualified_identifier(np->nsp, np->relname);
-	bounds = read_bounds(s->parent, s->keytype);
-	np->with_default = has_default(bounds);
-	start = period_start(local_today(s), s->unit, s->n);
+	bounds = part_read_bounds(s->parent, s->keytype);
+	np->with_default = part_has_default(bounds);
+	start = part_period_start(part_local_today(s), s->unit, s->n);
 
 	for (int i = 0; i <= s->premake; i++)
 	{
-		int32		next = period_next(start, s->unit, s->n);
-		int64		lo = day_to_key(s, start);
-		int64		hi = day_to_key(s, next);
+		int32		next = part_period_next(start, s->unit, s->n);
+		int64		lo = part_day_to_key(s, start);
+		int64		hi = part_day_to_key(s, next);
 
-		if (!overlaps(bounds, lo, hi))
+		if (!part_overlaps(bounds, lo, hi))
 		{
 			NewPart    *p = palloc(sizeof(NewPart));
 
-			p->name = partition_name(np->relname, s, start);
+			p->name = part_partition_name(np->relname, s, start);
 			p->qname = quote_qualified_identifier(np->nsp, p->name);
 			p->lo = lo;
 			p->hi = hi;
@@ -767,8 +714,8 @@ plan_ahead(PartSet *s, bool attach)
 }
 
 /* After the step: appends the names made to out; returns how many. */
-static int
-finish_ahead(NewParts *np, StringInfo out)
+int
+part_finish_ahead(NewParts *np, StringInfo out)
 {
 	ListCell   *lc;
 
@@ -780,21 +727,21 @@ finish_ahead(NewParts *np, StringInfo out)
 			forget_extension_membership(get_relname_relid(p->name, get_rel_namespace(np->s->parent)));
 		if (out->len > 0)
 			appendStringInfoChar(out, ',');
-		json_str(out, p->qname);
+		part_json_str(out, p->qname);
 	}
 	return list_length(np->parts);
 }
 
 /* Creates the missing partitions of one set in one step; appends their names to out. */
-static int
-create_ahead(PartSet *s, StringInfo out, bool attach)
+int
+part_create_ahead(PartSet *s, StringInfo out, bool attach)
 {
-	NewParts   *np = plan_ahead(s, attach);
+	NewParts   *np = part_plan_ahead(s, attach);
 
 	if (np->parts == NIL)
 		return 0;
-	make_partitions(list_make1(np));
-	return finish_ahead(np, out);
+	part_make_partitions(list_make1(np));
+	return part_finish_ahead(np, out);
 }
 
 static EsPlan fk_plan = {
@@ -807,8 +754,8 @@ static EsPlan fk_plan = {
  * drops them.  Runs inside its group's retire step (group_retire), which
  * retries the whole group on a lock timeout.
  */
-static int
-retire_old(PartSet *s, StringInfo out)
+int
+part_retire_old(PartSet *s, StringInfo out)
 {
 	char	   *nsp = get_namespace_name(get_rel_namespace(s->parent));
 	char	   *relname = get_rel_name(s->parent);
@@ -824,8 +771,8 @@ retire_old(PartSet *s, StringInfo out)
 	if (nsp == NULL || relname == NULL)
 		return 0;
 	qparent = quote_qualified_identifier(nsp, relname);
-	bounds = read_bounds(s->parent, s->keytype);
-	cutoff = cutoff_key(s, s->retention);
+	bounds = part_read_bounds(s->parent, s->keytype);
+	cutoff = part_cutoff_key(s, s->retention);
 	archive_nsp = get_namespace_oid("elfsofa_archive", true);
 
 	foreach(lc, bounds)
@@ -887,15 +834,15 @@ retire_old(PartSet *s, StringInfo out)
 			appendStringInfoChar(out, ',');
 		retired++;
 		appendStringInfoString(out, "{\"partition\":");
-		json_str(out, qname);
+		part_json_str(out, qname);
 		appendStringInfo(out, ",\"action\":\"%s\"}", s->drop ? "drop" : "archive");
 	}
 	return retired;
 }
 
 /* Validates a parent and returns its key type; raises 22023/PT404/42501 with details. */
-static Oid
-check_parent(Oid relid, const char *column)
+Oid
+part_check_parent(Oid relid, const char *column)
 {
 	Relation	rel;
 	PartitionKey key;
@@ -917,32 +864,32 @@ check_parent(Oid relid, const char *column)
 				 errmsg("must be owner of table %s", relname),
 				 errdetail("Only the owner of %s can register it for partition maintenance.", relname)));
 	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-		bad_input("table is not partitioned",
+		part_bad_input("table is not partitioned",
 				  psprintf("Table %s is not a partitioned table.", relname),
 				  "Create it with PARTITION BY RANGE (control_column).");
 	if (RelationGetNamespace(rel) == get_namespace_oid("elfsofa_archive", true))
-		bad_input("archived tables cannot be managed",
+		part_bad_input("archived tables cannot be managed",
 				  psprintf("Table %s is in schema elfsofa_archive.", relname), NULL);
 	if (rel->rd_rel->relispartition)
-		bad_input("table is itself a partition",
+		part_bad_input("table is itself a partition",
 				  psprintf("Table %s is a partition; register its top-level parent.", relname), NULL);
 	attnum = get_attnum(relid, column);
 	if (attnum == InvalidAttrNumber || attnum < 0)
-		bad_input("control column does not exist",
+		part_bad_input("control column does not exist",
 				  psprintf("Table %s has no column \"%s\".", relname, column), NULL);
 	key = RelationGetPartitionKey(rel);
 	if (key->strategy != PARTITION_STRATEGY_RANGE)
-		bad_input("table is not partitioned by range",
+		part_bad_input("table is not partitioned by range",
 				  psprintf("Table %s is partitioned by %s.", relname,
 						   key->strategy == PARTITION_STRATEGY_LIST ? "LIST" : "HASH"),
 				  "Only RANGE partitioning by a timestamptz or date column is managed.");
 	if (key->partnatts != 1 || key->partattrs[0] != attnum)
-		bad_input("table is not partitioned by the control column",
+		part_bad_input("table is not partitioned by the control column",
 				  psprintf("Table %s is not partitioned by exactly column \"%s\".", relname, column),
 				  NULL);
 	keytype = key->parttypid[0];
 	if (keytype != TIMESTAMPTZOID && keytype != DATEOID)
-		bad_input("control column must be timestamptz or date",
+		part_bad_input("control column must be timestamptz or date",
 				  psprintf("Column \"%s\" of %s has type %s.", column, relname, format_type_be(keytype)),
 				  NULL);
 	relation_close(rel, AccessShareLock);
@@ -962,8 +909,8 @@ static EsPlan load_plan = {
 };
 
 /* Reads sets (all, or the group of one parent) ordered leader first, followers after. */
-static List *
-load_sets(Oid only)
+List *
+part_load_sets(Oid only)
 {
 	Datum		v[1];
 	char		nulls[1] = {' '};
@@ -996,7 +943,7 @@ load_sets(Oid only)
 		}
 		s->drop = DatumGetBool(SPI_getbinval(t, td, 7, &isnull));
 		s->time_zone = SPI_getvalue(t, td, 8);
-		if (!parse_period(s->interval, &s->unit, &s->n))
+		if (!part_parse_period(s->interval, &s->unit, &s->n))
 		{
 			s->n = 0;			/* reported as an error for this set */
 		}
@@ -1006,13 +953,13 @@ load_sets(Oid only)
 }
 
 /* The key type of a set's parent, or an error naming what changed under us. */
-static void
-resolve_keytype(PartSet *s)
+void
+part_resolve_keytype(PartSet *s)
 {
 	if (s->n == 0)
-		bad_input("unsupported partition interval",
+		part_bad_input("unsupported partition interval",
 				  "The set's part_interval is not a whole number of days, weeks, months or years.", NULL);
-	s->keytype = check_parent(s->parent, s->control_column);
+	s->keytype = part_check_parent(s->parent, s->control_column);
 }
 
 static EsPlan upsert_plan = {
@@ -1063,23 +1010,23 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 	char	   *relname;
 
 	if (PG_ARGISNULL(0))
-		bad_input("parent must not be null", "Argument \"parent\" was null.", NULL);
+		part_bad_input("parent must not be null", "Argument \"parent\" was null.", NULL);
 	parent = PG_GETARG_OID(0);
 	column = es_require_text(fcinfo, 1, "control_column", NAMEDATALEN - 1);
 	if (PG_ARGISNULL(2))
-		bad_input("part_interval must not be null", "Argument \"part_interval\" was null.", NULL);
+		part_bad_input("part_interval must not be null", "Argument \"part_interval\" was null.", NULL);
 	iv = PG_GETARG_INTERVAL_P(2);
 	memset(&s, 0, sizeof(s));
-	if (!parse_period(iv, &s.unit, &s.n))
-		bad_input("unsupported partition interval",
+	if (!part_parse_period(iv, &s.unit, &s.n))
+		part_bad_input("unsupported partition interval",
 				  psprintf("Argument \"part_interval\" was %s.",
 						   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(iv)))),
 				  "Use 1 day, 1 week, 1 month or 1 year, or a whole multiple of one (e.g. 3 months).");
 	if (PG_ARGISNULL(3))
-		bad_input("premake must not be null", "Argument \"premake\" was null.", NULL);
+		part_bad_input("premake must not be null", "Argument \"premake\" was null.", NULL);
 	premake = PG_GETARG_INT32(3);
 	if (premake < 0 || premake > 1000)
-		bad_input("premake must be between 0 and 1000",
+		part_bad_input("premake must be between 0 and 1000",
 				  psprintf("Argument \"premake\" was %d.", premake), NULL);
 	if (!PG_ARGISNULL(4))
 	{
@@ -1089,7 +1036,7 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 		memset(&zero, 0, sizeof(zero));
 		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(retention),
 											  IntervalPGetDatum(&zero))) <= 0)
-			bad_input("retention must be positive",
+			part_bad_input("retention must be positive",
 					  psprintf("Argument \"retention\" was %s.",
 							   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(retention)))),
 					  "Pass NULL to keep every partition.");
@@ -1098,13 +1045,13 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 	{
 		action = text_to_cstring(PG_GETARG_TEXT_PP(5));
 		if (strcmp(action, "archive") != 0 && strcmp(action, "drop") != 0)
-			bad_input("retention_action must be archive or drop",
+			part_bad_input("retention_action must be archive or drop",
 					  psprintf("Argument \"retention_action\" was \"%s\".", action), NULL);
 	}
 	if (!PG_ARGISNULL(6))
 		leader = PG_GETARG_OID(6);
 
-	s.keytype = check_parent(parent, column);
+	s.keytype = part_check_parent(parent, column);
 	relname = quote_qualified_identifier(get_namespace_name(get_rel_namespace(parent)), get_rel_name(parent));
 
 	initStringInfo(&out);
@@ -1115,7 +1062,7 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 		bool		isnull;
 
 		if (leader == parent)
-			bad_input("a set cannot retire with itself",
+			part_bad_input("a set cannot retire with itself",
 					  psprintf("Arguments \"parent\" and \"retire_with\" were both %s.", relname), NULL);
 		es_exec(&leader_plan, lv, NULL, true, 0);
 		if (SPI_processed == 0)
@@ -1127,12 +1074,12 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 					 errhint("Register the leader table first.")));
 		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (!isnull)
-			bad_input("retire_with must name a leader set",
+			part_bad_input("retire_with must name a leader set",
 					  "Argument \"retire_with\" itself retires with another set; link to that one.", NULL);
 		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
 											  SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
 											  IntervalPGetDatum(iv))) != 0)
-			bad_input("retire_with must have the same interval",
+			part_bad_input("retire_with must have the same interval",
 					  "Sets retired together must share one schedule: the leader's part_interval differs.", NULL);
 	}
 	if (OidIsValid(leader))
@@ -1142,7 +1089,7 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 
 		es_exec(&followers_plan, fv, NULL, true, 0);
 		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0)
-			bad_input("a leader set cannot retire with another set",
+			part_bad_input("a leader set cannot retire with another set",
 					  psprintf("Other sets retire with %s.", relname), NULL);
 	}
 
@@ -1170,15 +1117,15 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 	s.premake = premake;
 	s.time_zone = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("lock_timeout", psprintf("%d", es_lock_timeout_ms),
+	(void) set_config_option("lock_timeout", psprintf("%d", part_lock_timeout_ms),
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
-	create_ahead(&s, &out, false);
+	part_create_ahead(&s, &out, false);
 	AtEOXact_GUC(true, save_nestlevel);
 	SPI_finish();
 
 	initStringInfo(&res);
 	appendStringInfoString(&res, "{\"parent\":");
-	json_str(&res, relname);
+	part_json_str(&res, relname);
 	appendStringInfo(&res, ",\"created\":[%s]}", out.data);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(res.data)));
 }
@@ -1222,17 +1169,17 @@ group_create(List *group, StringInfo *outs, int *counts)
 			PartSet    *s = lfirst(lc);
 			NewParts   *np;
 
-			resolve_keytype(s);
-			np = plan_ahead(s, true);
+			part_resolve_keytype(s);
+			np = part_plan_ahead(s, true);
 			nps = lappend(nps, np);
 			if (np->parts != NIL)
 				todo = lappend(todo, np);
 		}
 		if (todo != NIL)
-			make_partitions(todo);
+			part_make_partitions(todo);
 		foreach(lc, nps)
 		{
-			counts[k] = finish_ahead((NewParts *) lfirst(lc), outs[k]);
+			counts[k] = part_finish_ahead((NewParts *) lfirst(lc), outs[k]);
 			k++;
 		}
 		ReleaseCurrentSubTransaction();
@@ -1241,7 +1188,7 @@ group_create(List *group, StringInfo *outs, int *counts)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata = subxact_abort(oldcxt, oldowner);
+		ErrorData  *edata = part_subxact_abort(oldcxt, oldowner);
 
 		for (int k = 0; k < list_length(group); k++)
 		{
@@ -1277,8 +1224,8 @@ retire_work(void *arg)
 	{
 		PartSet    *s = list_nth(st->group, i);
 
-		resolve_keytype(s);
-		st->n += retire_old(s, st->out);
+		part_resolve_keytype(s);
+		st->n += part_retire_old(s, st->out);
 	}
 }
 
@@ -1301,7 +1248,7 @@ group_retire(List *group, StringInfo out, int *count)
 	MemoryContextSwitchTo(oldcxt);
 	PG_TRY();
 	{
-		run_with_retry(retire_work, st);
+		part_run_with_retry(retire_work, st);
 		ReleaseCurrentSubTransaction();
 		MemoryContextSwitchTo(oldcxt);
 		CurrentResourceOwner = oldowner;
@@ -1309,7 +1256,7 @@ group_retire(List *group, StringInfo out, int *count)
 	}
 	PG_CATCH();
 	{
-		ErrorData  *edata = subxact_abort(oldcxt, oldowner);
+		ErrorData  *edata = part_subxact_abort(oldcxt, oldowner);
 
 		out->len = st->outlen;
 		out->data[st->outlen] = '\0';
@@ -1342,7 +1289,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 
 	initStringInfo(&res);
 	SPI_connect();
-	sets = load_sets(only);
+	sets = part_load_sets(only);
 	mark_oids = palloc0(sizeof(Datum) * (list_length(sets) + 1));
 	mark_errs = palloc0(sizeof(Datum) * (list_length(sets) + 1));
 	mark_nulls = palloc0(sizeof(bool) * (list_length(sets) + 1));
@@ -1355,7 +1302,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 				 errhint("Register it with elfsofa.partition_table().")));
 
 	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("lock_timeout", psprintf("%d", es_lock_timeout_ms),
+	(void) set_config_option("lock_timeout", psprintf("%d", part_lock_timeout_ms),
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
 	appendStringInfoString(&res, "{\"sets\":[");
@@ -1416,7 +1363,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 				appendStringInfoChar(&res, ',');
 			first = false;
 			appendStringInfoString(&res, "{\"parent\":");
-			json_str(&res, get_rel_name(s->parent) ?
+			part_json_str(&res, get_rel_name(s->parent) ?
 					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(s->parent)),
 												get_rel_name(s->parent)) :
 					 psprintf("%u", s->parent));
@@ -1446,7 +1393,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 			if (err)
 				errors++;
 			appendStringInfo(&res, ",\"created\":[%s],\"retired\":[%s],\"error\":", created_outs[k]->data, retired.data);
-			json_str(&res, err);
+			part_json_str(&res, err);
 			appendStringInfoChar(&res, '}');
 
 			/* remembered for one UPDATE at the end, in the outer context */
@@ -1512,7 +1459,7 @@ elfsofa_partition_reach(PG_FUNCTION_ARGS)
 	relation_close(rel, AccessShareLock);
 	if (keytype != TIMESTAMPTZOID && keytype != DATEOID)
 		PG_RETURN_NULL();
-	bounds = read_bounds(parent, keytype);
+	bounds = part_read_bounds(parent, keytype);
 	foreach(lc, bounds)
 	{
 		Bound	   *b = lfirst(lc);
