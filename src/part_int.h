@@ -102,7 +102,6 @@ extern int	part_create_ahead(PartSet *s, StringInfo out, bool attach);
 extern int	part_retire_old(PartSet *s, StringInfo out);
 
 /* in part_maintain.c */
-extern int	part_lock_timeout_ms;	/* elfsofa.maintenance_lock_timeout */
 extern int	part_lock_retries;		/* elfsofa.maintenance_lock_retries */
 
 #endif							/* ELFSOFA_PART_INT_H */

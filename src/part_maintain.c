@@ -1,59 +1,30 @@
 /*
- * partitions.c — the partition manager: partition_table() registers a
- * RANGE-partitioned table, run_maintenance() keeps partitions premade ahead
- * of now() and retires those wholly past retention, partition_reach() tells
- * how far a table reaches.
+ * part_maintain.c — the partition manager's SQL entry points and GUCs:
+ * partition_table() registers a RANGE-partitioned table, run_maintenance()
+ * keeps partitions premade ahead of now() and retires those past retention,
+ * partition_reach() tells how far a table reaches.
  *
- * Everything is driven by the catalog (pg_inherits + pg_class.relpartbound):
- * no data is ever scanned.  New partitions are made as plain tables and then
- * ATTACHed, which takes only SHARE UPDATE EXCLUSIVE on the parent, so inserts
- * carry on.  Every DDL step runs under a short lock_timeout with a few
- * retries, and a retry gives back every lock the step took; each group (a
- * set, or a leader with the sets that retire with it) runs in its own
- * subtransaction so one failing group is recorded and the others go on; a
- * per-set advisory lock makes a concurrent run skip a set that is busy
- * instead of queueing behind it.
- *
- * Partitions are deliberately not extension members (even those created
- * while CREATE EXTENSION runs), so pg_dump dumps them and their rows like any
- * user table; partition_sets is a pg_extension_config_dump table.
+ * Each group (a set, or a leader with the sets that retire with it) runs in
+ * its own subtransaction, so one failing group is recorded and the others go
+ * on; a per-set advisory lock makes a concurrent run skip a set that is busy
+ * instead of queueing behind it.  partition_sets is a
+ * pg_extension_config_dump table.
  */
 #include "elfsofa.h"
 
-#include "access/htup_details.h"
+#include "access/relation.h"
 #include "access/xact.h"
-#include "catalog/dependency.h"
-#include "catalog/namespace.h"
-#include "catalog/pg_class.h"
-#include "catalog/pg_extension.h"
-#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
-#include "lib/stringinfo.h"
 #include "miscadmin.h"
-#include "nodes/makefuncs.h"
-#include "nodes/parsenodes.h"
-#include "nodes/plannodes.h"
-#include "partitioning/partdefs.h"
 #include "storage/lock.h"
-#include "tcop/dest.h"
-#include "tcop/utility.h"
-#include "utils/acl.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/date.h"
-#include "utils/datetime.h"
-#include "utils/fmgrprotos.h"
 #include "utils/guc.h"
-#include "utils/json.h"
-#include "access/relation.h"
-#include "mb/pg_wchar.h"
-#include "pgtime.h"
 #include "utils/lsyscache.h"
 #include "utils/memutils.h"
 #include "utils/partcache.h"
-#include "utils/rel.h"
-#include "utils/syscache.h"
 #include "utils/timestamp.h"
 
 #include "part_int.h"
@@ -65,7 +36,7 @@ PG_FUNCTION_INFO_V1(elfsofa_partition_reach);
 /* Advisory lock space for partition sets: key1 of pg_advisory_xact_lock(int, int). */
 #define ES_PART_LOCK_KEY	0x656C6673
 
-int			part_lock_timeout_ms = 200;
+static int	es_lock_timeout_ms = 200;
 int			part_lock_retries = 5;
 
 void
@@ -74,7 +45,7 @@ es_partitions_init(void)
 	DefineCustomIntVariable("elfsofa.maintenance_lock_timeout",
 							"lock_timeout (ms) for each DDL step of partition maintenance.",
 							"Range 1 to 60000. Maintenance gives up a step after this wait instead of queueing behind the shop; it retries elfsofa.maintenance_lock_retries times.",
-							&part_lock_timeout_ms, 200, 1, 60000,
+							&es_lock_timeout_ms, 200, 1, 60000,
 							PGC_USERSET, GUC_UNIT_MS, NULL, NULL, NULL);
 	DefineCustomIntVariable("elfsofa.maintenance_lock_retries",
 							"How many times partition maintenance retries a DDL step that hit its lock timeout.",
@@ -238,7 +209,7 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 	s.premake = premake;
 	s.time_zone = SPI_getvalue(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1);
 	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("lock_timeout", psprintf("%d", part_lock_timeout_ms),
+	(void) set_config_option("lock_timeout", psprintf("%d", es_lock_timeout_ms),
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 	part_create_ahead(&s, &out, false);
 	AtEOXact_GUC(true, save_nestlevel);
@@ -423,7 +394,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 				 errhint("Register it with elfsofa.partition_table().")));
 
 	save_nestlevel = NewGUCNestLevel();
-	(void) set_config_option("lock_timeout", psprintf("%d", part_lock_timeout_ms),
+	(void) set_config_option("lock_timeout", psprintf("%d", es_lock_timeout_ms),
 							 PGC_USERSET, PGC_S_SESSION, GUC_ACTION_SAVE, true, 0, false);
 
 	appendStringInfoString(&res, "{\"sets\":[");
