@@ -41,7 +41,7 @@ install-listen: $(LISTEN_BIN)
 
 # PGXS tracks no header dependencies: every object depends on the shared header
 # (a struct changed there would otherwise leave stale objects behind).
-$(OBJS): src/elfsofa.h $(wildcard src/*.h src/*/*.h)
+$(OBJS): $(wildcard src/*.h src/*/*.h)
 
 elfsofa--1.0.sql: $(SQL_PARTS)
 	cat $(SQL_PARTS) > $@

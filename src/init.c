@@ -6,10 +6,19 @@
  * last (src/hooks.c installs all of them, in the order stated there): the
  * rate limiter's shared memory is sized by one of its settings.
  */
-#include "elfsofa.h"
-#include "hooks.h"
+#include "postgres.h"
 
+#include "fmgr.h"
 #include "utils/guc.h"
+
+#include "base/compat.h"
+#include "base/request.h"
+#include "events/events.h"
+#include "hooks.h"
+#include "ops/ops.h"
+#include "orders/orders.h"
+#include "partitions/partitions.h"
+#include "security/security.h"
 
 PG_MODULE_MAGIC;
 

@@ -60,4 +60,20 @@
 /* PG15+ asks for shared memory in shmem_request_hook; 14 asks in _PG_init. */
 #define ES_HAVE_SHMEM_REQUEST_HOOK (PG_VERSION_NUM >= 150000)
 
+/* A_Const holds its value in a union of nodes since PostgreSQL 15. */
+#if PG_VERSION_NUM >= 150000
+#define ES_SET_STRING_CONST(c, str) \
+	do { (c)->val.sval.type = T_String; (c)->val.sval.sval = (str); (c)->isnull = false; } while (0)
+#else
+#define ES_SET_STRING_CONST(c, str) \
+	do { (c)->val.type = T_String; (c)->val.val.str = (str); } while (0)
+#endif
+
+/* SPI_commit starts the next transaction itself since PostgreSQL 15. */
+#if PG_VERSION_NUM >= 150000
+#define ES_SPI_START_TRANSACTION() ((void) 0)
+#else
+#define ES_SPI_START_TRANSACTION() SPI_start_transaction()
+#endif
+
 #endif							/* ES_COMPAT_H */

@@ -187,9 +187,7 @@ elfsofa_archive_rows(PG_FUNCTION_ARGS)
 		if (nonatomic)
 		{
 			SPI_commit();
-#if PG_VERSION_NUM < 150000
-			SPI_start_transaction();
-#endif
+			ES_SPI_START_TRANSACTION();
 		}
 	}
 	if (nonatomic)

@@ -10,7 +10,7 @@
  * those created while CREATE EXTENSION runs), so pg_dump dumps them and their
  * rows like any user table.
  */
-#include "elfsofa.h"
+#include "partitions/partitions.h"
 
 #include "access/xact.h"
 #include "catalog/dependency.h"
@@ -28,8 +28,6 @@
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
-
-#include "part_int.h"
 
 /*
  * In a PG_CATCH of an internal subtransaction: takes the error, rolls the
@@ -116,14 +114,7 @@ string_const(char *str)
 {
 	A_Const    *c = makeNode(A_Const);
 
-#if PG_VERSION_NUM >= 150000
-	c->val.sval.type = T_String;
-	c->val.sval.sval = str;
-	c->isnull = false;
-#else
-	c->val.type = T_String;
-	c->val.val.str = str;
-#endif
+	ES_SET_STRING_CONST(c, str);
 	c->location = -1;
 	return (Node *) c;
 }

@@ -8,15 +8,13 @@
  * the session's TimeZone; bound text is ISO in UTC, so neither DateStyle nor
  * TimeZone changes the DDL that maintenance runs.
  */
-#include "elfsofa.h"
+#include "partitions/partitions.h"
 
 #include "catalog/pg_type.h"
 #include "mb/pg_wchar.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/timestamp.h"
-
-#include "part_int.h"
 
 /* Turns an interval into a period; false when it is not 1 day/week/month/year or a multiple. */
 bool

@@ -7,7 +7,7 @@
  * no data is ever scanned.  A parent is checked again on every run, since it
  * may have been altered, repartitioned or moved since it was registered.
  */
-#include "elfsofa.h"
+#include "partitions/partitions.h"
 
 #include "access/relation.h"
 #include "catalog/namespace.h"
@@ -23,8 +23,6 @@
 #include "utils/partcache.h"
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
-
-#include "part_int.h"
 
 void
 part_bad_input(const char *msg, const char *detail, const char *hint)

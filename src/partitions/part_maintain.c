@@ -10,7 +10,7 @@
  * instead of queueing behind it.  partition_sets is a
  * pg_extension_config_dump table.
  */
-#include "elfsofa.h"
+#include "partitions/partitions.h"
 
 #include "access/relation.h"
 #include "access/xact.h"
@@ -26,8 +26,6 @@
 #include "utils/memutils.h"
 #include "utils/partcache.h"
 #include "utils/timestamp.h"
-
-#include "part_int.h"
 
 PG_FUNCTION_INFO_V1(elfsofa_partition_table);
 PG_FUNCTION_INFO_V1(elfsofa_run_maintenance);
