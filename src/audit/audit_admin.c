@@ -87,11 +87,7 @@ audit_open_target(FunctionCallInfo fcinfo, char **qualname)
 	Oid			nsp;
 	Oid			logid;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("tbl must not be null"),
-				 errdetail("Argument \"tbl\" was null.")));
+	es_arg_not_null(fcinfo, 0, "tbl");
 	relid = PG_GETARG_OID(0);
 	rel = es_open_relation_arg(relid, "tbl", AccessShareLock);
 	if (rel->rd_rel->relkind != RELKIND_RELATION &&

@@ -30,17 +30,40 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+/* es_arg_not_null raises 22023 when argument argno (named argname) is SQL NULL. */
+void
+es_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *argname)
+{
+	if (PG_ARGISNULL(argno))
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("%s must not be null", argname),
+				 errdetail("Argument \"%s\" was null.", argname)));
+}
+
+/*
+ * es_invalid_arg raises 22023 with the given message, DETAIL and optional
+ * HINT; every "bad argument" error of the SQL functions goes through it or
+ * through es_bad_input (a json path and what was wrong with it).
+ */
+void
+es_invalid_arg(const char *msg, const char *detail, const char *hint)
+{
+	ereport(ERROR,
+			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+			 errmsg("%s", msg),
+			 errdetail("%s", detail),
+			 hint ? errhint("%s", hint) : 0));
+	pg_unreachable();
+}
+
 char *
 es_require_text(FunctionCallInfo fcinfo, int argno, const char *argname, int maxlen)
 {
 	text	   *t;
 	char	   *s;
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be null", argname),
-				 errdetail("Argument \"%s\" was null.", argname)));
+	es_arg_not_null(fcinfo, argno, argname);
 	t = PG_GETARG_TEXT_PP(argno);
 	s = text_to_cstring(t);
 	if (s[0] == '\0')
@@ -62,11 +85,7 @@ es_require_quantity(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
 	int32		q;
 
-	if (PG_ARGISNULL(argno))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be null", argname),
-				 errdetail("Argument \"%s\" was null.", argname)));
+	es_arg_not_null(fcinfo, argno, argname);
 	q = PG_GETARG_INT32(argno);
 	if (q <= 0 || q > ES_MAX_QUANTITY)
 		ereport(ERROR,
@@ -111,14 +130,11 @@ es_open_relation_arg(Oid relid, const char *argname, LOCKMODE lockmode)
 	return rel;
 }
 
+/* es_bad_input raises 22023: errmsg msg, DETAIL "<path> <why>." */
 void
 es_bad_input(const char *path, const char *msg, const char *why)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s", msg),
-			 errdetail("%s %s.", path, why)));
-	pg_unreachable();
+	es_invalid_arg(msg, psprintf("%s %s.", path, why), NULL);
 }
 
 bool

@@ -31,4 +31,9 @@ extern bool es_parse_uuid(const char *s, pg_uuid_t *out);
 /* A jsonb object argument of at most maxbytes, or 22023 naming argname. */
 extern void es_require_object(Jsonb *jb, const char *argname, int maxbytes);
 
+/* 22023 "<argname> must not be null" when argument argno is SQL NULL. */
+extern void es_arg_not_null(FunctionCallInfo fcinfo, int argno, const char *argname);
+/* 22023 with this message, DETAIL and optional HINT. */
+extern void es_invalid_arg(const char *msg, const char *detail, const char *hint) pg_attribute_noreturn();
+
 #endif							/* ES_ARGS_H */

@@ -31,11 +31,7 @@ static EsPlan linked_elsewhere_plan = {
 static void
 bad_arg(const char *arg, const char *msg, const char *value, const char *hint)
 {
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s", msg),
-			 errdetail("Argument \"%s\" was \"%s\".", arg, value),
-			 hint ? errhint("%s", hint) : 0));
+	es_invalid_arg(msg, psprintf("Argument \"%s\" was \"%s\".", arg, value), hint);
 }
 
 /* Same rule as the CHECK constraint, so bad input is 22023 and not 23514. */

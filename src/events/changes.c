@@ -383,11 +383,7 @@ es_open_target(FunctionCallInfo fcinfo)
 {
 	Relation	rel;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("tbl must not be null"),
-				 errdetail("Argument \"tbl\" was null.")));
+	es_arg_not_null(fcinfo, 0, "tbl");
 	rel = es_open_relation_arg(PG_GETARG_OID(0), "tbl", AccessShareLock);
 	if (rel->rd_rel->relkind != RELKIND_RELATION && rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
 		ereport(ERROR,

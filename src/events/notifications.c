@@ -604,11 +604,7 @@ es_claim_notifications(PG_FUNCTION_ARGS)
 static int64
 es_require_notification_id(FunctionCallInfo fcinfo)
 {
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("id must not be null"),
-				 errdetail("Argument \"id\" was null.")));
+	es_arg_not_null(fcinfo, 0, "id");
 	return PG_GETARG_INT64(0);
 }
 

@@ -2,7 +2,7 @@
  * publisher.c — the background publisher: NOTIFY off the writers' path.
  *
  * One NOTIFY in every order transaction serialises commits on the global
- * notify queue lock (DESIGN.md measured ~5,000-6,600 → ~3,100-3,400 tps).  So
+ * notify queue lock (see the README's events benchmark).  So
  * when elfsofa is in shared_preload_libraries, one background worker connects
  * to the database named by elfsofa.database (default 'postgres', the database
  * Supabase uses; '' disables it).  Writers in that database only set the
@@ -59,11 +59,8 @@ typedef struct EsPublisherShared
 
 char	   *es_guc_database = NULL;
 /*
- * 20 ms: each publisher transaction (and, back then, the catch-up query it
- * woke in every elfsofa-listen) had a fixed cost of ~0.4 ms of CPU; at 10 ms
- * that was ~4% of an order's CPU under load, at 20 ms half of it, for ~5 ms
- * more median latency.  (elfsofa-listen now prints the payloads without a
- * query in worker mode; subscribers that query on every wake-up still do.)
+ * 20 ms by default: each publisher transaction has a fixed CPU cost, which a
+ * short pause spreads over more commits for a few ms more latency.
  */
 static int	es_guc_publisher_delay = 20;
 

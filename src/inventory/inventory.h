@@ -14,6 +14,16 @@
 #include "base/request.h"
 #include "base/spi.h"
 
-/* Nothing is shared from this area yet: stock changes are its SQL functions. */
+/* in stock.c: one stock row changed and its ledger row written together */
+extern bool es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_reserved,
+						   const char *reason, int64 order_id, const char *actor, const char *note,
+						   int32 *available);
+
+/*
+ * Reasons a ledger row gives.  process_order writes its "reserve" rows in its
+ * own one writing statement, for speed: the one documented exception to
+ * "only the inventory area writes stock_levels and stock_ledger".
+ */
+#define ES_LEDGER_RESERVE	"reserve"
 
 #endif							/* ES_INVENTORY_H */

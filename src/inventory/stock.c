@@ -116,3 +116,47 @@ elfsofa_available(PG_FUNCTION_ARGS)
 
 	PG_RETURN_INT32(avail);
 }
+
+/* One stock row changed and its ledger row, in one statement (es_stock_apply). */
+static EsPlan stock_effect_plan = {
+	"WITH s AS (UPDATE elfsofa.stock_levels SET on_hand = on_hand + $3, reserved = reserved + $4, updated_at = now() "
+	"           WHERE product_id = $1 AND location = $2 RETURNING on_hand - reserved AS available), "
+	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, order_id, actor, note) "
+	"      SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM s) "
+	"SELECT available FROM s",
+	8, {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
+};
+
+/*
+ * es_stock_apply changes one stock row by (d_on_hand, d_reserved) and writes
+ * its ledger row (reason, order, actor, note) in the same statement: the one
+ * way other areas change stock (cancel, ship, return, expiry).  Sets
+ * *available to the row's on_hand - reserved after the change; false when
+ * there is no stock row for (product_id, location).  SPI must be connected.
+ */
+bool
+es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_reserved,
+			   const char *reason, int64 order_id, const char *actor, const char *note,
+			   int32 *available)
+{
+	Datum		v[8];
+	char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	bool		isnull;
+
+	v[0] = Int64GetDatum(product_id);
+	v[1] = CStringGetTextDatum(location);
+	v[2] = Int32GetDatum(d_on_hand);
+	v[3] = Int32GetDatum(d_reserved);
+	v[4] = CStringGetTextDatum(reason);
+	v[5] = Int64GetDatum(order_id);
+	v[6] = CStringGetTextDatum(actor);
+	if (note)
+		v[7] = CStringGetTextDatum(note);
+	else
+		n[7] = 'n';
+	es_exec(&stock_effect_plan, v, n, false, 0);
+	if (SPI_processed != 1)
+		return false;
+	*available = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	return true;
+}

@@ -1,5 +1,5 @@
 /*
- * analytics.c — the seed's "behavior data → business reports": sales per
+ * analytics.c — reports from the shop's own data: sales per
  * period, co-purchase recommendations, restock suggestions and cart
  * conversion.  Every report is one SQL statement run through a cached plan;
  * C validates the arguments and streams the rows into a tuplestore.
@@ -177,11 +177,8 @@ return_rows(FunctionCallInfo fcinfo, EsPlan *plan, Datum *values, const char *nu
 static void
 require_period(FunctionCallInfo fcinfo, TimestampTz *from, TimestampTz *to)
 {
-	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s must not be null", PG_ARGISNULL(0) ? "from_ts" : "to_ts"),
-				 errdetail("Argument \"%s\" was null.", PG_ARGISNULL(0) ? "from_ts" : "to_ts")));
+	es_arg_not_null(fcinfo, 0, "from_ts");
+	es_arg_not_null(fcinfo, 1, "to_ts");
 	*from = PG_GETARG_TIMESTAMPTZ(0);
 	*to = PG_GETARG_TIMESTAMPTZ(1);
 	if (TIMESTAMP_NOT_FINITE(*from) || TIMESTAMP_NOT_FINITE(*to))

@@ -1,5 +1,5 @@
 /*
- * carts.c — the seed's add-to-cart flow: one open cart per customer, items
+ * carts.c — the add-to-cart flow: one open cart per customer, items
  * priced from the catalog, checkout through process_order in the caller's
  * transaction.  Checked-out and abandoned carts stay for conversion analytics.
  */

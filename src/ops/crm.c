@@ -1,5 +1,5 @@
 /*
- * crm.c — the seed's CRM: interaction tracking and per-customer insights
+ * crm.c — CRM: interaction tracking and per-customer insights
  * (orders, lifetime value, RFM segment, favourite products).
  */
 #include "ops/ops.h"
@@ -104,11 +104,7 @@ unknown_customer(Datum id)
 static Datum
 require_customer_id(FunctionCallInfo fcinfo)
 {
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("customer_id must not be null"),
-				 errdetail("Argument \"customer_id\" was null.")));
+	es_arg_not_null(fcinfo, 0, "customer_id");
 	return PG_GETARG_DATUM(0);
 }
 

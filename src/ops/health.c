@@ -1,5 +1,5 @@
 /*
- * health.c — elfsofa.health() and elfsofa.metrics(): the seed's "health checks
+ * health.c — elfsofa.health() and elfsofa.metrics(): the shop's "health checks
  * → metrics → alerts" inside the database.  One collector runs every check
  * once and renders both the JSON report and the Prometheus text, so the two
  * never disagree.  Also defines the ops settings (thresholds, analytics).

@@ -1,6 +1,6 @@
 /*
  * lifecycle.c — what happens to an order after process_order: status changes
- * along DESIGN.md's transition table with their stock effects (release on
+ * along the transition table (README, "Order status") with their stock effects (release on
  * cancel, consume on ship, put back on return), the trigger that keeps direct
  * UPDATEs from breaking that table, payments recorded from webhooks, and the
  * expiry of stale unpaid transfer orders.
@@ -35,50 +35,49 @@ static const char *const order_statuses[] = {
 	"pending", "confirmed", "packed", "shipped", "delivered", "cancelled", "returned", NULL
 };
 
-/* DESIGN.md's transition table, and what each allowed step does to stock. */
+/* The transition table (README, "Order status"), and what each allowed step does to stock. */
+static const struct
+{
+	const char *from;
+	const char *to;
+	StockEffect effect;
+}			transitions[] = {
+	{"pending", "confirmed", EFFECT_NONE},
+	{"pending", "cancelled", EFFECT_RELEASE},
+	{"confirmed", "packed", EFFECT_NONE},
+	{"confirmed", "cancelled", EFFECT_RELEASE},
+	{"packed", "shipped", EFFECT_SHIP},
+	{"packed", "cancelled", EFFECT_RELEASE},
+	{"shipped", "delivered", EFFECT_NONE},
+	{"delivered", "returned", EFFECT_RETURN},
+};
+
+/* Whether from -> to is a step of the table; *effect (when given) says what it does to stock. */
 static bool
 transition(const char *from, const char *to, StockEffect *effect)
 {
-	static const struct
-	{
-		const char *from;
-		const char *to;
-		StockEffect effect;
-	}			table[] = {
-		{"pending", "confirmed", EFFECT_NONE},
-		{"pending", "cancelled", EFFECT_RELEASE},
-		{"confirmed", "packed", EFFECT_NONE},
-		{"confirmed", "cancelled", EFFECT_RELEASE},
-		{"packed", "shipped", EFFECT_SHIP},
-		{"packed", "cancelled", EFFECT_RELEASE},
-		{"shipped", "delivered", EFFECT_NONE},
-		{"delivered", "returned", EFFECT_RETURN},
-	};
-
-	for (int i = 0; i < lengthof(table); i++)
-		if (strcmp(table[i].from, from) == 0 && strcmp(table[i].to, to) == 0)
+	for (int i = 0; i < lengthof(transitions); i++)
+		if (strcmp(transitions[i].from, from) == 0 && strcmp(transitions[i].to, to) == 0)
 		{
 			if (effect)
-				*effect = table[i].effect;
+				*effect = transitions[i].effect;
 			return true;
 		}
 	return false;
 }
 
+/* The statuses the table allows after from, for messages: "packed or cancelled". */
 static const char *
 allowed_from(const char *from)
 {
-	if (strcmp(from, "pending") == 0)
-		return "confirmed or cancelled";
-	if (strcmp(from, "confirmed") == 0)
-		return "packed or cancelled";
-	if (strcmp(from, "packed") == 0)
-		return "shipped or cancelled";
-	if (strcmp(from, "shipped") == 0)
-		return "delivered";
-	if (strcmp(from, "delivered") == 0)
-		return "returned";
-	return "nothing (it is final)";
+	StringInfoData s;
+	int			n = 0;
+
+	initStringInfo(&s);
+	for (int i = 0; i < lengthof(transitions); i++)
+		if (strcmp(transitions[i].from, from) == 0)
+			appendStringInfo(&s, "%s%s", n++ > 0 ? " or " : "", transitions[i].to);
+	return n > 0 ? s.data : "nothing (it is final)";
 }
 
 static EsPlan lock_order_plan = {
@@ -92,16 +91,6 @@ static EsPlan lines_plan = {
 	"FROM elfsofa.order_lines l WHERE l.order_id = $1 AND l.created_at = $2 "
 	"ORDER BY l.product_id, l.location <> 'main', l.location",
 	2, {INT8OID, TIMESTAMPTZOID}
-};
-
-/* One stock row changed and its ledger row, in one statement. */
-static EsPlan stock_effect_plan = {
-	"WITH s AS (UPDATE elfsofa.stock_levels SET on_hand = on_hand + $3, reserved = reserved + $4, updated_at = now() "
-	"           WHERE product_id = $1 AND location = $2 RETURNING on_hand - reserved AS available), "
-	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, order_id, actor, note) "
-	"      SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM s) "
-	"SELECT available FROM s",
-	8, {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
 };
 
 static EsPlan set_status_plan = {
@@ -121,11 +110,7 @@ unknown_order(int64 order_id)
 static int64
 require_order_id(FunctionCallInfo fcinfo)
 {
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("order_id must not be null"),
-				 errdetail("Argument \"order_id\" was null.")));
+	es_arg_not_null(fcinfo, 0, "order_id");
 	return PG_GETARG_INT64(0);
 }
 
@@ -197,27 +182,13 @@ change_status(int64 order_id, const char *to, const char *note, bool cancel, Mem
 			int32		q = DatumGetInt32(SPI_getbinval(t, lines->tupdesc, 3, &isnull));
 			char	   *sku = SPI_getvalue(t, lines->tupdesc, 4);
 			char	   *location = SPI_getvalue(t, lines->tupdesc, 2);
-			Datum		v[8];
-			char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 			int32		d_on_hand = effect == EFFECT_RELEASE ? 0 : effect == EFFECT_SHIP ? -q : q;
 			int32		d_reserved = effect == EFFECT_RETURN ? 0 : -q;
 			int32		available;
 
-			v[0] = SPI_getbinval(t, lines->tupdesc, 1, &isnull);
-			v[1] = CStringGetTextDatum(location);
-			v[2] = Int32GetDatum(d_on_hand);
-			v[3] = Int32GetDatum(d_reserved);
-			v[4] = CStringGetTextDatum(reason);
-			v[5] = arg;
-			v[6] = CStringGetTextDatum(actor);
-			if (note)
-				v[7] = CStringGetTextDatum(note);
-			else
-				n[7] = 'n';
-			es_exec(&stock_effect_plan, v, n, false, 0);
-			if (SPI_processed != 1)
+			if (!es_stock_apply(DatumGetInt64(SPI_getbinval(t, lines->tupdesc, 1, &isnull)), location,
+								d_on_hand, d_reserved, reason, order_id, actor, note, &available))
 				elog(ERROR, "elfsofa: stock row of order " INT64_FORMAT " line %s@%s is missing", order_id, sku, location);
-			available = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 
 			st = NULL;
 			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
@@ -408,21 +379,6 @@ payment_step_ok(const char *from, const char *to)
 	return false;
 }
 
-/* The order's money state after a payment reaches `status`; NULL to leave it. */
-static const char *
-next_order_payment_status(const char *current, const char *status)
-{
-	if (strcmp(status, "captured") == 0)
-		return "paid";
-	if (strcmp(status, "refunded") == 0)
-		return "refunded";
-	if (strcmp(status, "authorized") == 0 && strcmp(current, "unpaid") == 0)
-		return "authorized";
-	if (strcmp(status, "failed") == 0 && strcmp(current, "authorized") == 0)
-		return "unpaid";
-	return NULL;
-}
-
 /*
  * elfsofa.record_payment(order_id, payment_info): idempotent by
  * (provider, provider_ref), so a provider re-sending a webhook changes nothing.
@@ -524,7 +480,7 @@ elfsofa_record_payment(PG_FUNCTION_ARGS)
 
 	if (!replayed)
 	{
-		new_status = next_order_payment_status(payment_status, pay.status);
+		new_status = es_payment_order_status(payment_status, pay.status);
 		if (new_status && strcmp(new_status, payment_status) != 0)
 		{
 			Datum		oa[4] = {arg, created_at, CStringGetTextDatum(new_status), CStringGetTextDatum(pay.method)};
@@ -596,11 +552,7 @@ elfsofa_expire_unpaid_orders(PG_FUNCTION_ARGS)
 	Datum		arg;
 	char	   *reason;
 
-	if (PG_ARGISNULL(0))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("older_than must not be null"),
-				 errdetail("Argument \"older_than\" was null.")));
+	es_arg_not_null(fcinfo, 0, "older_than");
 	older = PG_GETARG_INTERVAL_P(0);
 	if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(older), IntervalPGetDatum(&zero))) < 0)
 		ereport(ERROR,

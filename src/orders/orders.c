@@ -199,7 +199,7 @@ static EsPlan write_plan = {
 	"  FROM o, unnest($6::bigint[], $7::text[], $8::text[], $9::int[], $10::numeric[]) "
 	"          WITH ORDINALITY AS u(pid, sku, loc, q, price, n)), "
 	"g AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_reserved, reason, order_id, actor) "
-	"  SELECT u.pid, u.loc, u.q, 'reserve', $1, $11 "
+	"  SELECT u.pid, u.loc, u.q, '" ES_LEDGER_RESERVE "', $1, $11 "
 	"  FROM unnest($6::bigint[], $8::text[], $9::int[]) AS u(pid, loc, q)) "
 	"INSERT INTO elfsofa.payments (order_id, order_created_at, method, amount, provider, provider_ref, status) "
 	"  SELECT $1, o.created_at, $12[1], $13, $12[2], $12[3], $12[4] FROM o WHERE $13 IS NOT NULL",
@@ -623,7 +623,9 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 	/* the order's id and number are known before the one writing statement */
 	order_id = next_order_id(&order_number);
 	status = "pending";
-	order_payment = o.has_payment ? es_payment_order_status(o.pay.status) : "unpaid";
+	order_payment = o.has_payment ? es_payment_order_status("unpaid", o.pay.status) : NULL;
+	if (order_payment == NULL)
+		order_payment = "unpaid";
 
 	/* outbox rows: order.created, then inventory.updated / inventory.low_stock per stock row */
 	ev_topic = palloc(sizeof(char *) * (1 + 2 * o.nallocs));

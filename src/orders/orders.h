@@ -16,6 +16,7 @@
 #include "base/spi.h"
 #include "customers/customers.h"
 #include "events/events.h"
+#include "inventory/inventory.h"
 
 #include "utils/numeric.h"
 
@@ -41,8 +42,8 @@ typedef struct EsPayment
  */
 extern bool es_parse_payment(Jsonb *jb, EsPayment *out, const char *const *allowed_statuses);
 
-/* orders.payment_status implied by a payment's status ("unpaid" when it implies nothing). */
-extern const char *es_payment_order_status(const char *payment_status);
+/* orders.payment_status after a payment reaches status (NULL: unchanged). */
+extern const char *es_payment_order_status(const char *current, const char *status);
 
 /* One SKU of the order after merging duplicates. */
 typedef struct OrderItem

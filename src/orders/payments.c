@@ -84,14 +84,23 @@ es_parse_payment(Jsonb *jb, EsPayment *out, const char *const *allowed_statuses)
 	return true;
 }
 
+/*
+ * es_payment_order_status gives orders.payment_status after a payment of an
+ * order whose payment status is current reaches status, or NULL when it
+ * stays as it is: captured is paid, refunded is refunded, authorized makes an
+ * unpaid order authorized, failed makes an authorized one unpaid again.  A new
+ * order starts from "unpaid"; record_payment moves it along the same rule.
+ */
 const char *
-es_payment_order_status(const char *payment_status)
+es_payment_order_status(const char *current, const char *status)
 {
-	if (strcmp(payment_status, "captured") == 0)
+	if (strcmp(status, "captured") == 0)
 		return "paid";
-	if (strcmp(payment_status, "authorized") == 0)
-		return "authorized";
-	if (strcmp(payment_status, "refunded") == 0)
+	if (strcmp(status, "refunded") == 0)
 		return "refunded";
-	return "unpaid";
+	if (strcmp(status, "authorized") == 0 && strcmp(current, "unpaid") == 0)
+		return "authorized";
+	if (strcmp(status, "failed") == 0 && strcmp(current, "authorized") == 0)
+		return "unpaid";
+	return NULL;
 }

@@ -31,16 +31,6 @@
 
 PG_FUNCTION_INFO_V1(elfsofa_archive_rows);
 
-static void
-bad_arg(const char *msg, char *detail, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s", msg),
-			 errdetail("%s", detail),
-			 hint ? errhint("%s", hint) : 0));
-}
-
 /* elfsofa.archive_rows(tbl, time_column, older_than, batch_size) and the procedure archive_rows_batched */
 Datum
 elfsofa_archive_rows(PG_FUNCTION_ARGS)
@@ -69,26 +59,24 @@ elfsofa_archive_rows(PG_FUNCTION_ARGS)
 	nonatomic = fcinfo->context && IsA(fcinfo->context, CallContext) &&
 		!castNode(CallContext, fcinfo->context)->atomic;
 
-	if (PG_ARGISNULL(0))
-		bad_arg("tbl must not be null", "Argument \"tbl\" was null.", NULL);
+	es_arg_not_null(fcinfo, 0, "tbl");
 	relid = PG_GETARG_OID(0);
 	column = es_require_text(fcinfo, 1, "time_column", NAMEDATALEN - 1);
-	if (PG_ARGISNULL(2))
-		bad_arg("older_than must not be null", "Argument \"older_than\" was null.", NULL);
+	es_arg_not_null(fcinfo, 2, "older_than");
 	older = PG_GETARG_INTERVAL_P(2);
 	{
 		Interval	zero;
 
 		memset(&zero, 0, sizeof(zero));
 		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(older), IntervalPGetDatum(&zero))) < 0)
-			bad_arg("older_than must not be negative",
+			es_invalid_arg("older_than must not be negative",
 					psprintf("Argument \"older_than\" was %s.",
 							 DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(older)))),
 					NULL);
 	}
 	batch = PG_ARGISNULL(3) ? 10000 : PG_GETARG_INT32(3);
 	if (batch < 1 || batch > 1000000)
-		bad_arg("batch_size must be between 1 and 1000000",
+		es_invalid_arg("batch_size must be between 1 and 1000000",
 				psprintf("Argument \"batch_size\" was %d.", batch), NULL);
 
 	relname = get_rel_name(relid);
@@ -106,13 +94,13 @@ elfsofa_archive_rows(PG_FUNCTION_ARGS)
 				 errmsg("schema elfsofa_archive does not exist"),
 				 errdetail("Rows of %s would be moved there.", qsrc)));
 	if (get_rel_relkind(relid) == RELKIND_PARTITIONED_TABLE)
-		bad_arg("table is partitioned",
+		es_invalid_arg("table is partitioned",
 				psprintf("Table %s is partitioned; its old rows leave by partition retention.", qsrc),
 				"Use elfsofa.partition_table(..., retention => ...) and elfsofa.run_maintenance().");
 	if (get_rel_relkind(relid) != RELKIND_RELATION)
-		bad_arg("not an ordinary table", psprintf("Relation %s is not a table.", qsrc), NULL);
+		es_invalid_arg("not an ordinary table", psprintf("Relation %s is not a table.", qsrc), NULL);
 	if (get_rel_namespace(relid) == archive_nsp)
-		bad_arg("table is already in the archive", psprintf("Table %s is in schema elfsofa_archive.", qsrc), NULL);
+		es_invalid_arg("table is already in the archive", psprintf("Table %s is in schema elfsofa_archive.", qsrc), NULL);
 	if (!es_rel_ownercheck(relid, GetUserId()))
 		ereport(ERROR,
 				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
@@ -120,10 +108,10 @@ elfsofa_archive_rows(PG_FUNCTION_ARGS)
 				 errdetail("Only the owner of %s can archive its rows.", qsrc)));
 	attnum = get_attnum(relid, column);
 	if (attnum == InvalidAttrNumber || attnum < 0)
-		bad_arg("time column does not exist", psprintf("Table %s has no column \"%s\".", qsrc, column), NULL);
+		es_invalid_arg("time column does not exist", psprintf("Table %s has no column \"%s\".", qsrc, column), NULL);
 	coltype = get_atttype(relid, attnum);
 	if (coltype != TIMESTAMPTZOID && coltype != TIMESTAMPOID && coltype != DATEOID)
-		bad_arg("time column must be timestamptz, timestamp or date",
+		es_invalid_arg("time column must be timestamptz, timestamp or date",
 				psprintf("Column \"%s\" of %s has type %s.", column, qsrc, format_type_be(coltype)), NULL);
 	qarch = quote_qualified_identifier("elfsofa_archive", relname);
 

@@ -24,16 +24,6 @@
 #include "utils/syscache.h"
 #include "utils/timestamp.h"
 
-void
-part_bad_input(const char *msg, const char *detail, const char *hint)
-{
-	ereport(ERROR,
-			(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-			 errmsg("%s", msg),
-			 errdetail("%s", detail),
-			 hint ? errhint("%s", hint) : 0));
-}
-
 static int64
 datum_key(Oid keytype, Datum d)
 {
@@ -142,32 +132,32 @@ part_check_parent(Oid relid, const char *column)
 				 errmsg("must be owner of table %s", relname),
 				 errdetail("Only the owner of %s can register it for partition maintenance.", relname)));
 	if (rel->rd_rel->relkind != RELKIND_PARTITIONED_TABLE)
-		part_bad_input("table is not partitioned",
+		es_invalid_arg("table is not partitioned",
 				  psprintf("Table %s is not a partitioned table.", relname),
 				  "Create it with PARTITION BY RANGE (control_column).");
 	if (RelationGetNamespace(rel) == get_namespace_oid("elfsofa_archive", true))
-		part_bad_input("archived tables cannot be managed",
+		es_invalid_arg("archived tables cannot be managed",
 				  psprintf("Table %s is in schema elfsofa_archive.", relname), NULL);
 	if (rel->rd_rel->relispartition)
-		part_bad_input("table is itself a partition",
+		es_invalid_arg("table is itself a partition",
 				  psprintf("Table %s is a partition; register its top-level parent.", relname), NULL);
 	attnum = get_attnum(relid, column);
 	if (attnum == InvalidAttrNumber || attnum < 0)
-		part_bad_input("control column does not exist",
+		es_invalid_arg("control column does not exist",
 				  psprintf("Table %s has no column \"%s\".", relname, column), NULL);
 	key = RelationGetPartitionKey(rel);
 	if (key->strategy != PARTITION_STRATEGY_RANGE)
-		part_bad_input("table is not partitioned by range",
+		es_invalid_arg("table is not partitioned by range",
 				  psprintf("Table %s is partitioned by %s.", relname,
 						   key->strategy == PARTITION_STRATEGY_LIST ? "LIST" : "HASH"),
 				  "Only RANGE partitioning by a timestamptz or date column is managed.");
 	if (key->partnatts != 1 || key->partattrs[0] != attnum)
-		part_bad_input("table is not partitioned by the control column",
+		es_invalid_arg("table is not partitioned by the control column",
 				  psprintf("Table %s is not partitioned by exactly column \"%s\".", relname, column),
 				  NULL);
 	keytype = key->parttypid[0];
 	if (keytype != TIMESTAMPTZOID && keytype != DATEOID)
-		part_bad_input("control column must be timestamptz or date",
+		es_invalid_arg("control column must be timestamptz or date",
 				  psprintf("Column \"%s\" of %s has type %s.", column, relname, format_type_be(keytype)),
 				  NULL);
 	relation_close(rel, AccessShareLock);
@@ -235,7 +225,7 @@ void
 part_resolve_keytype(PartSet *s)
 {
 	if (s->n == 0)
-		part_bad_input("unsupported partition interval",
+		es_invalid_arg("unsupported partition interval",
 				  "The set's part_interval is not a whole number of days, weeks, months or years.", NULL);
 	s->keytype = part_check_parent(s->parent, s->control_column);
 }

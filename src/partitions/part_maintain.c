@@ -99,24 +99,21 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 	int			save_nestlevel;
 	char	   *relname;
 
-	if (PG_ARGISNULL(0))
-		part_bad_input("parent must not be null", "Argument \"parent\" was null.", NULL);
+	es_arg_not_null(fcinfo, 0, "parent");
 	parent = PG_GETARG_OID(0);
 	column = es_require_text(fcinfo, 1, "control_column", NAMEDATALEN - 1);
-	if (PG_ARGISNULL(2))
-		part_bad_input("part_interval must not be null", "Argument \"part_interval\" was null.", NULL);
+	es_arg_not_null(fcinfo, 2, "part_interval");
 	iv = PG_GETARG_INTERVAL_P(2);
 	memset(&s, 0, sizeof(s));
 	if (!part_parse_period(iv, &s.unit, &s.n))
-		part_bad_input("unsupported partition interval",
+		es_invalid_arg("unsupported partition interval",
 				  psprintf("Argument \"part_interval\" was %s.",
 						   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(iv)))),
 				  "Use 1 day, 1 week, 1 month or 1 year, or a whole multiple of one (e.g. 3 months).");
-	if (PG_ARGISNULL(3))
-		part_bad_input("premake must not be null", "Argument \"premake\" was null.", NULL);
+	es_arg_not_null(fcinfo, 3, "premake");
 	premake = PG_GETARG_INT32(3);
 	if (premake < 0 || premake > 1000)
-		part_bad_input("premake must be between 0 and 1000",
+		es_invalid_arg("premake must be between 0 and 1000",
 				  psprintf("Argument \"premake\" was %d.", premake), NULL);
 	if (!PG_ARGISNULL(4))
 	{
@@ -126,7 +123,7 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 		memset(&zero, 0, sizeof(zero));
 		if (DatumGetInt32(DirectFunctionCall2(interval_cmp, IntervalPGetDatum(retention),
 											  IntervalPGetDatum(&zero))) <= 0)
-			part_bad_input("retention must be positive",
+			es_invalid_arg("retention must be positive",
 					  psprintf("Argument \"retention\" was %s.",
 							   DatumGetCString(DirectFunctionCall1(interval_out, IntervalPGetDatum(retention)))),
 					  "Pass NULL to keep every partition.");
@@ -135,7 +132,7 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 	{
 		action = text_to_cstring(PG_GETARG_TEXT_PP(5));
 		if (strcmp(action, "archive") != 0 && strcmp(action, "drop") != 0)
-			part_bad_input("retention_action must be archive or drop",
+			es_invalid_arg("retention_action must be archive or drop",
 					  psprintf("Argument \"retention_action\" was \"%s\".", action), NULL);
 	}
 	if (!PG_ARGISNULL(6))
@@ -152,7 +149,7 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 		bool		isnull;
 
 		if (leader == parent)
-			part_bad_input("a set cannot retire with itself",
+			es_invalid_arg("a set cannot retire with itself",
 					  psprintf("Arguments \"parent\" and \"retire_with\" were both %s.", relname), NULL);
 		es_exec(&leader_plan, lv, NULL, true, 0);
 		if (SPI_processed == 0)
@@ -164,12 +161,12 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 					 errhint("Register the leader table first.")));
 		SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 		if (!isnull)
-			part_bad_input("retire_with must name a leader set",
+			es_invalid_arg("retire_with must name a leader set",
 					  "Argument \"retire_with\" itself retires with another set; link to that one.", NULL);
 		if (DatumGetInt32(DirectFunctionCall2(interval_cmp,
 											  SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull),
 											  IntervalPGetDatum(iv))) != 0)
-			part_bad_input("retire_with must have the same interval",
+			es_invalid_arg("retire_with must have the same interval",
 					  "Sets retired together must share one schedule: the leader's part_interval differs.", NULL);
 	}
 	if (OidIsValid(leader))
@@ -179,7 +176,7 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 
 		es_exec(&followers_plan, fv, NULL, true, 0);
 		if (DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull)) > 0)
-			part_bad_input("a leader set cannot retire with another set",
+			es_invalid_arg("a leader set cannot retire with another set",
 					  psprintf("Other sets retire with %s.", relname), NULL);
 	}
 

@@ -93,8 +93,6 @@ extern char *part_key_text(Oid keytype, int64 v);
 extern char *part_key_literal(Oid keytype, int64 v);
 extern char *part_partition_name(const char *base, PartSet *s, int32 start);
 
-/* in part_catalog.c */
-extern void part_bad_input(const char *msg, const char *detail, const char *hint);
 extern List *part_read_bounds(Oid parent, Oid keytype);
 extern bool part_overlaps(List *bounds, int64 lo, int64 hi);
 extern bool part_has_default(List *bounds);

@@ -314,11 +314,7 @@ elfsofa_rate_limit(PG_FUNCTION_ARGS)
 				 errdetail("Argument \"max_requests\" was %s.",
 						   PG_ARGISNULL(1) ? "null" : psprintf("%d", PG_GETARG_INT32(1)))));
 	max_requests = PG_GETARG_INT32(1);
-	if (PG_ARGISNULL(2))
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("per must not be null"),
-				 errdetail("Argument \"per\" was null.")));
+	es_arg_not_null(fcinfo, 2, "per");
 	per = PG_GETARG_INTERVAL_P(2);
 	if (per->month != 0 || per->day < 0 || per->day > 31)
 		per_us = -1;

@@ -4,7 +4,7 @@
 # Asserts: only documented SQLSTATEs, calls the contract calls invalid are all
 # rejected and write nothing, no backend ever crashes.
 #
-# Accepted SQLSTATEs (DESIGN.md "Errors", plus what PostgreSQL itself raises
+# Accepted SQLSTATEs (README "Errors", plus what PostgreSQL itself raises
 # while building the arguments, before elfsofa is called):
 #   22023 PT404 PT409 PT422 42501 PT429   elfsofa's documented rejections
 #   55000                                object not in prerequisite state (e.g. change events on the audit log)

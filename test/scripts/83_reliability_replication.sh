@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 83_reliability_replication.sh — the seed's secondary database: a second
+# 83_reliability_replication.sh — a secondary database: a second
 # throwaway server (make test's port + 2) subscribes to the shop's tables through logical
 # replication (publish_via_partition_root, initial copy), takes a stream of
 # orders, cancellations, status changes and restocks, and must end identical
