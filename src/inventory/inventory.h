@@ -14,6 +14,25 @@
 #include "base/request.h"
 #include "base/spi.h"
 
+/*
+ * Units of one SKU taken from one location: one order line.  An automatic
+ * allocation (no location asked for) starts as "all from main" and may be
+ * split over several locations when main is short.
+ */
+typedef struct EsStockAlloc
+{
+	int			item;			/* the caller's index of the SKU */
+	int64		product_id;
+	const char *sku;			/* for messages */
+	char	   *location;
+	int32		qty;
+	int32		available_after;	/* on_hand - reserved after the reservation */
+	bool		automatic;
+} EsStockAlloc;
+
+/* in reserve.c: an order's allocations reserved in the global lock order */
+extern void es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs);
+
 /* in stock.c: one stock row changed and its ledger row written together */
 extern bool es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_reserved,
 						   const char *reason, int64 order_id, const char *actor, const char *note,

@@ -58,19 +58,8 @@ typedef struct OrderItem
 	bool		active;
 } OrderItem;
 
-/*
- * Units of one SKU taken from one location: one order line.  An automatic
- * allocation (no inventory_updates for its SKU) starts as "all from main" and
- * may be split over several locations when main is short.
- */
-typedef struct Alloc
-{
-	int			item;
-	char	   *location;
-	int32		qty;
-	int32		available_after;
-	bool		automatic;
-} Alloc;
+/* An order line: units of one SKU from one location (inventory/inventory.h). */
+typedef EsStockAlloc Alloc;
 
 typedef struct Order
 {
@@ -89,5 +78,9 @@ typedef struct Order
 
 /* in order_parse.c: validates order_data and inventory_updates into o; no database access. */
 extern void es_order_parse(Jsonb *order_data, Jsonb *inv, Order *o);
+
+/* in order_idempotency.c: the replay step and the saved key */
+extern Jsonb *es_order_replay(Order *o, Datum customer, char **hash, MemoryContext callcxt);
+extern void es_order_save_key(Order *o, Datum customer, const char *hash, int64 order_id, Jsonb *result);
 
 #endif							/* ELFSOFA_ORDERS_H */
