@@ -40,6 +40,8 @@ extern Jsonb *es_jo_finish(EsJo *o);
 extern char *es_jsonb_text(Jsonb *jb);
 /* s[0..len) as a JSON string, quoted and escaped as jsonb_out writes it */
 extern void es_json_string(StringInfo out, const char *s, int len);
+/* s quoted as a JSON string; null when s is NULL */
+extern void es_json_quote(StringInfo out, const char *s);
 
 
 /* in jsonb_read.c */

@@ -187,3 +187,13 @@ es_jsonb_text(Jsonb *jb)
 	es_jb_text_container(&out, &jb->root);
 	return out.data;
 }
+
+/* es_json_quote appends s as a quoted JSON string, or null when s is NULL. */
+void
+es_json_quote(StringInfo out, const char *s)
+{
+	if (s == NULL)
+		appendStringInfoString(out, "null");
+	else
+		es_json_string(out, s, strlen(s));
+}

@@ -130,7 +130,7 @@ es_append_json_value(StringInfo buf, HeapTuple tuple, TupleDesc desc, AttrNumber
 	else if (cat == TYPCATEGORY_BOOLEAN)
 		appendStringInfoString(buf, strcmp(v, "t") == 0 ? "true" : "false");
 	else
-		escape_json(buf, v);
+		es_json_quote(buf, v);
 }
 
 /* {"col": value, ...} of the key columns of one row version. */
@@ -145,7 +145,7 @@ es_key_object(EsChange *c, HeapTuple tuple)
 	{
 		if (i > 0)
 			appendStringInfoString(&buf, ", ");
-		escape_json(&buf, SPI_fname(c->desc, c->keys[i]));
+		es_json_quote(&buf, SPI_fname(c->desc, c->keys[i]));
 		appendStringInfoString(&buf, ": ");
 		es_append_json_value(&buf, tuple, c->desc, c->keys[i]);
 	}
@@ -172,7 +172,7 @@ es_key_text(EsChange *c)
 		if (i > 0)
 			appendStringInfoString(&buf, ", ");
 		if (v)
-			escape_json(&buf, v);
+			es_json_quote(&buf, v);
 		else
 			appendStringInfoString(&buf, "null");
 	}
@@ -207,9 +207,9 @@ es_write_change(Relation rel, const char *topic, EsChange *c)
 
 	initStringInfo(&buf);
 	appendStringInfoString(&buf, "{\"op\": ");
-	escape_json(&buf, c->op);
+	es_json_quote(&buf, c->op);
 	appendStringInfoString(&buf, ", \"table\": ");
-	escape_json(&buf, es_table_name(rel));
+	es_json_quote(&buf, es_table_name(rel));
 	appendStringInfo(&buf, ", \"key\": %s", key_obj);
 	if (c->old_tuple)
 	{

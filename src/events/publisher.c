@@ -373,7 +373,7 @@ es_publisher_status(PG_FUNCTION_ARGS)
 	initStringInfo(&buf);
 	appendStringInfo(&buf, "{\"mode\": \"%s\", \"database\": ", worker ? "worker" : "commit");
 	if (es_guc_database && es_guc_database[0] && es_shared)
-		escape_json(&buf, es_guc_database);
+		es_json_quote(&buf, es_guc_database);
 	else
 		appendStringInfoString(&buf, "null");
 	if (worker && pid != 0)

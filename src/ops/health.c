@@ -106,11 +106,11 @@ add_check(Report *r, const char *name, CheckStatus st, const char *detail)
 	if (r->nchecks++ > 0)
 		appendStringInfoChar(&r->checks, ',');
 	appendStringInfoString(&r->checks, "{\"name\": ");
-	escape_json(&r->checks, name);
+	es_json_quote(&r->checks, name);
 	appendStringInfoString(&r->checks, ", \"status\": ");
-	escape_json(&r->checks, st == CHECK_SKIPPED ? "skipped" : check_words[st]);
+	es_json_quote(&r->checks, st == CHECK_SKIPPED ? "skipped" : check_words[st]);
 	appendStringInfoString(&r->checks, ", \"detail\": ");
-	escape_json(&r->checks, detail);
+	es_json_quote(&r->checks, detail);
 	appendStringInfoChar(&r->checks, '}');
 	appendStringInfo(&r->check_lines, "elfsofa_health_check_status{check=\"%s\"} %d\n", name, (int) st);
 	if (st > r->worst)

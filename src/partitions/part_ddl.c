@@ -285,15 +285,6 @@ forget_extension_membership(Oid relid)
 										   ExtensionRelationId, CurrentExtensionObject);
 }
 
-void
-part_json_str(StringInfo buf, const char *s)
-{
-	if (s == NULL)
-		appendStringInfoString(buf, "null");
-	else
-		escape_json(buf, s);
-}
-
 /*
  * The partitions one set lacks, from the current period to premake ahead.
  * Maintenance (attach = true) makes a plain table and ATTACHes it: SHARE
@@ -367,7 +358,7 @@ part_finish_ahead(NewParts *np, StringInfo out)
 			forget_extension_membership(get_relname_relid(p->name, get_rel_namespace(np->s->parent)));
 		if (out->len > 0)
 			appendStringInfoChar(out, ',');
-		part_json_str(out, p->qname);
+		es_json_quote(out, p->qname);
 	}
 	return list_length(np->parts);
 }
@@ -474,7 +465,7 @@ part_retire_old(PartSet *s, StringInfo out)
 			appendStringInfoChar(out, ',');
 		retired++;
 		appendStringInfoString(out, "{\"partition\":");
-		part_json_str(out, qname);
+		es_json_quote(out, qname);
 		appendStringInfo(out, ",\"action\":\"%s\"}", s->drop ? "drop" : "archive");
 	}
 	return retired;

@@ -212,7 +212,7 @@ elfsofa_partition_table(PG_FUNCTION_ARGS)
 
 	initStringInfo(&res);
 	appendStringInfoString(&res, "{\"parent\":");
-	part_json_str(&res, relname);
+	es_json_quote(&res, relname);
 	appendStringInfo(&res, ",\"created\":[%s]}", out.data);
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(res.data)));
 }
@@ -450,7 +450,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 				appendStringInfoChar(&res, ',');
 			first = false;
 			appendStringInfoString(&res, "{\"parent\":");
-			part_json_str(&res, get_rel_name(s->parent) ?
+			es_json_quote(&res, get_rel_name(s->parent) ?
 					 quote_qualified_identifier(get_namespace_name(get_rel_namespace(s->parent)),
 												get_rel_name(s->parent)) :
 					 psprintf("%u", s->parent));
@@ -480,7 +480,7 @@ elfsofa_run_maintenance(PG_FUNCTION_ARGS)
 			if (err)
 				errors++;
 			appendStringInfo(&res, ",\"created\":[%s],\"retired\":[%s],\"error\":", created_outs[k]->data, retired.data);
-			part_json_str(&res, err);
+			es_json_quote(&res, err);
 			appendStringInfoChar(&res, '}');
 
 			/* remembered for one UPDATE at the end, in the outer context */

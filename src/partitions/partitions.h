@@ -104,7 +104,6 @@ extern void part_resolve_keytype(PartSet *s);
 extern ErrorData *part_subxact_abort(MemoryContext oldcxt, ResourceOwner oldowner);
 extern void part_run_with_retry(void (*work) (void *), void *arg);
 extern void part_make_partitions(List *sets);
-extern void part_json_str(StringInfo buf, const char *s);
 extern NewParts *part_plan_ahead(PartSet *s, bool attach);
 extern int	part_finish_ahead(NewParts *np, StringInfo out);
 extern int	part_create_ahead(PartSet *s, StringInfo out, bool attach);

@@ -219,9 +219,9 @@ elfsofa_schedule_maintenance(PG_FUNCTION_ARGS)
 
 	initStringInfo(&res);
 	appendStringInfoString(&res, "{\"cron_database\":");
-	escape_json(&res, crondb);
+	es_json_quote(&res, crondb);
 	appendStringInfoString(&res, ",\"database\":");
-	escape_json(&res, mydb);
+	es_json_quote(&res, mydb);
 	appendStringInfoString(&res, ",\"jobs\":[");
 	for (int i = 0; i < 3; i++)
 	{
@@ -250,11 +250,11 @@ elfsofa_schedule_maintenance(PG_FUNCTION_ARGS)
 		if (i > 0)
 			appendStringInfoChar(&res, ',');
 		appendStringInfoString(&res, "{\"name\":");
-		escape_json(&res, jobs[i].name);
+		es_json_quote(&res, jobs[i].name);
 		appendStringInfoString(&res, ",\"schedule\":");
-		escape_json(&res, jobs[i].schedule);
+		es_json_quote(&res, jobs[i].schedule);
 		appendStringInfoString(&res, ",\"database\":");
-		escape_json(&res, jobs[i].database);
+		es_json_quote(&res, jobs[i].database);
 		appendStringInfo(&res, ",\"jobid\":" INT64_FORMAT "}", jobid);
 	}
 	appendStringInfoString(&res, "]}");
