@@ -128,6 +128,9 @@ SELECT pk, actor, actor_role, db_user = current_user AS db_user_ok FROM elfsofa.
 SELECT count(DISTINCT txid) AS transactions, bool_and(application_name = 'pg_regress/audit') AS app_ok
   FROM elfsofa.audit_log WHERE id > :m;
 -- current_user is the effective user at the time of the change
+-- (left by an earlier run of this file: its grants, then the role)
+DO $$ BEGIN IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'audit_clerk') THEN
+  DROP OWNED BY audit_clerk; DROP ROLE audit_clerk; END IF; END $$;
 CREATE ROLE audit_clerk;
 GRANT USAGE ON SCHEMA "Odd Schema" TO audit_clerk;
 GRANT INSERT ON "Odd Schema"."Tab-le" TO audit_clerk;

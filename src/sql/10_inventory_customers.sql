@@ -1,4 +1,4 @@
--- elfsofa install script, part 10: stock and customer functions (src/inventory.c, src/customers.c).
+-- elfsofa install script, part 10: stock and customer functions (src/inventory/, src/customers/).
 
 CREATE FUNCTION @extschema@.restock(sku text, quantity integer, location text DEFAULT 'main', note text DEFAULT NULL)
 RETURNS integer

@@ -1,5 +1,5 @@
--- elfsofa install script, part 20: change events (src/events.c, src/publisher.c,
--- src/changes.c, src/notifications.c): the durable outbox, the publisher's
+-- elfsofa install script, part 20: change events (src/events/: events.c, publisher.c,
+-- changes.c, notifications.c): the durable outbox, the publisher's
 -- position, named consumers, the change trigger and the notification queue.
 CREATE SEQUENCE @extschema@.events_id_seq AS bigint;
 

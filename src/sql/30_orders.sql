@@ -1,5 +1,5 @@
 -- elfsofa install script, part 30: orders, their lifecycle and payments
--- (src/orders.c, src/lifecycle.c).
+-- (src/orders/: orders.c, order_parse.c, order_idempotency.c, payments.c, lifecycle.c).
 
 -- The order-writing functions run with plan_cache_mode = force_generic_plan:
 -- every statement in them is a key lookup, and the foreign-key checks into the

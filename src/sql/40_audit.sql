@@ -1,4 +1,4 @@
--- elfsofa install script, part 40: the audit trail (src/audit.c).
+-- elfsofa install script, part 40: the audit trail (src/audit/).
 --
 -- A generic C trigger writes one row per changed row into elfsofa.audit_log,
 -- which is partitioned by month and append-only.  enable_audit/disable_audit
@@ -31,7 +31,7 @@ ALTER SEQUENCE @extschema@.audit_log_id_seq OWNED BY @extschema@.audit_log.id;
 -- itself.  Rows of different tables that share a key value share a bucket;
 -- audit_history filters on the table as well.  The trigger writes the hash
 -- entries of a statement's audit rows together, sorted by bucket, before the
--- next query or utility command runs and before commit (src/audit.c), so
+-- next query or utility command runs and before commit (src/audit/audit_write.c), so
 -- every query, in the writing transaction too, finds them.
 CREATE INDEX audit_log_pk_idx ON @extschema@.audit_log USING hash (pk);
 CREATE INDEX audit_log_old_pk_idx ON @extschema@.audit_log USING hash (old_pk) WHERE old_pk IS NOT NULL;

@@ -1,5 +1,5 @@
 -- elfsofa install script, part 50: the partition manager, archiving and the
--- pg_cron schedule (src/partitions.c, src/archive.c, src/schedule.c).
+-- pg_cron schedule (src/partitions/).
 
 CREATE TABLE @extschema@.partition_sets (
     parent           regclass PRIMARY KEY,

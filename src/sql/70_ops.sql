@@ -1,6 +1,6 @@
 -- elfsofa install script, part 70: operations (health, metrics, structured
--- logs), carts, CRM and analytics (src/health.c, src/logging.c, src/carts.c,
--- src/crm.c, src/analytics.c).
+-- logs), carts, CRM and analytics (src/ops/: health.c, logging.c, carts.c,
+-- crm.c, analytics.c).
 
 ---------------------------------------------------------------------------
 -- Carts

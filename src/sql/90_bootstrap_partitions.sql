@@ -1,5 +1,5 @@
 -- elfsofa install script, part 90: register elfsofa's own time-partitioned
--- tables with the partition manager (src/partitions.c).  Registration makes
+-- tables with the partition manager (src/partitions/).  Registration makes
 -- the current period and the premade ones, so the shop works right after
 -- CREATE EXTENSION; run_maintenance (scheduled by schedule_maintenance) keeps
 -- them ahead and applies retention from then on.

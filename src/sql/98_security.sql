@@ -1,7 +1,7 @@
 -- elfsofa install script, part 98 (runs last): who may call and see what.
 -- Supabase's roles (anon, authenticated, service_role) may not exist here:
 -- everything role-specific happens in grant_api(), which this script calls
--- only when they do.  PUBLIC gets nothing.  (src/security.c, src/ratelimit.c)
+-- only when they do.  PUBLIC gets nothing.  (src/customers/, src/security/)
 
 ---------------------------------------------------------------------------
 -- Caller identity
