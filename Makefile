@@ -12,7 +12,7 @@ OBJS = \
 	src/audit/audit_admin.o src/audit/audit_meta.o src/audit/audit_rowjson.o \
 	src/audit/audit_trigger.o src/audit/audit_write.o \
 	src/partitions/archive.o src/partitions/part_catalog.o src/partitions/part_ddl.o \
-	src/partitions/part_maintain.o src/partitions/part_period.o src/partitions/schedule.o \
+	src/partitions/part_maintain.o src/partitions/part_period.o src/partitions/part_restore.o src/partitions/schedule.o \
 	src/security/ratelimit.o \
 	src/orders/lifecycle.o src/orders/order_idempotency.o src/orders/order_parse.o \
 	src/orders/orders.o src/orders/payments.o \

@@ -8,7 +8,9 @@
  *   2. leaf writers: close the open partitions, except for BEGIN, SAVEPOINT,
  *      COMMIT and the like (es_leaf_close_for_utility); closing writes
  *      audit's deferred index entries, so the statement finds them complete;
- *   3. the previous hook, or standard_ProcessUtility;
+ *   3. the previous hook, or standard_ProcessUtility, unless a restore asks
+ *      for an index of an elfsofa partition that ATTACH already made
+ *      (es_partitions_restore_skip);
  *   4. audit: record the TRUNCATE of those partitions (es_audit_utility_after).
  * ExecutorStart: audit's deferred index entries are written before any query.
  * shmem_request / shmem_startup (with shared_preload_libraries only): the
@@ -25,6 +27,7 @@
 #include "base/compat.h"
 #include "base/leafwriter.h"
 #include "events/events.h"
+#include "partitions/partitions.h"
 #include "hooks.h"
 #include "security/security.h"
 
@@ -44,6 +47,8 @@ es_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 	List	   *truncated = es_audit_utility_before(pstmt);
 
 	es_leaf_close_for_utility(pstmt);
+	if (es_partitions_restore_skip(pstmt))
+		return;
 	if (prev_process_utility)
 		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else

@@ -18,6 +18,7 @@
 #include "datatype/timestamp.h"
 #include "lib/stringinfo.h"
 #include "nodes/pg_list.h"
+#include "nodes/plannodes.h"
 #include "utils/palloc.h"
 #include "utils/resowner.h"
 
@@ -111,5 +112,8 @@ extern int	part_retire_old(PartSet *s, StringInfo out);
 
 /* in part_maintain.c */
 extern int	part_lock_retries;		/* elfsofa.maintenance_lock_retries */
+
+/* in part_restore.c: a restore's statement for an index ATTACH already made (src/hooks.c) */
+extern bool es_partitions_restore_skip(PlannedStmt *pstmt);
 
 #endif							/* ES_PARTITIONS_H */

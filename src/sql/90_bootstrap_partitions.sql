@@ -11,12 +11,27 @@
 -- itself turns check_function_bodies off, so that is no sign) therefore
 -- brings every set and partition back
 -- itself: registering here as well would collide with it ("relation already
--- exists", duplicate keys in partition_sets), so then nothing is made here.
+-- exists", duplicate keys in partition_sets), so then nothing is made here,
+-- and the session is set up for loading the dump's rows (below).
 DO $bootstrap$
 BEGIN
     IF NOT current_setting('row_security')::boolean THEN
-        RAISE WARNING 'elfsofa: row_security is off (a dump being restored): partition sets and partitions are left to the dump'
-            USING HINT = 'Outside a restore, re-create the extension with row_security on, or register the tables with elfsofa.partition_table().';
+        -- The rest of the restore session loads rows that are already
+        -- consistent, in pg_dump's order (order_lines' partitions before
+        -- orders'), with the audit and event rows they made: replica mode
+        -- keeps foreign-key checks and elfsofa's triggers from firing on
+        -- them.  The library is loaded so that its ProcessUtility hook skips
+        -- the dump's indexes of partitions that ATTACH already made
+        -- (src/partitions/part_restore.c).
+        BEGIN
+            PERFORM pg_catalog.set_config('session_replication_role', 'replica', false);
+        EXCEPTION WHEN insufficient_privilege THEN
+            RAISE EXCEPTION 'elfsofa: a dump of elfsofa must be restored by a superuser'
+                USING DETAIL = 'row_security is off, as pg_dump sets it, and this role may not set session_replication_role.',
+                      HINT = 'Restore as a superuser (the role that can CREATE EXTENSION elfsofa); nothing was loaded.';
+        END;
+        EXECUTE 'LOAD ''MODULE_PATHNAME''';
+        RAISE NOTICE 'elfsofa: a dump is being restored: partition sets and partitions come from the dump';
         RETURN;
     END IF;
 

@@ -7,5 +7,6 @@
 -- against the 1.1 library before and after this script runs.
 \echo Use "ALTER EXTENSION elfsofa UPDATE TO '1.1'" to load this file. \quit
 
--- 1.1 changed the C library only (its layout, order numbers' year under
--- elfsofa.order_number_timezone); no SQL object changed so far.
+-- No SQL object changed so far: 1.1 changed the C library (its layout, order
+-- numbers' year under elfsofa.order_number_timezone, the restore hook) and the
+-- install script's restore branch, which runs only in CREATE EXTENSION.
