@@ -46,6 +46,13 @@ es_caller_customer(const char *given, const char *argpath)
 
 		if (!es_parse_uuid(given, id))
 			es_bad_input(argpath, "invalid customer id", psprintf("was \"%s\", which is not a uuid", given));
+		/* without a usable sub a non-privileged caller is nobody: it names no customer */
+		if (sub == NULL && !es_role_is_privileged())
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("only a signed-in user or a privileged role can act for a customer"),
+					 errdetail("%s \"%s\" was given, but the request carries no usable JWT \"sub\" claim.", argpath, given),
+					 errhint("Call with the user's access token, or from a privileged role (service_role).")));
 		arg = UUIDPGetDatum(id);
 		if (!es_key_lookup(&customer_by_id, arg, &owner_d, &owner_null))
 			ereport(ERROR,

@@ -465,6 +465,13 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 	es_order_parse(PG_GETARG_JSONB_P(0), PG_ARGISNULL(1) ? NULL : PG_GETARG_JSONB_P(1), &o);
 	o.has_payment = es_parse_payment(PG_ARGISNULL(2) ? NULL : PG_GETARG_JSONB_P(2), &o.pay,
 									 order_payment_statuses);
+	/* a payment other than pending comes from the payment webhook, never from the customer */
+	if (o.has_payment && strcmp(o.pay.status, "pending") != 0 && !es_role_is_privileged())
+		ereport(ERROR,
+				(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+				 errmsg("only a privileged role can record a payment as %s", o.pay.status),
+				 errdetail("payment_info.status was \"%s\"; a customer's order starts with a pending payment.", o.pay.status),
+				 errhint("The payment provider's webhook records it with elfsofa.record_payment (service_role).")));
 	p.actor = es_actor();
 
 	SPI_connect();

@@ -229,7 +229,15 @@ BEGIN
 
     IF 'service_role' = ANY (roles) THEN
         EXECUTE format('GRANT USAGE ON SCHEMA %I, elfsofa_archive TO service_role', ext_schema);
-        EXECUTE format('GRANT ALL ON ALL TABLES IN SCHEMA %I TO service_role', ext_schema);
+        -- Row privileges only, never TRIGGER, TRUNCATE or REFERENCES: a trigger
+        -- service_role attached to a table that SECURITY DEFINER code writes
+        -- would run as the extension's owner.  The audit log and the partition
+        -- sets (retention decides what history is dropped) are read-only to it:
+        -- they change only through elfsofa's own functions.
+        EXECUTE format('REVOKE TRIGGER, TRUNCATE, REFERENCES ON ALL TABLES IN SCHEMA %I FROM service_role', ext_schema);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO service_role', ext_schema);
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON %I.audit_log, %I.partition_sets FROM service_role',
+                       ext_schema, ext_schema);
         EXECUTE format('GRANT ALL ON ALL SEQUENCES IN SCHEMA %I TO service_role', ext_schema);
         EXECUTE format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA %I TO service_role', ext_schema);
         EXECUTE 'GRANT SELECT ON ALL TABLES IN SCHEMA elfsofa_archive TO service_role';
@@ -251,7 +259,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION @extschema@.grant_api() IS
-  'Grants the API (table api_grants) to anon and authenticated and everything to service_role, for whichever of these roles exist; revokes what api_grants no longer lists. Idempotent. Run after creating the roles or adding functions; CREATE EXTENSION runs it too.';
+  'Grants the API (table api_grants) to anon and authenticated, and to service_role row privileges on every table (read-only audit_log and partition_sets; never TRIGGER, TRUNCATE or REFERENCES) and every function, for whichever of these roles exist; revokes what api_grants no longer lists. Idempotent. Run after creating the roles or adding functions; CREATE EXTENSION runs it too.';
 
 ---------------------------------------------------------------------------
 -- Nothing for PUBLIC (functions are executable by PUBLIC unless revoked).

@@ -102,7 +102,7 @@ WITH m AS (
 SELECT string_agg(line, E'\n' ORDER BY line) FROM (
   SELECT 'member ' || pg_describe_object(classid, objid, objsubid) AS line FROM m
   UNION ALL
-  SELECT 'function ' || p.oid::regprocedure || ' ' || md5(pg_get_functiondef(p.oid)) || ' acl ' || coalesce(p.proacl::text, '-')
+  SELECT 'function ' || p.oid::regprocedure || ' ' || md5(pg_get_functiondef(p.oid)) || ' acl ' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(p.proacl) a), '-')
     FROM m JOIN pg_proc p ON m.classid = 'pg_proc'::regclass AND p.oid = m.objid WHERE p.prokind <> 'a'
   UNION ALL
   SELECT 'column ' || c.oid::regclass || '.' || a.attname || ' ' || format_type(a.atttypid, a.atttypmod)
@@ -112,7 +112,7 @@ SELECT string_agg(line, E'\n' ORDER BY line) FROM (
     JOIN pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
     LEFT JOIN pg_attrdef ad ON ad.adrelid = c.oid AND ad.adnum = a.attnum
   UNION ALL
-  SELECT 'acl ' || c.oid::regclass || ' ' || coalesce(c.relacl::text, '-') || ' rls ' || c.relrowsecurity
+  SELECT 'acl ' || c.oid::regclass || ' ' || coalesce((SELECT string_agg(a::text, ',' ORDER BY a::text) FROM unnest(c.relacl) a), '-') || ' rls ' || c.relrowsecurity
     FROM m JOIN pg_class c ON m.classid = 'pg_class'::regclass AND c.oid = m.objid
   UNION ALL
   SELECT 'view ' || c.oid::regclass || ' ' || md5(pg_get_viewdef(c.oid))
