@@ -7,6 +7,8 @@
 #   2026-12-31 23:57  a year turns during the run   (every suite)
 #   2027-01-31 23:57  a month turns during the run  (regress, isolation, pgTAP)
 #   2028-02-29 12:00  leap day                      (regress, isolation, pgTAP)
+#   2027-01-01 00:05  the shop's new year, still 2026 in UTC and in
+#                     pg_regress's PST8PDT sessions (regress)
 # Times are the shop's (Asia/Bangkok, the test server's time zone).
 # test/calendar_waits.c is preloaded ahead of libfaketime (see there why).
 # Prints one TAP line per date with that run's counts; exits non-zero when a
@@ -15,7 +17,7 @@ set -u
 source "$(dirname "$0")/lib.sh"
 
 ES_CAL_PORT=${ES_CAL_PORT:-55470}
-DATES=${ES_CALENDAR_DATES:-"2026-12-31 23:57:00|regress isolation pgtap scripts;2027-01-31 23:57:00|regress isolation pgtap;2028-02-29 12:00:00|regress isolation pgtap"}
+DATES=${ES_CALENDAR_DATES:-"2026-12-31 23:57:00|regress isolation pgtap scripts;2027-01-31 23:57:00|regress isolation pgtap;2028-02-29 12:00:00|regress isolation pgtap;2027-01-01 00:05:00|regress"}
 es_faketime_prepare
 
 n=0; failed=0
