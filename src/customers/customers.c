@@ -124,6 +124,37 @@ static EsPlan email_owner_plan = {
 	2, {TEXTOID, UUIDOID}
 };
 
+/* A guest customer (no auth user yet) with this e-mail, and what it already holds. */
+static EsPlan guest_plan = {
+	"SELECT full_name, phone FROM elfsofa.customers WHERE lower(email) = lower($1) AND auth_user_id IS NULL",
+	1, {TEXTOID}
+};
+
+/*
+ * email_verified says whether the JWT vouches for its e-mail address: Supabase
+ * Auth sets user_metadata.email_verified (and some providers a top-level
+ * email_verified) to true once the user proved the address.
+ */
+static bool
+email_verified(Jsonb *claims)
+{
+	JsonbValue *v;
+
+	if (claims == NULL || !JB_ROOT_IS_OBJECT(claims) || JB_ROOT_IS_SCALAR(claims))
+		return false;
+	v = es_jget(&claims->root, "email_verified");
+	if (v && v->type == jbvBool && v->val.boolean)
+		return true;
+	v = es_jget(&claims->root, "user_metadata");
+	if (v && v->type == jbvBinary && JsonContainerIsObject(v->val.binary.data))
+	{
+		JsonbValue *m = es_jget(v->val.binary.data, "email_verified");
+
+		return m && m->type == jbvBool && m->val.boolean;
+	}
+	return false;
+}
+
 static EsPlan register_plan = {
 	"SELECT elfsofa.upsert_customer($1, $2, $3, $4)",
 	4, {TEXTOID, TEXTOID, TEXTOID, UUIDOID}
@@ -177,6 +208,31 @@ elfsofa_register_customer(PG_FUNCTION_ARGS)
 				(errcode(ES_ERRCODE_CONFLICT),
 				 errmsg("this e-mail address belongs to another user"),
 				 errdetail("Customer \"%s\" is linked to a different auth user.", email)));
+	/*
+	 * A guest with this e-mail (an order placed without an account) becomes
+	 * this user's only when the token vouches for the address: anyone can sign
+	 * up with someone else's e-mail.  Linking keeps the guest's name and phone;
+	 * only what the guest lacks is filled in.
+	 */
+	es_exec(&guest_plan, (Datum[]) {values[0]}, NULL, true, 1);
+	if (SPI_processed > 0)
+	{
+		bool		name_null;
+		bool		phone_null;
+
+		if (!email_verified(claims))
+			ereport(ERROR,
+					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+					 errmsg("the e-mail address of this account is not verified"),
+					 errdetail("Customer \"%s\" exists without an account; it is linked only to a user whose token has email_verified true.", email),
+					 errhint("Confirm the e-mail address (Supabase Auth sets user_metadata.email_verified), then register again.")));
+		(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &name_null);
+		(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &phone_null);
+		if (!name_null)
+			nulls[1] = 'n';
+		if (!phone_null)
+			nulls[2] = 'n';
+	}
 	es_exec(&register_plan, values, nulls, false, 1);
 	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
 	id = PointerGetDatum(SPI_datumTransfer(id, false, UUID_LEN));

@@ -3,11 +3,12 @@
 --     writes (and so run code as the extension's owner), truncate tables,
 --     forge audit rows or change partition retention;
 --  2. a customer could declare their own order paid;
+--  4. a new user whose JWT carried a guest's e-mail took the guest over;
 --  6. without a usable JWT sub a non-privileged caller could act for any
 --     customer (another's cart, another's order by idempotency replay).
 \set QUIET 1
 BEGIN;
-SELECT plan(22);
+SELECT plan(27);
 \i test/supabase_roles.sql
 SELECT elfsofa.grant_api() IS NOT NULL AS granted \gset
 
@@ -118,6 +119,29 @@ SELECT is(pg_temp.probe('authenticated', '{"role":"authenticated"}',
 SELECT is(pg_temp.probe('authenticated', :'claims_a',
           $$SELECT elfsofa.process_order('{"items": [{"sku": "RT-1", "quantity": 1}]}')->>'status'$$),
           'pending', 'a signed-in customer still orders for themselves');
+
+-- 4. a guest customer is linked only on a verified e-mail, keeping its name and phone
+INSERT INTO elfsofa.customers (id, email, full_name, phone) VALUES
+    ('c0000000-0000-4000-8000-0000000000d4', 'guest@example.th', 'Guest Name', '+66 81 111 1111');
+SELECT is(pg_temp.probe('authenticated', '{"role":"authenticated","sub":"a0000000-0000-4000-8000-0000000000e5","email":"guest@example.th"}',
+          $$SELECT elfsofa.register_customer('Mallory', '+66 89 999 9999')::text$$),
+          '42501', 'an unverified e-mail does not take over the guest with that address');
+SELECT is(pg_temp.probe('authenticated', '{"role":"authenticated","sub":"a0000000-0000-4000-8000-0000000000e5","email":"guest@example.th","email_verified":"true"}',
+          $$SELECT elfsofa.register_customer('Mallory', '+66 89 999 9999')::text$$),
+          '42501', 'nor does email_verified given as a string');
+SELECT is(pg_temp.probe('authenticated', '{"role":"authenticated","sub":"a0000000-0000-4000-8000-0000000000f6","email":"new-user@example.th"}',
+          $$SELECT (elfsofa.register_customer('New User') IS NOT NULL)::text$$),
+          'true', 'a new address needs no verification: there is nobody to take over');
+SELECT set_config('request.jwt.claims',
+    '{"role":"authenticated","sub":"a0000000-0000-4000-8000-0000000000e5","email":"guest@example.th","user_metadata":{"email_verified":true}}', true)
+    IS NOT NULL AS claims_set \gset
+SET LOCAL ROLE authenticated;
+SELECT elfsofa.register_customer('Mallory', '+66 89 999 9999') AS linked \gset
+RESET ROLE;
+SELECT is(:'linked'::uuid, 'c0000000-0000-4000-8000-0000000000d4'::uuid,
+          'a verified e-mail (user_metadata.email_verified) links the guest to the user');
+SELECT is((SELECT full_name || ' / ' || phone FROM elfsofa.customers WHERE id = :'linked'),
+          'Guest Name / +66 81 111 1111', 'linking kept the guest''s name and phone');
 
 SELECT * FROM finish();
 ROLLBACK;
