@@ -57,3 +57,8 @@ BEGIN
       WHERE pt.partrelid = to_regclass('@extschema@.audit_log') AND pt.partstrat = 'r';
 END
 $bootstrap$;
+
+-- Every change of a set's settings (premake, retention, retention_action,
+-- registration) is itself audited; maintenance's bookkeeping is not.  Outside
+-- the block above: a restored database audits its sets as well.
+SELECT @extschema@.enable_audit('@extschema@.partition_sets', ARRAY['last_run', 'last_error']);

@@ -8,7 +8,7 @@
 --     customer (another's cart, another's order by idempotency replay).
 \set QUIET 1
 BEGIN;
-SELECT plan(27);
+SELECT plan(29);
 \i test/supabase_roles.sql
 SELECT elfsofa.grant_api() IS NOT NULL AS granted \gset
 
@@ -73,6 +73,18 @@ SELECT is(pg_temp.probe('service_role', '{"role":"service_role"}',
           'renamed', 'service_role still writes shop rows');
 SELECT is(pg_temp.probe('service_role', '{"role":"service_role"}', $$SELECT count(*) FROM elfsofa.audit_log$$) ~ '^[0-9]+$',
           true, 'service_role still reads the audit log');
+
+-- 3. a change of a set's settings is audited, maintenance's bookkeeping is not
+SELECT coalesce(max(id), 0) AS audit_mark FROM elfsofa.audit_log \gset
+UPDATE elfsofa.partition_sets SET retention = '30 days' WHERE parent = 'elfsofa.events'::regclass;
+SELECT is((SELECT count(*) FROM elfsofa.audit_log
+            WHERE id > :audit_mark AND table_name = 'partition_sets' AND operation = 'UPDATE'
+              AND changed_columns = ARRAY['retention']), 1::bigint,
+          'changing a set''s retention writes an audit row naming the column');
+SELECT coalesce(max(id), 0) AS audit_mark FROM elfsofa.audit_log \gset
+SELECT elfsofa.run_maintenance() IS NOT NULL AS ran \gset
+SELECT is((SELECT count(*) FROM elfsofa.audit_log WHERE id > :audit_mark AND table_name = 'partition_sets' AND operation = 'UPDATE'),
+          0::bigint, 'a maintenance run (last_run, last_error) writes no audit row for the sets');
 
 -- 2. payment state other than pending only from a privileged role
 SELECT is(pg_temp.probe('authenticated', :'claims_a',

@@ -90,3 +90,7 @@ $fn$;
 COMMENT ON FUNCTION @extschema@.grant_api() IS
   'Grants the API (table api_grants) to anon and authenticated, and to service_role row privileges on every table (read-only audit_log and partition_sets; never TRIGGER, TRUNCATE or REFERENCES) and every function, for whichever of these roles exist; revokes what api_grants no longer lists. Idempotent. Run after creating the roles or adding functions; CREATE EXTENSION runs it too.';
 SELECT @extschema@.grant_api();
+
+-- The partition sets' settings are audited (retention decides what history is
+-- dropped); maintenance's bookkeeping columns are not.
+SELECT @extschema@.enable_audit('@extschema@.partition_sets', ARRAY['last_run', 'last_error']);
