@@ -14,6 +14,7 @@
 #include "base/compat.h"
 #include "base/request.h"
 #include "events/events.h"
+#include "inventory/inventory.h"
 #include "hooks.h"
 #include "ops/ops.h"
 #include "orders/orders.h"
@@ -35,6 +36,9 @@ _PG_init(void)
 	es_health_init();
 	es_analytics_init();
 	es_carts_init();
+
+	/* areas side by side, connected from the top */
+	es_stock_change_listener = es_events_stock_changed;
 
 	es_hooks_install();
 	ES_MARK_GUC_PREFIX_RESERVED("elfsofa");

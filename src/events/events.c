@@ -630,3 +630,27 @@ es_consumer_ack(PG_FUNCTION_ARGS)
 	SPI_finish();
 	PG_RETURN_INT64(last_id);
 }
+
+/*
+ * es_events_stock_changed announces a stock change the inventory area made
+ * itself (restock): inventory.updated with the row after it, keyed by sku.
+ * SPI must be connected.
+ */
+void
+es_events_stock_changed(const char *sku, const char *location, int32 on_hand, int32 reserved,
+						int32 delta_on_hand, int32 delta_reserved, const char *reason)
+{
+	EsJo		ev = {0};
+
+	if (!es_guc_emit_events)
+		return;
+	es_jo_str(&ev, "sku", sku);
+	es_jo_str(&ev, "location", location);
+	es_jo_int(&ev, "on_hand", on_hand);
+	es_jo_int(&ev, "reserved", reserved);
+	es_jo_int(&ev, "available", on_hand - reserved);
+	es_jo_int(&ev, "delta_on_hand", delta_on_hand);
+	es_jo_int(&ev, "delta_reserved", delta_reserved);
+	es_jo_str(&ev, "reason", reason);
+	(void) es_emit_event("inventory.updated", sku, es_jo_finish(&ev));
+}

@@ -62,4 +62,8 @@ extern void es_publisher_wake(void);
 extern bool es_guc_emit_events;
 extern char *es_guc_database;
 
+/* in events.c: inventory.updated for a stock change of the inventory area (see inventory.h) */
+extern void es_events_stock_changed(const char *sku, const char *location, int32 on_hand, int32 reserved,
+									int32 delta_on_hand, int32 delta_reserved, const char *reason);
+
 #endif							/* ES_EVENTS_H */

@@ -33,6 +33,16 @@ typedef struct EsStockAlloc
 /* in reserve.c: an order's allocations reserved in the global lock order */
 extern void es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs);
 
+/*
+ * in stock.c: told of a stock change inventory made itself (restock), with
+ * the row after it; SPI is connected.  The events area announces it
+ * (inventory.updated); src/init.c connects the two, which sit side by side.
+ */
+typedef void (*EsStockChangeListener) (const char *sku, const char *location, int32 on_hand,
+									   int32 reserved, int32 delta_on_hand, int32 delta_reserved,
+									   const char *reason);
+extern EsStockChangeListener es_stock_change_listener;
+
 /* in stock.c: one stock row changed and its ledger row written together */
 extern bool es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_reserved,
 						   const char *reason, int64 order_id, const char *actor, const char *note,

@@ -1,5 +1,6 @@
 /*
- * inventory.c — stock levels and the stock ledger: restock() and available().
+ * stock.c — stock levels and the stock ledger: restock(), available() and
+ * es_stock_apply().
  * Every change to stock_levels is paired with one stock_ledger row in the same
  * statement, so the ledger always sums to the levels.
  */
@@ -11,6 +12,9 @@
 PG_FUNCTION_INFO_V1(elfsofa_restock);
 PG_FUNCTION_INFO_V1(elfsofa_available);
 
+/* Told of every restock; set by src/init.c to the events area's announcer. */
+EsStockChangeListener es_stock_change_listener = NULL;
+
 /* One statement: find the product, add stock, write the ledger row. */
 static EsPlan restock_plan = {
 	"WITH p AS (SELECT id FROM elfsofa.products WHERE sku = $1), "
@@ -18,10 +22,10 @@ static EsPlan restock_plan = {
 	"      SELECT p.id, $2, $3 FROM p "
 	"      ON CONFLICT (product_id, location) DO UPDATE "
 	"      SET on_hand = sl.on_hand + EXCLUDED.on_hand, updated_at = now() "
-	"      RETURNING sl.on_hand), "
+	"      RETURNING sl.on_hand, sl.reserved), "
 	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, reason, actor, note) "
 	"      SELECT p.id, $2, $3, 'restock', $4, $5 FROM p) "
-	"SELECT on_hand FROM s",
+	"SELECT on_hand, reserved FROM s",
 	5, {TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID}
 };
 
@@ -81,6 +85,12 @@ elfsofa_restock(PG_FUNCTION_ARGS)
 	if (SPI_processed == 0)
 		unknown_sku(sku);
 	on_hand = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	if (es_stock_change_listener)
+	{
+		int32		reserved = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+
+		es_stock_change_listener(sku, location, on_hand, reserved, qty, 0, "restock");
+	}
 	SPI_finish();
 
 	PG_RETURN_INT32(on_hand);
