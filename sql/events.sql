@@ -86,9 +86,15 @@ SELECT topic, key FROM elfsofa.events_since(0) WHERE key = '7';
 REVOKE ALL ON public.couriers FROM regress_events_clerk;
 REVOKE ALL ON SCHEMA public FROM regress_events_clerk;
 DROP ROLE regress_events_clerk;
--- the row is left out when it is too big; the key stays
+-- the outbox keeps a big row whole (up to elfsofa.event_max_bytes, 1 MB by default) ...
 INSERT INTO public.couriers VALUES (2, repeat('x', 7000));
-SELECT key, data FROM elfsofa.events_since(0) WHERE key = '2';
+SELECT key, length(data->'row'->>'name') AS name_bytes, data ? 'row_truncated' AS truncated
+  FROM elfsofa.events_since(0) WHERE key = '2';
+-- ... and beyond it keeps the key, with a WARNING naming the table and key
+SET elfsofa.event_max_bytes = 4096;
+INSERT INTO public.couriers VALUES (200, repeat('x', 7000));
+RESET elfsofa.event_max_bytes;
+SELECT key, data FROM elfsofa.events_since(0) WHERE key = '200';
 -- re-enabling changes the topic; disabling removes the trigger
 SELECT elfsofa.enable_change_events('public.couriers', 'courier.changed');
 SELECT tgname, encode(tgargs, 'escape') AS args FROM pg_trigger WHERE tgrelid = 'public.couriers'::regclass;

@@ -10,7 +10,7 @@
  *
  * Event data: {"op": "INSERT|UPDATE|DELETE", "table": "schema.table",
  *              "key": {col: value}, "old_key": {...} (UPDATE, key changed),
- *              "row": {...} | "row_truncated": true}
+ *              "row": {...} | "row_truncated": true (beyond elfsofa.event_max_bytes)}
  * Event key: the key column's value as text; a JSON array of texts for a
  * composite key.
  *
@@ -42,8 +42,6 @@ PG_FUNCTION_INFO_V1(es_enable_change_events);
 PG_FUNCTION_INFO_V1(es_disable_change_events);
 
 #define ES_CHANGE_TRIGGER	"elfsofa_change_events"
-/* Rows larger than this (as JSON) are left out of the event; the key stays. */
-#define ES_CHANGE_ROW_MAX	6000
 #define ES_MAX_KEY_COLS		16
 
 typedef struct EsChange
@@ -220,10 +218,16 @@ es_write_change(Relation rel, const char *topic, EsChange *c)
 	}
 	row = TextDatumGetCString(DirectFunctionCall1(row_to_json,
 												  heap_copy_tuple_as_datum(c->tuple, c->desc)));
-	if (strlen(row) <= ES_CHANGE_ROW_MAX)
+	if (strlen(row) <= (size_t) es_guc_event_max_bytes)
 		appendStringInfo(&buf, ", \"row\": %s}", row);
 	else
+	{
+		ereport(WARNING,
+				(errmsg("change event of %s %s keeps only the key", es_table_name(rel), key_obj),
+				 errdetail("The row takes %zu bytes as JSON; elfsofa.event_max_bytes is %d.",
+						   strlen(row), es_guc_event_max_bytes)));
 		appendStringInfoString(&buf, ", \"row_truncated\": true}");
+	}
 
 	key = es_key_text(c);
 	if (key != NULL && strlen(key) > ES_MAX_TEXT_LEN)

@@ -57,6 +57,7 @@ PG_FUNCTION_INFO_V1(es_events_since);
 PG_FUNCTION_INFO_V1(es_consumer_poll);
 PG_FUNCTION_INFO_V1(es_consumer_ack);
 
+int			es_guc_event_max_bytes = 1024 * 1024;
 bool		es_guc_emit_events = true;
 
 /* Did the current transaction write an event?  Reset at every transaction end. */
@@ -153,6 +154,16 @@ es_events_init(void)
 							 PGC_SUSET,
 							 0,
 							 NULL, NULL, NULL);
+	DefineCustomIntVariable("elfsofa.event_max_bytes",
+							"Sets the largest row a change event keeps whole in the outbox.",
+							"A changed row whose JSON is larger is replaced by a marker (its key stays) and a "
+							"WARNING names the table and key; NOTIFY payloads are cut far earlier, by PostgreSQL's "
+							"limit, and say \"truncated\": true. Range 1 kB to 1 GB.",
+							&es_guc_event_max_bytes,
+							1024 * 1024, 1024, 1024 * 1024 * 1024 - 1,
+							PGC_SUSET,
+							GUC_UNIT_BYTE,
+							NULL, NULL, NULL);
 	RegisterXactCallback(es_events_xact_callback, NULL);
 	CacheRegisterRelcacheCallback(es_events_relcache_callback, (Datum) 0);
 	es_publisher_init();

@@ -60,6 +60,7 @@ extern void es_queue_batch_begin(int capacity);
 extern void es_queue_batch_flush(void);
 extern void es_publisher_wake(void);
 extern bool es_guc_emit_events;
+extern int	es_guc_event_max_bytes;
 extern char *es_guc_database;
 
 /* in events.c: inventory.updated for a stock change of the inventory area (see inventory.h) */
