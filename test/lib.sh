@@ -29,7 +29,7 @@ es_sudo() {
 
 # Installs whatever of the required packages is missing.
 es_install_packages() {
-    local pkgs="postgresql-$ES_PGVER postgresql-server-dev-$ES_PGVER postgresql-$ES_PGVER-cron postgresql-$ES_PGVER-pgtap pgtap"
+    local pkgs="postgresql-$ES_PGVER postgresql-server-dev-$ES_PGVER postgresql-$ES_PGVER-cron postgresql-$ES_PGVER-pgtap pgtap faketime"
     local missing=""
     for p in $pkgs make gcc; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
@@ -153,23 +153,16 @@ es_stop_server() {
 ES_FAKETIME_LIB=/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1
 ES_FAKETIME_SHIM_DIR=/tmp/elfsofa-faketime-shim
 
-# Installs libfaketime when missing and builds test/calendar_waits.c, which goes
-# ahead of it; sets ES_FAKETIME_PRELOAD, the value for LD_PRELOAD.
+# Builds test/calendar_waits.c, which goes ahead of libfaketime (installed by
+# es_install_packages); sets ES_FAKETIME_PRELOAD, the value for LD_PRELOAD.
 es_faketime_prepare() {
-    if [ ! -f "$ES_FAKETIME_LIB" ]; then
-        es_say "installing: faketime"
-        export DEBIAN_FRONTEND=noninteractive
-        es_sudo apt-get install -y -q faketime >/dev/null 2>&1 || {
-            es_sudo apt-get update -q >/dev/null 2>&1
-            es_sudo apt-get install -y -q faketime >/dev/null || es_die "apt-get install faketime failed"
-        }
-    fi
+    [ -f "$ES_FAKETIME_LIB" ] || es_install_packages
     mkdir -p "$ES_FAKETIME_SHIM_DIR"
     if [ ! -f "$ES_FAKETIME_SHIM_DIR/calendar_waits.so" ] ||
        [ "$ES_ROOT/test/calendar_waits.c" -nt "$ES_FAKETIME_SHIM_DIR/calendar_waits.so" ]; then
-        env -u LD_PRELOAD gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$ES_FAKETIME_SHIM_DIR/calendar_waits.so.tmp" \
+        env -u LD_PRELOAD gcc -O2 -Wall -Wextra -Werror -shared -fPIC -o "$ES_FAKETIME_SHIM_DIR/calendar_waits.so.$$" \
             "$ES_ROOT/test/calendar_waits.c" || es_die "could not build test/calendar_waits.c"
-        mv "$ES_FAKETIME_SHIM_DIR/calendar_waits.so.tmp" "$ES_FAKETIME_SHIM_DIR/calendar_waits.so"
+        mv "$ES_FAKETIME_SHIM_DIR/calendar_waits.so.$$" "$ES_FAKETIME_SHIM_DIR/calendar_waits.so"
     fi
     chmod 755 "$ES_FAKETIME_SHIM_DIR" "$ES_FAKETIME_SHIM_DIR/calendar_waits.so"
     ES_FAKETIME_PRELOAD="$ES_FAKETIME_SHIM_DIR/calendar_waits.so $ES_FAKETIME_LIB"
