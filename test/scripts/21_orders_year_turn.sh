@@ -10,21 +10,17 @@
 # after the turn makes the new year's partitions and the orders sit in the
 # right months; an idempotent replay after the turn returns the old number.
 source "$(dirname "$0")/../tap.sh"
+source "$ES_ROOT/test/reliability/lib.sh"
 es_faketime_prepare
 
-YT_PORT=$((ES_PORT + 17))
-YT_TMP=$ES_TMP/year-turn
 TURN='2027-01-01 00:00:00+07'
-rm -rf "$YT_TMP"
-
-stop_year_turn_server() { ES_TMP=$YT_TMP es_stop_server; }
-trap stop_year_turn_server EXIT
-(
-    export ES_PORT=$YT_PORT ES_TMP=$YT_TMP
-    LD_PRELOAD=$ES_FAKETIME_PRELOAD FAKETIME="+$(es_faketime_offset '2026-12-31 23:59:40')" DONT_FAKE_MONOTONIC=1 \
-        es_start_server </dev/null
-) || { echo "not ok 1 - the year-turn server started"; exit 1; }
-export PGHOST=$YT_TMP/sock PGPORT=$YT_PORT PGDATABASE=postgres PGUSER=$(es_server_user) PATH=$ES_BINDIR:$PATH
+rm -rf "$ES_TMP/year-turn"
+# the server alone runs under the moved clock; clients read its time
+LD_PRELOAD=$ES_FAKETIME_PRELOAD FAKETIME="+$(es_faketime_offset '2026-12-31 23:59:40')" DONT_FAKE_MONOTONIC=1 \
+    rel_fresh_server $((ES_PORT + 17)) "$ES_TMP/year-turn" </dev/null ||
+    { echo "not ok 1 - the year-turn server started"; exit 1; }
+trap es_stop_server EXIT
+YT_TMP=$ES_TMP
 
 q -c "SET client_min_messages = warning; CREATE EXTENSION elfsofa" >/dev/null
 cid=$(q -c "INSERT INTO elfsofa.products (sku, name, price) VALUES ('YT-1', 'year-turn cover', 100);

@@ -6,17 +6,13 @@
 # ends at 0 available, and the ledger still sums to the stock.  On a server of
 # its own: 256 clients need max_connections above make test's 100.
 source "$(dirname "$0")/../tap.sh"
+source "$ES_ROOT/test/reliability/lib.sh"
 
-LU_PORT=$((ES_PORT + 19))
-LU_TMP=$ES_TMP/last-units
-rm -rf "$LU_TMP"
-stop_last_units_server() { ES_TMP=$LU_TMP es_stop_server; }
-trap stop_last_units_server EXIT
-(
-    export ES_PORT=$LU_PORT ES_TMP=$LU_TMP
-    printf '%s\n' "max_connections = 300" "shared_buffers = '64MB'" | es_start_server
-) || { echo "not ok 1 - the last-units server started"; exit 1; }
-export PGHOST=$LU_TMP/sock PGPORT=$LU_PORT PGDATABASE=postgres PGUSER=$(es_server_user) PATH=$ES_BINDIR:$PATH
+rm -rf "$ES_TMP/last-units"
+rel_fresh_server $((ES_PORT + 19)) "$ES_TMP/last-units" <<<"max_connections = 300
+shared_buffers = '64MB'" || { echo "not ok 1 - the last-units server started"; exit 1; }
+trap es_stop_server EXIT
+LU_TMP=$ES_TMP
 
 q >/dev/null <<'SQL'
 SET client_min_messages = warning;
