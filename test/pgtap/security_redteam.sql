@@ -12,22 +12,7 @@ SELECT plan(29);
 \i test/supabase_roles.sql
 SELECT elfsofa.grant_api() IS NOT NULL AS granted \gset
 
-CREATE FUNCTION pg_temp.probe(r text, claims text, q text) RETURNS text
-LANGUAGE plpgsql AS $$
-DECLARE
-    res text;
-BEGIN
-    BEGIN
-        PERFORM set_config('request.jwt.claims', claims, true);
-        PERFORM set_config('role', r, true);
-        EXECUTE q INTO res;
-        RAISE EXCEPTION USING ERRCODE = 'ES000', MESSAGE = coalesce(res, 'ok');
-    EXCEPTION
-        WHEN SQLSTATE 'ES000' THEN RETURN SQLERRM;
-        WHEN OTHERS THEN RETURN SQLSTATE;
-    END;
-END
-$$;
+\i test/pgtap_probe.sql
 GRANT EXECUTE ON FUNCTION pg_temp.probe(text, text, text) TO PUBLIC;
 
 INSERT INTO elfsofa.products (sku, name, price) VALUES ('RT-1', 'red-team cover', 100);
