@@ -118,16 +118,12 @@ elfsofa_upsert_customer(PG_FUNCTION_ARGS)
 	PG_RETURN_DATUM(id);
 }
 
-static EsPlan email_owner_plan = {
-	"SELECT auth_user_id FROM elfsofa.customers "
-	"WHERE lower(email) = lower($1) AND auth_user_id IS NOT NULL AND auth_user_id <> $2",
+/* The customer with this e-mail, if any: who owns it, and what a guest already holds. */
+static EsPlan email_row_plan = {
+	"SELECT auth_user_id IS NOT NULL AND auth_user_id <> $2 AS other_user, auth_user_id IS NULL AS guest, "
+	"       full_name IS NOT NULL AS has_name, phone IS NOT NULL AS has_phone "
+	"FROM elfsofa.customers WHERE lower(email) = lower($1)",
 	2, {TEXTOID, UUIDOID}
-};
-
-/* A guest customer (no auth user yet) with this e-mail, and what it already holds. */
-static EsPlan guest_plan = {
-	"SELECT full_name, phone FROM elfsofa.customers WHERE lower(email) = lower($1) AND auth_user_id IS NULL",
-	1, {TEXTOID}
 };
 
 /*
@@ -202,36 +198,37 @@ elfsofa_register_customer(PG_FUNCTION_ARGS)
 	values[3] = UUIDPGetDatum(sub);
 
 	SPI_connect();
-	es_exec(&email_owner_plan, (Datum[]) {values[0], values[3]}, NULL, true, 1);
-	if (SPI_processed > 0)
-		ereport(ERROR,
-				(errcode(ES_ERRCODE_CONFLICT),
-				 errmsg("this e-mail address belongs to another user"),
-				 errdetail("Customer \"%s\" is linked to a different auth user.", email)));
-	/*
-	 * A guest with this e-mail (an order placed without an account) becomes
-	 * this user's only when the token vouches for the address: anyone can sign
-	 * up with someone else's e-mail.  Linking keeps the guest's name and phone;
-	 * only what the guest lacks is filled in.
-	 */
-	es_exec(&guest_plan, (Datum[]) {values[0]}, NULL, true, 1);
+	es_exec(&email_row_plan, (Datum[]) {values[0], values[3]}, NULL, true, 1);
 	if (SPI_processed > 0)
 	{
-		bool		name_null;
-		bool		phone_null;
+		HeapTuple	row = SPI_tuptable->vals[0];
+		TupleDesc	desc = SPI_tuptable->tupdesc;
 
-		if (!email_verified(claims))
+		if (DatumGetBool(SPI_getbinval(row, desc, 1, &isnull)))
 			ereport(ERROR,
-					(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
-					 errmsg("the e-mail address of this account is not verified"),
-					 errdetail("Customer \"%s\" exists without an account; it is linked only to a user whose token has email_verified true.", email),
-					 errhint("Confirm the e-mail address (Supabase Auth sets user_metadata.email_verified), then register again.")));
-		(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &name_null);
-		(void) SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &phone_null);
-		if (!name_null)
-			nulls[1] = 'n';
-		if (!phone_null)
-			nulls[2] = 'n';
+					(errcode(ES_ERRCODE_CONFLICT),
+					 errmsg("this e-mail address belongs to another user"),
+					 errdetail("Customer \"%s\" is linked to a different auth user.", email)));
+
+		/*
+		 * A guest with this e-mail (an order placed without an account)
+		 * becomes this user's only when the token vouches for the address:
+		 * anyone can sign up with someone else's e-mail.  Linking keeps the
+		 * guest's name and phone; only what the guest lacks is filled in.
+		 */
+		if (DatumGetBool(SPI_getbinval(row, desc, 2, &isnull)))
+		{
+			if (!email_verified(claims))
+				ereport(ERROR,
+						(errcode(ERRCODE_INSUFFICIENT_PRIVILEGE),
+						 errmsg("the e-mail address of this account is not verified"),
+						 errdetail("Customer \"%s\" exists without an account; it is linked only to a user whose token has email_verified true.", email),
+						 errhint("Confirm the e-mail address (Supabase Auth sets user_metadata.email_verified), then register again.")));
+			if (DatumGetBool(SPI_getbinval(row, desc, 3, &isnull)))
+				nulls[1] = 'n';
+			if (DatumGetBool(SPI_getbinval(row, desc, 4, &isnull)))
+				nulls[2] = 'n';
+		}
 	}
 	es_exec(&register_plan, values, nulls, false, 1);
 	id = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
