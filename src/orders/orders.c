@@ -506,7 +506,6 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 	p.order_payment = o.has_payment ? es_payment_order_status("unpaid", o.pay.status) : NULL;
 	if (p.order_payment == NULL)
 		p.order_payment = "unpaid";
-	p.nev = 0;
 	order_events(&o, &p);
 	order_write(&o, &p);
 
