@@ -39,7 +39,7 @@ SELECT count(*) FROM elfsofa.products;
 ---------------------------------------------------------------------------
 BEGIN;
 SELECT set_config('role', 'anon', true) AS role, set_config('request.jwt.claims', :'jwt_anon', true) IS NOT NULL AS claims,
-       set_config('request.headers', '{"x-forwarded-for":"203.0.113.7, 10.0.0.1"}', true) IS NOT NULL AS headers;
+       set_config('request.headers', '{"x-forwarded-for":"10.0.0.1, 203.0.113.7"}', true) IS NOT NULL AS headers;
 SET LOCAL ROLE anon;
 SELECT elfsofa.api_guard();
 SELECT sku, price FROM elfsofa.products ORDER BY sku;

@@ -74,7 +74,7 @@ LANGUAGE sql AS $$
 $$;
 \set jwt_ann '{"role":"authenticated","sub":"aaaaaaaa-0000-4000-8000-000000000001"}'
 \set jwt_bee '{"role":"service_role","sub":"bbbbbbbb-0000-4000-8000-000000000002"}'
-\set ip1 '{"x-forwarded-for":"198.51.100.1, 10.0.0.1"}'
+\set ip1 '{"x-forwarded-for":"10.0.0.1, 198.51.100.1"}'
 \set ip2 '{"x-forwarded-for":"198.51.100.2"}'
 SET SESSION AUTHORIZATION authenticator;
 
@@ -90,17 +90,61 @@ BEGIN; SELECT pg_temp.request('authenticated', :'jwt_bee') IS NOT NULL AS req; S
 BEGIN; SELECT pg_temp.request('authenticated', :'jwt_bee') IS NOT NULL AS req; SELECT elfsofa.api_guard();
 :err
 COMMIT;
--- anon is limited per client IP: the first address of x-forwarded-for, or cf-connecting-ip
+-- anon is limited per client IP: the last x-forwarded-for entry, the one the
+-- trusted proxy appended (elfsofa.rate_limit_client_header, rate_limit_client_hop)
 BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', :'ip1') IS NOT NULL AS req; SELECT elfsofa.api_guard(), elfsofa.api_guard(); COMMIT;
 BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', '{"x-forwarded-for":"198.51.100.1"}') IS NOT NULL AS req; SELECT elfsofa.api_guard();
 :err
 COMMIT;
-BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', '{"cf-connecting-ip":"198.51.100.1","x-forwarded-for":"203.0.113.9"}') IS NOT NULL AS req; SELECT elfsofa.api_guard();
+-- a spoofed first hop, or a cf-connecting-ip the caller sent, changes nothing
+BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', '{"x-forwarded-for":"203.0.113.9, 198.51.100.1"}') IS NOT NULL AS req; SELECT elfsofa.api_guard();
+:err
+COMMIT;
+BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', '{"cf-connecting-ip":"203.0.113.10","x-forwarded-for":"198.51.100.1"}') IS NOT NULL AS req; SELECT elfsofa.api_guard();
 :err
 COMMIT;
 BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', :'ip2') IS NOT NULL AS req; SELECT elfsofa.api_guard(), elfsofa.api_guard(); COMMIT;
--- no JWT sub and no client address (not an HTTP request): nothing to key on
-BEGIN; SELECT pg_temp.request('anon', '') IS NOT NULL AS req; SELECT elfsofa.api_guard(), elfsofa.api_guard(), elfsofa.api_guard(); COMMIT;
+-- no JWT sub and no usable client address: one shared bucket for all of them
+BEGIN; SELECT pg_temp.request('anon', '') IS NOT NULL AS req; SELECT elfsofa.api_guard(), elfsofa.api_guard(); COMMIT;
+BEGIN; SELECT pg_temp.request('anon', '') IS NOT NULL AS req; SELECT elfsofa.api_guard();
+:err
+COMMIT;
+BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', '{"x-forwarded-for":"not-an-address"}') IS NOT NULL AS req; SELECT elfsofa.api_guard();
+:err
+COMMIT;
+BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', '{"x-forwarded-for":" "}') IS NOT NULL AS req; SELECT elfsofa.api_guard();
+:err
+COMMIT;
+RESET SESSION AUTHORIZATION;
+-- two proxies that append: the second entry from the right; a shorter header has no address
+SET elfsofa.rate_limit_client_hop = 2;
+SET SESSION AUTHORIZATION authenticator;
+BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', '{"x-forwarded-for":"1.1.1.1, 192.0.2.7, 10.9.9.9"}') IS NOT NULL AS req; SELECT elfsofa.api_guard(), elfsofa.api_guard(); COMMIT;
+BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', '{"x-forwarded-for":"192.0.2.7,10.9.9.8"}') IS NOT NULL AS req; SELECT elfsofa.api_guard();
+:err
+COMMIT;
+BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', '{"x-forwarded-for":"192.0.2.8"}') IS NOT NULL AS req; SELECT elfsofa.api_guard();
+:err
+COMMIT;
+RESET SESSION AUTHORIZATION;
+RESET elfsofa.rate_limit_client_hop;
+-- behind Cloudflare alone: cf-connecting-ip is the trusted header
+SET elfsofa.rate_limit_client_header = 'cf-connecting-ip';
+SET SESSION AUTHORIZATION authenticator;
+BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', '{"cf-connecting-ip":"2001:db8::1","x-forwarded-for":"198.51.100.1"}') IS NOT NULL AS req; SELECT elfsofa.api_guard(), elfsofa.api_guard(); COMMIT;
+BEGIN; SELECT pg_temp.request('anon', '{"role":"anon"}', '{"cf-connecting-ip":"2001:db8::1"}') IS NOT NULL AS req; SELECT elfsofa.api_guard();
+:err
+COMMIT;
+-- the trusted header is a superuser setting
+SET elfsofa.rate_limit_client_header = 'x-anything';
+:err
+SET elfsofa.rate_limit_client_hop = 3;
+:err
+RESET SESSION AUTHORIZATION;
+SET elfsofa.rate_limit_client_header = 'X-Forwarded-For';
+:err
+RESET elfsofa.rate_limit_client_header;
+SET SESSION AUTHORIZATION authenticator;
 -- service_role (BYPASSRLS) is not limited
 BEGIN; SELECT pg_temp.request('service_role', '{"role":"service_role","sub":"aaaaaaaa-0000-4000-8000-000000000001"}') IS NOT NULL AS req;
 SELECT elfsofa.api_guard(), elfsofa.api_guard(), elfsofa.api_guard(), elfsofa.api_guard(); COMMIT;

@@ -9,6 +9,16 @@
  * counts).  Otherwise they live in the unlogged table elfsofa.rate_limits,
  * updated with one UPSERT (counts only committed requests; read-only
  * transactions check without consuming).
+ *
+ * The shared table is set-associative: a bucket's hash picks one set of
+ * RL_WAYS slots, so finding, adding or evicting a bucket looks at RL_WAYS
+ * slots whatever the table holds.  A full set gives up the slot that forgives
+ * least (the most refilled bucket, fully refilled ones first); the table store
+ * is never a spill-over, so a full table still counts every request.
+ *
+ * api_guard() keys anonymous callers on one address the trusted proxy wrote
+ * (elfsofa.rate_limit_client_header, counted from the right); callers with no
+ * usable address share one bucket.
  */
 #include "security/security.h"
 
@@ -40,16 +50,21 @@ typedef struct RlKey
 
 typedef struct RlEntry
 {
-	RlKey		key;			/* hash key: must be first */
+	RlKey		key;
+	bool		used;
 	double		tokens;
 	double		capacity;
 	double		rate_per_us;	/* tokens regained per microsecond */
 	TimestampTz last;
 } RlEntry;
 
+#define RL_WAYS		8
+
 typedef struct RlShared
 {
 	LWLock	   *lock;
+	int			nsets;			/* sets of RL_WAYS slots */
+	RlEntry		slots[FLEXIBLE_ARRAY_MEMBER];
 } RlShared;
 
 typedef struct RlResult
@@ -76,15 +91,27 @@ static int	rl_anon_per_minute = 120;
 static int	rl_store = RL_STORE_AUTO;
 static int	max_request_bytes = 262144;
 
+static char *rl_client_header = NULL;
+static int	rl_client_hop = 1;
+
 static RlShared *rl_shared = NULL;
-static HTAB *rl_hash = NULL;
 static bool rl_requested = false;
 
+/* The bucket of anonymous requests that carry no usable client address. */
+#define RL_NO_ADDRESS_BUCKET	"ip:none"
+
+
+static int
+rl_nsets(void)
+{
+	return (rl_slots + RL_WAYS - 1) / RL_WAYS;
+}
 
 static Size
 rl_shmem_size(void)
 {
-	return add_size(MAXALIGN(sizeof(RlShared)), hash_estimate_size(rl_slots, sizeof(RlEntry)));
+	return add_size(offsetof(RlShared, slots),
+					mul_size(mul_size(rl_nsets(), RL_WAYS), sizeof(RlEntry)));
 }
 
 /* Asks for the rate limiter's shared memory and lock (src/hooks.c, when preloaded). */
@@ -101,21 +128,39 @@ void
 es_ratelimit_shmem_startup(void)
 {
 	bool		found;
-	HASHCTL		info;
 
 	if (!rl_requested)
 		return;
 
 	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	rl_shared = ShmemInitStruct("elfsofa rate limit state", sizeof(RlShared), &found);
+	rl_shared = ShmemInitStruct("elfsofa rate limit buckets", rl_shmem_size(), &found);
 	if (!found)
+	{
+		memset(rl_shared, 0, rl_shmem_size());
 		rl_shared->lock = &(GetNamedLWLockTranche("elfsofa_ratelimit"))->lock;
-	memset(&info, 0, sizeof(info));
-	info.keysize = sizeof(RlKey);
-	info.entrysize = sizeof(RlEntry);
-	rl_hash = ShmemInitHash("elfsofa rate limit buckets", rl_slots, rl_slots,
-							&info, HASH_ELEM | HASH_BLOBS);
+		rl_shared->nsets = rl_nsets();
+	}
 	LWLockRelease(AddinShmemInitLock);
+}
+
+/* A header name as PostgREST hands it over: lower-case token characters. */
+static bool
+rl_check_header(char **newval, void **extra, GucSource source)
+{
+	for (const char *c = *newval; c && *c; c++)
+	{
+		if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+		{
+			GUC_check_errdetail("Header names are lower case letters, digits, \"-\" and \"_\"; \"%s\" is not.", *newval);
+			return false;
+		}
+	}
+	if (*newval && strlen(*newval) > 64)
+	{
+		GUC_check_errdetail("Header names are at most 64 characters.");
+		return false;
+	}
+	return true;
 }
 
 /* Called once from _PG_init: settings, and shared memory when preloaded. */
@@ -129,7 +174,7 @@ es_ratelimit_init(void)
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("elfsofa.rate_limit_anon_per_minute",
 							"Requests per minute api_guard() allows each client IP without a JWT sub.",
-							"The IP comes from the cf-connecting-ip or x-forwarded-for request header; 0 turns the limit off. Range 0 to 1000000.",
+							"The IP comes from elfsofa.rate_limit_client_header; callers without one share one bucket; 0 turns the limit off. Range 0 to 1000000.",
 							&rl_anon_per_minute, 120, 0, 1000000,
 							PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("elfsofa.max_request_bytes",
@@ -144,9 +189,19 @@ es_ratelimit_init(void)
 							 PGC_SUSET, 0, NULL, NULL, NULL);
 	DefineCustomIntVariable("elfsofa.rate_limit_slots",
 							"Rate-limit buckets kept in shared memory (needs shared_preload_libraries).",
-							"Idle full buckets are evicted when the table is full; beyond that the table store is used. Range 100 to 1000000.",
+							"Rounded up to a multiple of 8; a full set of 8 gives up its most refilled bucket. Range 100 to 1000000.",
 							&rl_slots, 10000, 100, 1000000,
 							PGC_POSTMASTER, 0, NULL, NULL, NULL);
+	DefineCustomStringVariable("elfsofa.rate_limit_client_header",
+							   "Request header (lower case) in which the trusted proxy in front of PostgREST puts the client address.",
+							   "Supabase's gateway appends the client to x-forwarded-for (the default); behind Cloudflare alone use cf-connecting-ip; empty trusts no header (all anonymous callers share one bucket).",
+							   &rl_client_header, "x-forwarded-for",
+							   PGC_SUSET, 0, rl_check_header, NULL, NULL);
+	DefineCustomIntVariable("elfsofa.rate_limit_client_hop",
+							"Which comma-separated address of the client header is the client's, counted from the right.",
+							"1 (the default) is the last one, the one the trusted proxy appended; the ones before it are whatever the caller sent. Range 1 to 16.",
+							&rl_client_hop, 1, 1, 16,
+							PGC_SUSET, 0, NULL, NULL, NULL);
 }
 
 /* One token-bucket step on an entry; returns whether a token was taken. */
@@ -168,21 +223,46 @@ rl_step(RlEntry *e, double capacity, double rate_per_us, TimestampTz now, bool c
 	return false;
 }
 
-/* Makes room in a full table by dropping buckets that have refilled completely. */
-static void
-rl_evict_idle(TimestampTz now)
+/* Tokens an entry would hold now, as a share of its capacity (1 = fully refilled). */
+static double
+rl_fill(const RlEntry *e, TimestampTz now)
 {
-	HASH_SEQ_STATUS seq;
-	RlEntry    *e;
+	double		elapsed = (now > e->last) ? (double) (now - e->last) : 0.0;
 
-	hash_seq_init(&seq, rl_hash);
-	while ((e = hash_seq_search(&seq)) != NULL)
+	return Min(1.0, (e->tokens + elapsed * e->rate_per_us) / e->capacity);
+}
+
+/*
+ * The slot of key in its set: the bucket's own, else a free one, else the one
+ * whose loss forgives least (the most refilled; of equals, the longest idle).
+ * *found says whether it is the bucket's own.  Looks at RL_WAYS slots.
+ */
+static RlEntry *
+rl_slot(const RlKey *key, TimestampTz now, bool *found)
+{
+	RlEntry    *set = &rl_shared->slots[(key->h1 % (uint64) rl_shared->nsets) * RL_WAYS];
+	RlEntry    *victim = NULL;
+	double		victim_fill = -1.0;
+
+	for (int i = 0; i < RL_WAYS; i++)
 	{
-		double		elapsed = (now > e->last) ? (double) (now - e->last) : 0.0;
+		RlEntry    *e = &set[i];
+		double		fill;
 
-		if (e->tokens + elapsed * e->rate_per_us >= e->capacity)
-			hash_search(rl_hash, &e->key, HASH_REMOVE, NULL);
+		if (e->used && e->key.h1 == key->h1 && e->key.h2 == key->h2)
+		{
+			*found = true;
+			return e;
+		}
+		fill = e->used ? rl_fill(e, now) : 2.0;
+		if (fill > victim_fill || (fill == victim_fill && e->last < victim->last))
+		{
+			victim = e;
+			victim_fill = fill;
+		}
 	}
+	*found = false;
+	return victim;
 }
 
 /* 128 bits of two seeded hashes, database included: collisions are negligible. */
@@ -198,8 +278,8 @@ rl_key(const char *bucket)
 	return key;
 }
 
-/* Shared-memory store; false when there is no room even after eviction. */
-static bool
+/* Shared-memory store: one set of RL_WAYS slots under the lock, never a spill. */
+static void
 rl_take_shmem(const char *bucket, double capacity, double rate_per_us, RlResult *res)
 {
 	RlKey		key = rl_key(bucket);
@@ -208,29 +288,17 @@ rl_take_shmem(const char *bucket, double capacity, double rate_per_us, RlResult 
 	TimestampTz now = GetCurrentTimestamp();
 
 	LWLockAcquire(rl_shared->lock, LW_EXCLUSIVE);
-	e = hash_search(rl_hash, &key, HASH_FIND, &found);
-	if (e == NULL)
-	{
-		/* never grow past rl_slots: shared hash tables would eat others' memory */
-		if (hash_get_num_entries(rl_hash) >= rl_slots)
-			rl_evict_idle(now);
-		if (hash_get_num_entries(rl_hash) < rl_slots)
-			e = hash_search(rl_hash, &key, HASH_ENTER_NULL, &found);
-		if (e == NULL)
-		{
-			LWLockRelease(rl_shared->lock);
-			return false;
-		}
-	}
+	e = rl_slot(&key, now, &found);
 	if (!found)
 	{
+		e->key = key;
+		e->used = true;
 		e->tokens = capacity;
 		e->last = now;
 	}
 	res->allowed = rl_step(e, capacity, rate_per_us, now, true);
 	res->retry_after = res->allowed ? 0 : (1.0 - e->tokens) / rate_per_us / 1e6;
 	LWLockRelease(rl_shared->lock);
-	return true;
 }
 
 static EsPlan take_plan = {
@@ -291,10 +359,10 @@ rl_take(const char *bucket, int32 max_requests, int64 per_us, RlResult *res)
 	double		capacity = (double) max_requests;
 	double		rate_per_us = capacity / (double) per_us;
 
-	if (rl_store == RL_STORE_AUTO && rl_hash != NULL &&
-		rl_take_shmem(bucket, capacity, rate_per_us, res))
-		return;
-	rl_take_table(bucket, capacity, rate_per_us, res);
+	if (rl_store == RL_STORE_AUTO && rl_shared != NULL)
+		rl_take_shmem(bucket, capacity, rate_per_us, res);
+	else
+		rl_take_table(bucket, capacity, rate_per_us, res);
 }
 
 /* elfsofa.rate_limit(bucket, max_requests, per): true when this request may go ahead. */
@@ -342,36 +410,45 @@ request_headers(void)
 	return DatumGetJsonbP(DirectFunctionCall1(jsonb_in, CStringGetDatum(raw)));
 }
 
-/* cf-connecting-ip, else the first address of x-forwarded-for. */
+/*
+ * The client address: the rate_limit_client_hop-th comma-separated entry from
+ * the right of the trusted header, or NULL when it is missing, too short or
+ * not an address (hex digits, "." and ":" only: IPv4 or IPv6).
+ */
 static char *
 client_ip(Jsonb *headers)
 {
-	char	   *ip;
+	char	   *value;
+	char	   *end;
+	char	   *start;
+	int			hop;
 
-	if (headers == NULL)
+	if (headers == NULL || rl_client_header == NULL || rl_client_header[0] == '\0')
 		return NULL;
-	ip = es_jsonb_get_text(headers, "cf-connecting-ip");
-	if (ip == NULL || ip[0] == '\0')
+	value = es_jsonb_get_text(headers, rl_client_header);
+	if (value == NULL)
+		return NULL;
+	end = value + strlen(value);
+	for (hop = 1;; hop++)
 	{
-		ip = es_jsonb_get_text(headers, "x-forwarded-for");
-		if (ip != NULL)
-		{
-			char	   *comma = strchr(ip, ',');
-
-			if (comma)
-				*comma = '\0';
-		}
+		start = end;
+		while (start > value && start[-1] != ',')
+			start--;
+		if (hop == rl_client_hop)
+			break;
+		if (start == value)
+			return NULL;		/* fewer entries than hops: not from our proxy */
+		end = start - 1;
 	}
-	if (ip == NULL)
+	*end = '\0';
+	while (*start == ' ' || *start == '\t')
+		start++;
+	end = start + strcspn(start, " \t");
+	*end = '\0';
+	if (start[0] == '\0' || end - start > 45 ||
+		strspn(start, "0123456789abcdefABCDEF.:") != (size_t) (end - start))
 		return NULL;
-	while (*ip == ' ')
-		ip++;
-	ip[strcspn(ip, " ")] = '\0';
-	if (ip[0] == '\0')
-		return NULL;
-	if (strlen(ip) > 64)
-		ip[64] = '\0';
-	return ip;
+	return start;
 }
 
 /* Refuses bodies over elfsofa.max_request_bytes (by Content-Length) before anything parses them. */
@@ -397,7 +474,8 @@ check_request_size(Jsonb *headers)
 
 /*
  * elfsofa.api_guard(): PostgREST db-pre-request hook.  Limits each JWT sub,
- * else each client IP; privileged roles (service_role) are not limited.
+ * else each client IP, else the one bucket of callers without an address;
+ * privileged roles (service_role) are not limited.
  */
 Datum
 elfsofa_api_guard(PG_FUNCTION_ARGS)
@@ -425,9 +503,9 @@ elfsofa_api_guard(PG_FUNCTION_ARGS)
 		char	   *ip = client_ip(headers);
 
 		per_minute = rl_anon_per_minute;
-		bucket = ip ? psprintf("ip:%s", ip) : NULL;		/* no sub, no address: not HTTP */
+		bucket = ip ? psprintf("ip:%s", ip) : pstrdup(RL_NO_ADDRESS_BUCKET);
 	}
-	if (bucket == NULL || per_minute <= 0)
+	if (per_minute <= 0)
 		res.allowed = true;
 	else
 		rl_take(bucket, per_minute, USECS_PER_MINUTE, &res);
@@ -466,28 +544,26 @@ elfsofa_rate_limit_reset(PG_FUNCTION_ARGS)
 	int64		n = 0;
 	Datum		arg = PG_ARGISNULL(0) ? (Datum) 0 : PG_GETARG_DATUM(0);
 
-	if (rl_hash != NULL)
+	if (rl_shared != NULL)
 	{
+		RlKey		key;
+		RlEntry    *one = NULL;
+		bool		found = false;
+
+		if (!PG_ARGISNULL(0))
+			key = rl_key(text_to_cstring(PG_GETARG_TEXT_PP(0)));
 		LWLockAcquire(rl_shared->lock, LW_EXCLUSIVE);
-		if (PG_ARGISNULL(0))
+		if (!PG_ARGISNULL(0))
+			one = rl_slot(&key, GetCurrentTimestamp(), &found);
+		if (found)
 		{
-			HASH_SEQ_STATUS seq;
-			RlEntry    *e;
-
-			hash_seq_init(&seq, rl_hash);
-			while ((e = hash_seq_search(&seq)) != NULL)
-			{
-				hash_search(rl_hash, &e->key, HASH_REMOVE, NULL);
-				n++;
-			}
+			one->used = false;
+			n++;
 		}
-		else
+		for (int i = 0; PG_ARGISNULL(0) && i < rl_shared->nsets * RL_WAYS; i++)
 		{
-			RlKey		key = rl_key(text_to_cstring(PG_GETARG_TEXT_PP(0)));
-			bool		found;
-
-			hash_search(rl_hash, &key, HASH_REMOVE, &found);
-			n += found ? 1 : 0;
+			n += rl_shared->slots[i].used ? 1 : 0;
+			rl_shared->slots[i].used = false;
 		}
 		LWLockRelease(rl_shared->lock);
 	}

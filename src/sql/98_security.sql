@@ -54,7 +54,7 @@ LANGUAGE c VOLATILE SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
 AS 'MODULE_PATHNAME', 'elfsofa_api_guard';
 COMMENT ON FUNCTION @extschema@.api_guard() IS
-  'PostgREST db-pre-request hook: limits each JWT sub to elfsofa.rate_limit_per_minute and each client IP (cf-connecting-ip / x-forwarded-for) without a sub to elfsofa.rate_limit_anon_per_minute; PT429 with HINT "Retry after N seconds" when exceeded; 22023 when content-length exceeds elfsofa.max_request_bytes. Roles with BYPASSRLS (service_role) are exempt.';
+  'PostgREST db-pre-request hook: limits each JWT sub to elfsofa.rate_limit_per_minute and each client IP without a sub (the address the trusted proxy put in elfsofa.rate_limit_client_header, default the last x-forwarded-for entry; callers without one share one bucket) to elfsofa.rate_limit_anon_per_minute; PT429 with HINT "Retry after N seconds" when exceeded; 22023 when content-length exceeds elfsofa.max_request_bytes. Roles with BYPASSRLS (service_role) are exempt.';
 
 ---------------------------------------------------------------------------
 -- The API surface, as data: grant_api() grants exactly these rows.

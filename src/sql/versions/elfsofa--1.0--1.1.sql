@@ -94,3 +94,7 @@ SELECT @extschema@.grant_api();
 -- The partition sets' settings are audited (retention decides what history is
 -- dropped); maintenance's bookkeeping columns are not.
 SELECT @extschema@.enable_audit('@extschema@.partition_sets', ARRAY['last_run', 'last_error']);
+
+-- api_guard keys anonymous callers on the trusted proxy's address only.
+COMMENT ON FUNCTION @extschema@.api_guard() IS
+  'PostgREST db-pre-request hook: limits each JWT sub to elfsofa.rate_limit_per_minute and each client IP without a sub (the address the trusted proxy put in elfsofa.rate_limit_client_header, default the last x-forwarded-for entry; callers without one share one bucket) to elfsofa.rate_limit_anon_per_minute; PT429 with HINT "Retry after N seconds" when exceeded; 22023 when content-length exceeds elfsofa.max_request_bytes. Roles with BYPASSRLS (service_role) are exempt.';
