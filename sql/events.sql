@@ -121,6 +121,32 @@ SELECT count(*) AS triggers FROM pg_trigger
 SELECT elfsofa.change_event_trigger();
 :err
 
+-- keys in the primary key's order, the same in every partition whatever its
+-- physical column order; a key of more than 16 columns is kept whole
+TRUNCATE elfsofa.events;
+CREATE TABLE public.shipments (id int, note text, region text, PRIMARY KEY (region, id)) PARTITION BY LIST (region);
+CREATE TABLE public.shipments_north PARTITION OF public.shipments FOR VALUES IN ('north');
+CREATE TABLE public.shipments_south (note text, region text NOT NULL, dropped int, id int NOT NULL);
+ALTER TABLE public.shipments_south DROP COLUMN dropped;
+ALTER TABLE public.shipments ATTACH PARTITION public.shipments_south FOR VALUES IN ('south');
+SELECT elfsofa.enable_change_events('public.shipments');
+INSERT INTO public.shipments VALUES (1, 'a', 'north'), (2, 'b', 'south');
+UPDATE public.shipments SET id = id + 10;
+SELECT topic, key, data->>'op' AS op, data->>'table' AS tbl, data->'key' AS k, data->'old_key' AS old_k
+  FROM elfsofa.events_since(0) ORDER BY id;
+DO $$
+BEGIN
+    EXECUTE 'CREATE TABLE public.wide_key (' ||
+            (SELECT string_agg(format('k%s int', i), ', ') FROM generate_series(1, 17) i) ||
+            ', PRIMARY KEY (' || (SELECT string_agg(format('k%s', i), ', ' ORDER BY i DESC) FROM generate_series(1, 17) i) || '))';
+END
+$$;
+SELECT elfsofa.enable_change_events('public.wide_key');
+INSERT INTO public.wide_key SELECT 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17;
+SELECT key, (SELECT count(*) FROM jsonb_object_keys(data->'key')) AS key_columns
+  FROM elfsofa.events_since(0) WHERE topic = 'wide_key.changed';
+DROP TABLE public.shipments, public.wide_key;
+
 -- the catalog: product.changed / category.changed keyed by sku / slug
 TRUNCATE elfsofa.events;
 INSERT INTO elfsofa.categories (slug, name) VALUES ('3-seat', '3-seat covers');

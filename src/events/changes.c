@@ -12,7 +12,7 @@
  *              "key": {col: value}, "old_key": {...} (UPDATE, key changed),
  *              "row": {...} | "row_truncated": true (beyond elfsofa.event_max_bytes)}
  * Event key: the key column's value as text; a JSON array of texts for a
- * composite key.
+ * composite key, in the primary key's column order.
  *
  * elfsofa.catalog_change_trigger() on products and categories also NOTIFYs
  * channel elfsofa_cache, one tag per notification (products:<sku>,
@@ -22,6 +22,7 @@
  */
 #include "events/events.h"
 
+#include "access/genam.h"
 #include "access/htup_details.h"
 #include "access/relation.h"
 #include "catalog/partition.h"
@@ -29,7 +30,6 @@
 #include "commands/async.h"
 #include "commands/trigger.h"
 #include "lib/stringinfo.h"
-#include "nodes/bitmapset.h"
 #include "utils/builtins.h"
 #include "utils/json.h"
 #include "utils/lsyscache.h"
@@ -42,7 +42,6 @@ PG_FUNCTION_INFO_V1(es_enable_change_events);
 PG_FUNCTION_INFO_V1(es_disable_change_events);
 
 #define ES_CHANGE_TRIGGER	"elfsofa_change_events"
-#define ES_MAX_KEY_COLS		16
 
 typedef struct EsChange
 {
@@ -51,7 +50,7 @@ typedef struct EsChange
 	HeapTuple	old_tuple;		/* UPDATE only */
 	TupleDesc	desc;
 	int			nkeys;
-	AttrNumber	keys[ES_MAX_KEY_COLS];
+	AttrNumber *keys;			/* in primary-key order, this relation's attnums */
 } EsChange;
 
 static EsPlan category_slug_plan = {
@@ -82,7 +81,11 @@ es_check_trigger(FunctionCallInfo fcinfo, const char *name)
 	return td;
 }
 
-/* Key columns: the named one, else the primary key (in column order). */
+/*
+ * Key columns: the named one, else every primary-key column in the key's own
+ * order (the same in every partition, whatever each one's physical column
+ * order), with no limit on their number.
+ */
 static void
 es_change_keys(Relation rel, const char *key_column, EsChange *c)
 {
@@ -96,15 +99,23 @@ es_change_keys(Relation rel, const char *key_column, EsChange *c)
 					(errcode(ERRCODE_UNDEFINED_COLUMN),
 					 errmsg("key column of change events does not exist"),
 					 errdetail("Table %s has no column \"%s\".", RelationGetRelationName(rel), key_column)));
+		c->keys = palloc(sizeof(AttrNumber));
 		c->keys[c->nkeys++] = att;
 	}
 	else
 	{
-		Bitmapset  *pk = RelationGetIndexAttrBitmap(rel, INDEX_ATTR_BITMAP_PRIMARY_KEY);
-		int			i = -1;
+		Oid			pk_oid;
+		Relation	pk;
 
-		while ((i = bms_next_member(pk, i)) >= 0 && c->nkeys < ES_MAX_KEY_COLS)
-			c->keys[c->nkeys++] = i + FirstLowInvalidHeapAttributeNumber;
+		list_free(RelationGetIndexList(rel));	/* fills in rd_pkindex */
+		pk_oid = rel->rd_pkindex;
+		if (!OidIsValid(pk_oid))
+			return;
+		pk = index_open(pk_oid, AccessShareLock);
+		c->keys = palloc(sizeof(AttrNumber) * Max(1, pk->rd_index->indnkeyatts));
+		for (int i = 0; i < pk->rd_index->indnkeyatts; i++)
+			c->keys[c->nkeys++] = pk->rd_index->indkey.values[i];
+		index_close(pk, AccessShareLock);
 	}
 }
 
