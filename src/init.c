@@ -11,6 +11,7 @@
 #include "fmgr.h"
 #include "utils/guc.h"
 
+#include "audit/audit.h"
 #include "base/compat.h"
 #include "base/request.h"
 #include "events/events.h"
@@ -30,6 +31,7 @@ _PG_init(void)
 {
 	es_request_init();
 	es_events_init();
+	es_audit_init();
 	es_partitions_init();
 	es_ratelimit_init();
 	es_orders_init();

@@ -26,6 +26,8 @@
 extern List *es_audit_utility_before(PlannedStmt *pstmt);
 extern void es_audit_utility_after(List *truncated);
 extern void es_audit_executor_start(void);
+/* in audit_trigger.c: the audit settings, from _PG_init */
+extern void es_audit_init(void);
 
 
 #define AUDIT_ROW_TRIGGER		"elfsofa_audit"
@@ -164,6 +166,14 @@ extern AuditRel *audit_get_rel(Relation rel, Trigger *tg);
 extern Jsonb *audit_json(AuditRel *e, const int *order, int n, Datum *values, bool *nulls);
 extern Jsonb *audit_row_json(AuditRel *e, Datum *values, bool *nulls);
 extern Jsonb *audit_key_json(AuditRel *e, Datum *values, bool *nulls);
+
+/* in audit_trigger.c */
+extern bool audit_replica_writes;
+extern bool audit_quiet(void);
+extern void audit_table_event(Oid relid, const char *operation, const char *data);
+
+/* in audit_admin.c */
+extern bool audit_admin_running(void);
 
 /* in audit_write.c */
 extern AuditXact audit_xact;	/* this transaction's state */

@@ -4,14 +4,21 @@
  *
  * Both replace whatever audit triggers the table has, so calling them again
  * is harmless; partitions audited through a partitioned parent are refused,
- * since their triggers are clones of the parent's.
+ * since their triggers are clones of the parent's.  A table's inheritance
+ * children are (un)audited with it: a parent's row triggers do not fire for
+ * their rows.  The triggers fire ALWAYS, in session_replication_role replica
+ * too (src/audit/audit_trigger.c decides whether to write), and each call
+ * writes an audit_log row of its own, ENABLE AUDIT or DISABLE AUDIT, per table.
  */
 #include "audit/audit.h"
 
 #include "access/relation.h"
+#include "access/table.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "parser/parse_relation.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -21,13 +28,54 @@
 PG_FUNCTION_INFO_V1(es_enable_audit);
 PG_FUNCTION_INFO_V1(es_disable_audit);
 
+static int	admin_depth = 0;
+
+/* Whether enable_audit/disable_audit run DDL now (they record their own event). */
+bool
+audit_admin_running(void)
+{
+	return admin_depth > 0;
+}
+
 static void
 audit_spi_ddl(const char *sql)
 {
-	int			rc = SPI_execute(sql, false, 0);
+	int			rc;
 
+	admin_depth++;
+	PG_TRY();
+	{
+		rc = SPI_execute(sql, false, 0);
+	}
+	PG_FINALLY();
+	{
+		admin_depth--;
+	}
+	PG_END_TRY();
 	if (rc < 0)
 		elog(ERROR, "elfsofa: SPI failed (%s) running \"%s\"", SPI_result_code_string(rc), sql);
+}
+
+/* Whether this call should write its ENABLE AUDIT / DISABLE AUDIT row. */
+static bool
+audit_admin_records(void)
+{
+	return !creating_extension && !audit_quiet();
+}
+
+/* The table and its inheritance children (partitions are covered by cloned triggers). */
+static List *
+audit_targets(Relation rel)
+{
+	if (rel->rd_rel->relkind == RELKIND_RELATION && rel->rd_rel->relhassubclass)
+		return find_all_inheritors(RelationGetRelid(rel), AccessShareLock, NULL);
+	return list_make1_oid(RelationGetRelid(rel));
+}
+
+static char *
+audit_qualname(Oid relid)
+{
+	return quote_qualified_identifier(get_namespace_name(get_rel_namespace(relid)), get_rel_name(relid));
 }
 
 /* Which of our two triggers rel has, and whether the row trigger is a clone. */
@@ -121,73 +169,82 @@ audit_refuse_clone(Relation rel, bool is_clone)
 				 errhint("Call enable_audit or disable_audit on the partitioned table.")));
 }
 
-Datum
-es_enable_audit(PG_FUNCTION_ARGS)
+/* The event row of enable_audit: {"exclude_columns": [...], "via": parent (a child)}. */
+static char *
+audit_enable_json(List *excluded, Oid via)
 {
-	char	   *qualname;
-	Relation	rel = audit_open_target(fcinfo, &qualname);
-	TupleDesc	desc = RelationGetDescr(rel);
+	StringInfoData buf;
+	ListCell   *lc;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"exclude_columns\": [");
+	foreach(lc, excluded)
+	{
+		if (foreach_current_index(lc) > 0)
+			appendStringInfoString(&buf, ", ");
+		es_json_quote(&buf, (char *) lfirst(lc));
+	}
+	appendStringInfoChar(&buf, ']');
+	if (OidIsValid(via))
+	{
+		appendStringInfoString(&buf, ", \"via\": ");
+		es_json_quote(&buf, audit_qualname(via));
+	}
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/* Attaches the audit triggers to one table (SPI connected); excluded are column names. */
+static void
+audit_enable_one(Oid relid, List *excluded, Oid via)
+{
+	Relation	rel = table_open(relid, AccessShareLock);
+	char	   *qualname = audit_qualname(relid);
 	Bitmapset  *keys = audit_key_columns(rel);
-	Datum	   *elems = NULL;
-	bool	   *elnulls = NULL;
-	int			nelems = 0;
 	StringInfoData sql;
 	StringInfoData args;
 	bool		has_row,
 				has_truncate,
 				is_clone;
-
-	if (!PG_ARGISNULL(1))
-		deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
-						  &elems, &elnulls, &nelems);
+	ListCell   *lc;
 
 	initStringInfo(&args);
-	for (int i = 0; i < nelems; i++)
+	foreach(lc, excluded)
 	{
-		char	   *col;
-		int			attnum;
-		bool		dup = false;
+		char	   *col = lfirst(lc);
+		int			attnum = attnameAttNum(rel, col, false);
+		int			i = foreach_current_index(lc) + 1;
 
-		if (elnulls[i])
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("exclude_columns must not contain nulls"),
-					 errdetail("exclude_columns[%d] was null.", i + 1)));
-		col = TextDatumGetCString(elems[i]);
-		attnum = attnameAttNum(rel, col, false);
 		if (attnum == InvalidAttrNumber)
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("column \"%s\" of table %s does not exist", col, qualname),
 					 errdetail("exclude_columns[%d] was \"%s\", which is not a column of %s.",
-							   i + 1, col, qualname)));
+							   i, col, qualname)));
 		if (bms_is_member(attnum - FirstLowInvalidHeapAttributeNumber, keys))
 			ereport(ERROR,
 					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 					 errmsg("key column \"%s\" cannot be excluded from the audit", col),
 					 errdetail("exclude_columns[%d] was \"%s\", which is part of the key of %s.",
-							   i + 1, col, qualname),
+							   i, col, qualname),
 					 errhint("Audit rows are identified by the primary key.")));
-		for (int j = 0; j < i; j++)
-			if (!elnulls[j] && strcmp(TextDatumGetCString(elems[j]), col) == 0)
-				dup = true;
-		if (dup)
-			continue;
 		appendStringInfo(&args, "%s%s", args.len > 0 ? ", " : "",
 						 quote_literal_cstr(psprintf("%d:%s", attnum, col)));
 	}
-	(void) desc;
 
 	if (bms_is_empty(keys))
 		ereport(ERROR,
 				(errcode(ERRCODE_OBJECT_NOT_IN_PREREQUISITE_STATE),
 				 errmsg("table %s has no primary key", qualname),
-				 errdetail("Audit rows identify the changed row by its primary key."),
+				 OidIsValid(via) ? errdetail("Audit rows identify the changed row by its primary key; %s is an inheritance child of %s, audited with it.",
+											 qualname, audit_qualname(via))
+				 : errdetail("Audit rows identify the changed row by its primary key."),
 				 errhint("Add a primary key (or set REPLICA IDENTITY USING INDEX on a unique index) and call enable_audit again.")));
 
-	SPI_connect();
-	audit_trigger_state(RelationGetRelid(rel), &has_row, &has_truncate, &is_clone);
+	audit_trigger_state(relid, &has_row, &has_truncate, &is_clone);
 	audit_refuse_clone(rel, is_clone);
+	/* ALTER TABLE refuses a table this session holds open; the lock stays */
+	table_close(rel, NoLock);
 	audit_drop_triggers(qualname, has_row, has_truncate);
 
 	initStringInfo(&sql);
@@ -202,9 +259,55 @@ es_enable_audit(PG_FUNCTION_ARGS)
 					 "FOR EACH STATEMENT EXECUTE FUNCTION elfsofa.audit_trigger()",
 					 quote_identifier(AUDIT_TRUNCATE_TRIGGER), qualname);
 	audit_spi_ddl(sql.data);
-	SPI_finish();
+	/* in replica mode as well: ordinary triggers would not fire there */
+	resetStringInfo(&sql);
+	appendStringInfo(&sql, "ALTER TABLE %s ENABLE ALWAYS TRIGGER %s, ENABLE ALWAYS TRIGGER %s",
+					 qualname, quote_identifier(AUDIT_ROW_TRIGGER), quote_identifier(AUDIT_TRUNCATE_TRIGGER));
+	audit_spi_ddl(sql.data);
+	if (audit_admin_records())
+		audit_table_event(relid, "ENABLE AUDIT", audit_enable_json(excluded, via));
+}
 
+Datum
+es_enable_audit(PG_FUNCTION_ARGS)
+{
+	char	   *qualname;
+	Relation	rel = audit_open_target(fcinfo, &qualname);
+	Datum	   *elems = NULL;
+	bool	   *elnulls = NULL;
+	int			nelems = 0;
+	List	   *excluded = NIL;
+	List	   *targets;
+	ListCell   *lc;
+	Oid			relid;
+
+	if (!PG_ARGISNULL(1))
+		deconstruct_array(PG_GETARG_ARRAYTYPE_P(1), TEXTOID, -1, false, TYPALIGN_INT,
+						  &elems, &elnulls, &nelems);
+	for (int i = 0; i < nelems; i++)
+	{
+		char	   *col;
+		bool		dup = false;
+
+		if (elnulls[i])
+			ereport(ERROR,
+					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+					 errmsg("exclude_columns must not contain nulls"),
+					 errdetail("exclude_columns[%d] was null.", i + 1)));
+		col = TextDatumGetCString(elems[i]);
+		foreach(lc, excluded)
+			dup = dup || strcmp((char *) lfirst(lc), col) == 0;
+		if (!dup)
+			excluded = lappend(excluded, col);
+	}
+
+	targets = audit_targets(rel);
+	relid = RelationGetRelid(rel);
 	relation_close(rel, NoLock);
+	SPI_connect();
+	foreach(lc, targets)
+		audit_enable_one(lfirst_oid(lc), excluded, lfirst_oid(lc) == relid ? InvalidOid : relid);
+	SPI_finish();
 	PG_RETURN_VOID();
 }
 
@@ -213,15 +316,31 @@ es_disable_audit(PG_FUNCTION_ARGS)
 {
 	char	   *qualname;
 	Relation	rel = audit_open_target(fcinfo, &qualname);
-	bool		has_row,
-				has_truncate,
-				is_clone;
+	List	   *targets = audit_targets(rel);
+	bool		had_any = false;
+	ListCell   *lc;
 
 	SPI_connect();
-	audit_trigger_state(RelationGetRelid(rel), &has_row, &has_truncate, &is_clone);
-	audit_refuse_clone(rel, is_clone);
-	audit_drop_triggers(qualname, has_row, has_truncate);
+	foreach(lc, targets)
+	{
+		Oid			relid = lfirst_oid(lc);
+		bool		has_row,
+					has_truncate,
+					is_clone;
+
+		audit_trigger_state(relid, &has_row, &has_truncate, &is_clone);
+		if (relid == RelationGetRelid(rel))
+			audit_refuse_clone(rel, is_clone);
+		else if (is_clone)
+			continue;
+		if (!has_row && !has_truncate)
+			continue;
+		had_any = true;
+		if (audit_admin_records())
+			audit_table_event(relid, "DISABLE AUDIT", NULL);
+		audit_drop_triggers(audit_qualname(relid), has_row, has_truncate);
+	}
 	SPI_finish();
 	relation_close(rel, NoLock);
-	PG_RETURN_BOOL(has_row || has_truncate);
+	PG_RETURN_BOOL(had_any);
 }

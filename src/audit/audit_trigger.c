@@ -11,68 +11,102 @@
  */
 #include "audit/audit.h"
 
+#include "access/genam.h"
+#include "access/htup_details.h"
 #include "access/relation.h"
 #include "access/table.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
+#include "commands/extension.h"
 #include "commands/trigger.h"
 #include "executor/executor.h"
+#include "nodes/makefuncs.h"
+#include "nodes/value.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
 #include "utils/datum.h"
+#include "utils/fmgroids.h"
+#include "utils/guc.h"
 #include "utils/lsyscache.h"
 #include "utils/rel.h"
 
 PG_FUNCTION_INFO_V1(es_audit_trigger);
 PG_FUNCTION_INFO_V1(es_audit_log_guard);
 
+bool		audit_replica_writes = true;
+
+/* Defines the audit settings; called once from _PG_init. */
+void
+es_audit_init(void)
+{
+	DefineCustomBoolVariable("elfsofa.audit_replica_writes",
+							 "Whether changes made with session_replication_role = replica are audited.",
+							 "On by default: the audit triggers fire ALWAYS. A superuser may turn it off for a bulk load; restoring a dump turns it off in the restoring session.",
+							 &audit_replica_writes, true,
+							 PGC_SUSET, 0, NULL, NULL, NULL);
+}
+
 /* ---------------------------------------------------------------------
  * The trigger
  * --------------------------------------------------------------------- */
 
 /*
- * A TRUNCATE of rel, or (partition != InvalidOid) of that one partition of
- * the audited rel: new_data then names it, {"partition": "schema.name"}.
+ * One audit_log row about a table rather than a row of it: a TRUNCATE, or
+ * (src/audit/audit_admin.c and the utility hook below) auditing switched on or
+ * off, a partition attached, detached or dropped.  data becomes new_data;
+ * who and when are the transaction's facts, as for every row.
  */
-static void
-audit_truncate(Relation rel, Oid partition)
+void
+audit_table_event(Oid relid, const char *operation, const char *data)
 {
 	Datum		vals[AL_NCOLS];
 	bool		nulls[AL_NCOLS];
-	char	   *nsp = get_namespace_name(RelationGetNamespace(rel));
 
+	audit_register_callbacks();
+	audit_refresh_facts();
 	for (int c = 0; c < AL_NCOLS; c++)
 		nulls[c] = true;
-	vals[AL_SCHEMA] = CStringGetTextDatum(nsp);
+	vals[AL_SCHEMA] = CStringGetTextDatum(get_namespace_name(get_rel_namespace(relid)));
 	nulls[AL_SCHEMA] = false;
-	vals[AL_TABLE] = CStringGetTextDatum(RelationGetRelationName(rel));
+	vals[AL_TABLE] = CStringGetTextDatum(get_rel_name(relid));
 	nulls[AL_TABLE] = false;
-	vals[AL_OPERATION] = audit_xact.op_text[OP_TRUNCATE];
+	vals[AL_OPERATION] = CStringGetTextDatum(operation);
 	nulls[AL_OPERATION] = false;
-	if (OidIsValid(partition))
+	if (data != NULL)
 	{
-		JsonbParseState *st = NULL;
-		JsonbValue	k,
-					v;
-		char	   *name = quote_qualified_identifier(get_namespace_name(get_rel_namespace(partition)),
-													  get_rel_name(partition));
-
-		pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-		k.type = jbvString;
-		k.val.string.val = "partition";
-		k.val.string.len = strlen("partition");
-		pushJsonbValue(&st, WJB_KEY, &k);
-		v.type = jbvString;
-		v.val.string.val = name;
-		v.val.string.len = strlen(name);
-		pushJsonbValue(&st, WJB_VALUE, &v);
-		vals[AL_NEW_DATA] = JsonbPGetDatum(JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL)));
+		vals[AL_NEW_DATA] = DirectFunctionCall1(jsonb_in, CStringGetDatum(data));
 		nulls[AL_NEW_DATA] = false;
 	}
 	audit_insert(vals, nulls);
+}
+
+/* {"partition": "schema.name"} */
+static char *
+audit_partition_json(Oid partition)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"partition\": ");
+	es_json_quote(&buf, quote_qualified_identifier(get_namespace_name(get_rel_namespace(partition)),
+												   get_rel_name(partition)));
+	appendStringInfoChar(&buf, '}');
+	return buf.data;
+}
+
+/*
+ * Whether this session's changes go unaudited: a superuser's bulk load or a
+ * restore (elfsofa.audit_replica_writes off, in session_replication_role
+ * replica), or elfsofa's own install and upgrade scripts for table events.
+ */
+bool
+audit_quiet(void)
+{
+	return SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA && !audit_replica_writes;
 }
 
 /*
@@ -210,12 +244,14 @@ es_audit_trigger(PG_FUNCTION_ARGS)
 				 errmsg("elfsofa.audit_trigger() must be fired AFTER"),
 				 errhint("Attach it with elfsofa.enable_audit().")));
 
+	/* the triggers fire ALWAYS, so writes in replica mode are audited too */
+	if (audit_quiet())
+		return PointerGetDatum(NULL);
 	audit_register_callbacks();
 
 	if (TRIGGER_FIRED_BY_TRUNCATE(td->tg_event))
 	{
-		audit_refresh_facts();
-		audit_truncate(td->tg_relation, InvalidOid);
+		audit_table_event(RelationGetRelid(td->tg_relation), "TRUNCATE", NULL);
 		return PointerGetDatum(NULL);
 	}
 	if (!TRIGGER_FIRED_FOR_ROW(td->tg_event))
@@ -297,86 +333,276 @@ audit_check_truncate(TruncateStmt *stmt)
 	}
 }
 
-/* Whether rel carries an enabled elfsofa audit TRUNCATE trigger. */
+/*
+ * Whether relid carries an elfsofa audit trigger named tgname (enabled, if
+ * asked).  Read from pg_trigger without locking relid: the statement about to
+ * run takes its own, stronger lock, and taking a weaker one first would invite
+ * lock-upgrade deadlocks.
+ */
 static bool
-audit_records_truncate(Oid relid)
+audit_has_trigger(Oid relid, const char *tgname, bool enabled_only)
 {
-	Relation	rel = relation_open(relid, AccessShareLock);
+	Relation	tgrel = table_open(TriggerRelationId, AccessShareLock);
+	ScanKeyData key[2];
+	SysScanDesc scan;
+	HeapTuple	tup;
 	bool		found = false;
 
-	if (rel->trigdesc)
-		for (int i = 0; i < rel->trigdesc->numtriggers && !found; i++)
-		{
-			Trigger    *t = &rel->trigdesc->triggers[i];
-
-			found = strcmp(t->tgname, AUDIT_TRUNCATE_TRIGGER) == 0 && t->tgenabled != TRIGGER_DISABLED;
-		}
-	relation_close(rel, AccessShareLock);
+	ScanKeyInit(&key[0], Anum_pg_trigger_tgrelid, BTEqualStrategyNumber, F_OIDEQ,
+				ObjectIdGetDatum(relid));
+	ScanKeyInit(&key[1], Anum_pg_trigger_tgname, BTEqualStrategyNumber, F_NAMEEQ,
+				CStringGetDatum(tgname));
+	scan = systable_beginscan(tgrel, TriggerRelidNameIndexId, true, NULL, 2, key);
+	if (HeapTupleIsValid(tup = systable_getnext(scan)))
+		found = !enabled_only || ((Form_pg_trigger) GETSTRUCT(tup))->tgenabled != TRIGGER_DISABLED;
+	systable_endscan(scan);
+	table_close(tgrel, AccessShareLock);
 	return found;
 }
 
 /*
+ * The table enable_audit was called on that covers relid (relid itself or a
+ * partitioned ancestor: only there is the TRUNCATE trigger, statement triggers
+ * are not cloned), or InvalidOid.
+ */
+static Oid
+audit_covering_table(Oid relid, bool enabled_only)
+{
+	ListCell   *lc;
+
+	if (!OidIsValid(relid))
+		return InvalidOid;
+	if (audit_has_trigger(relid, AUDIT_TRUNCATE_TRIGGER, enabled_only))
+		return relid;
+	if (!get_rel_relispartition(relid))
+		return InvalidOid;
+	foreach(lc, get_partition_ancestors(relid))
+	{
+		if (audit_has_trigger(lfirst_oid(lc), AUDIT_TRUNCATE_TRIGGER, enabled_only))
+			return lfirst_oid(lc);
+	}
+	return InvalidOid;
+}
+
+/* A table event to write once the utility statement has run. */
+typedef struct AuditDdlEvent
+{
+	Oid			audited;
+	const char *operation;
+	char	   *data;			/* new_data, or NULL */
+} AuditDdlEvent;
+
+static List *
+audit_add_event(List *events, Oid audited, const char *operation, char *data)
+{
+	AuditDdlEvent *ev = palloc(sizeof(AuditDdlEvent));
+
+	ev->audited = audited;
+	ev->operation = operation;
+	ev->data = data;
+	return lappend(events, ev);
+}
+
+/*
  * Statement triggers are not cloned onto partitions either: a TRUNCATE aimed
- * at one partition of an audited partitioned table fires nothing.  Returns
- * (audited ancestor, partition) oid pairs to record once the TRUNCATE is done.
+ * at one partition of an audited partitioned table fires nothing, so it is
+ * recorded here, naming the partition.
  */
 static List *
 audit_truncated_partitions(TruncateStmt *stmt)
 {
-	List	   *pairs = NIL;
+	List	   *events = NIL;
 	ListCell   *lc;
 
 	foreach(lc, stmt->relations)
 	{
 		RangeVar   *rv = lfirst_node(RangeVar, lc);
 		Oid			relid = RangeVarGetRelid(rv, NoLock, true);
-		ListCell   *ac;
+		Oid			audited;
 
 		if (!OidIsValid(relid) || !get_rel_relispartition(relid))
 			continue;
-		foreach(ac, get_partition_ancestors(relid))
+		audited = audit_covering_table(get_partition_parent(relid, true), true);
+		if (OidIsValid(audited))
+			events = audit_add_event(events, audited, "TRUNCATE", audit_partition_json(relid));
+	}
+	return events;
+}
+
+/* {"trigger": name, "fires": always|origin|replica|never} */
+static char *
+audit_trigger_json(const char *tgname, const char *fires)
+{
+	StringInfoData buf;
+
+	initStringInfo(&buf);
+	appendStringInfoString(&buf, "{\"trigger\": ");
+	es_json_quote(&buf, tgname);
+	appendStringInfo(&buf, ", \"fires\": \"%s\"}", fires);
+	return buf.data;
+}
+
+/*
+ * ALTER TABLE of an audited table: a partition attached or detached (the
+ * owner could otherwise take history out, edit it and put it back), and its
+ * audit trigger switched off, on, or to fire only in one replication role.
+ */
+static List *
+audit_alter_table(AlterTableStmt *stmt)
+{
+	List	   *events = NIL;
+	Oid			relid;
+	ListCell   *lc;
+
+	if (stmt->objtype != OBJECT_TABLE)
+		return NIL;
+	relid = RangeVarGetRelid(stmt->relation, NoLock, true);
+	if (!OidIsValid(relid))
+		return NIL;
+	foreach(lc, stmt->cmds)
+	{
+		AlterTableCmd *cmd = lfirst_node(AlterTableCmd, lc);
+		const char *fires = NULL;
+		bool		all = false;
+
+		switch (cmd->subtype)
 		{
-			if (audit_records_truncate(lfirst_oid(ac)))
-			{
-				pairs = lappend_oid(pairs, lfirst_oid(ac));
-				pairs = lappend_oid(pairs, relid);
+			case AT_AttachPartition:
+			case AT_DetachPartition:
+			case AT_DetachPartitionFinalize:
+				{
+					PartitionCmd *pc = (PartitionCmd *) cmd->def;
+					Oid			part = RangeVarGetRelid(pc->name, NoLock, true);
+					Oid			audited = audit_covering_table(relid, false);
+
+					if (OidIsValid(part) && OidIsValid(audited))
+						events = audit_add_event(events, audited,
+												 cmd->subtype == AT_AttachPartition ? "ATTACH PARTITION" : "DETACH PARTITION",
+												 audit_partition_json(part));
+				}
+				continue;
+			case AT_EnableTrig:
+				fires = "origin";
 				break;
-			}
+			case AT_EnableAlwaysTrig:
+				fires = "always";
+				break;
+			case AT_EnableReplicaTrig:
+				fires = "replica";
+				break;
+			case AT_DisableTrig:
+				fires = "never";
+				break;
+			case AT_EnableTrigAll:
+			case AT_EnableTrigUser:
+				fires = "origin";
+				all = true;
+				break;
+			case AT_DisableTrigAll:
+			case AT_DisableTrigUser:
+				fires = "never";
+				all = true;
+				break;
+			default:
+				continue;
+		}
+		for (int t = 0; t < 2; t++)
+		{
+			const char *tgname = t == 0 ? AUDIT_ROW_TRIGGER : AUDIT_TRUNCATE_TRIGGER;
+			Oid			audited;
+
+			if (!all && strcmp(cmd->name, tgname) != 0)
+				continue;
+			if (!audit_has_trigger(relid, tgname, false))
+				continue;
+			audited = audit_covering_table(relid, false);
+			events = audit_add_event(events, OidIsValid(audited) ? audited : relid,
+									 strcmp(fires, "never") == 0 ? "DISABLE AUDIT" : "ENABLE AUDIT",
+									 audit_trigger_json(tgname, fires));
 		}
 	}
-	return pairs;
+	return events;
+}
+
+/* DROP TRIGGER of an audit trigger, and DROP TABLE of a partition of an audited table. */
+static List *
+audit_drop(DropStmt *stmt)
+{
+	List	   *events = NIL;
+	ListCell   *lc;
+
+	if (stmt->removeType != OBJECT_TRIGGER && stmt->removeType != OBJECT_TABLE)
+		return NIL;
+	foreach(lc, stmt->objects)
+	{
+		List	   *names = (List *) lfirst(lc);
+		Oid			relid;
+
+		if (stmt->removeType == OBJECT_TABLE)
+		{
+			relid = RangeVarGetRelid(makeRangeVarFromNameList(names), NoLock, true);
+			if (OidIsValid(relid) && get_rel_relispartition(relid))
+			{
+				Oid			audited = audit_covering_table(get_partition_parent(relid, true), false);
+
+				if (OidIsValid(audited))
+					events = audit_add_event(events, audited, "DROP PARTITION", audit_partition_json(relid));
+			}
+		}
+		else if (list_length(names) >= 2)
+		{
+			char	   *tgname = strVal(llast(names));
+
+			if (strcmp(tgname, AUDIT_ROW_TRIGGER) != 0 && strcmp(tgname, AUDIT_TRUNCATE_TRIGGER) != 0)
+				continue;
+			relid = RangeVarGetRelid(makeRangeVarFromNameList(list_truncate(list_copy(names), list_length(names) - 1)),
+									 NoLock, true);
+			if (OidIsValid(relid) && audit_has_trigger(relid, tgname, false))
+				events = audit_add_event(events, relid, "DISABLE AUDIT",
+										 audit_trigger_json(tgname, "dropped"));
+		}
+	}
+	return events;
 }
 
 /*
  * es_audit_utility_before runs before every utility statement (src/hooks.c):
  * it refuses a TRUNCATE of audit_log or of one of its partitions, and returns
- * the partitions of audited tables the statement truncates, as (audited
- * ancestor, partition) oid pairs for es_audit_utility_after.
+ * the table events the statement makes (TRUNCATE of a partition of an audited
+ * table; ATTACH, DETACH or DROP of one; an audit trigger switched or dropped)
+ * for es_audit_utility_after to write once the statement has succeeded.
+ * enable_audit/disable_audit record their own, and elfsofa's install and
+ * upgrade scripts and quiet sessions (audit_quiet) record none.
  */
 List *
 es_audit_utility_before(PlannedStmt *pstmt)
 {
-	if (!IsA(pstmt->utilityStmt, TruncateStmt))
+	Node	   *stmt = pstmt->utilityStmt;
+
+	if (IsA(stmt, TruncateStmt))
+		audit_check_truncate((TruncateStmt *) stmt);
+	if (creating_extension || audit_admin_running() || audit_quiet())
 		return NIL;
-	audit_check_truncate((TruncateStmt *) pstmt->utilityStmt);
-	return audit_truncated_partitions((TruncateStmt *) pstmt->utilityStmt);
+	if (IsA(stmt, TruncateStmt))
+		return audit_truncated_partitions((TruncateStmt *) stmt);
+	if (IsA(stmt, AlterTableStmt))
+		return audit_alter_table((AlterTableStmt *) stmt);
+	if (IsA(stmt, DropStmt))
+		return audit_drop((DropStmt *) stmt);
+	return NIL;
 }
 
-/*
- * es_audit_utility_after records, once the statement is done, a TRUNCATE row
- * for each partition es_audit_utility_before listed.
- */
+/* es_audit_utility_after writes the events es_audit_utility_before listed. */
 void
-es_audit_utility_after(List *truncated)
+es_audit_utility_after(List *events)
 {
-	for (int i = 0; i + 1 < list_length(truncated); i += 2)
-	{
-		Relation	audited = table_open(list_nth_oid(truncated, i), AccessShareLock);
+	ListCell   *lc;
 
-		audit_register_callbacks();
-		audit_refresh_facts();
-		audit_truncate(audited, list_nth_oid(truncated, i + 1));
-		table_close(audited, NoLock);
+	foreach(lc, events)
+	{
+		AuditDdlEvent *ev = lfirst(lc);
+
+		audit_table_event(ev->audited, ev->operation, ev->data);
 	}
 }
 

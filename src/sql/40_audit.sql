@@ -17,7 +17,9 @@ CREATE TABLE @extschema@.audit_log (
     application_name text,
     schema_name      text NOT NULL,
     table_name       text NOT NULL,
-    operation        text NOT NULL CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE')),
+    operation        text NOT NULL CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE',
+                                                    'ENABLE AUDIT', 'DISABLE AUDIT', 'ATTACH PARTITION',
+                                                    'DETACH PARTITION', 'DROP PARTITION')),
     pk               jsonb,
     old_pk           jsonb,
     old_data         jsonb,
@@ -46,7 +48,8 @@ COMMENT ON COLUMN @extschema@.audit_log.schema_name IS 'Schema of the audited ta
 COMMENT ON COLUMN @extschema@.audit_log.pk IS 'Primary key of the row as a JSON object: the new key for INSERT/UPDATE, the old one for DELETE; NULL for TRUNCATE.';
 COMMENT ON COLUMN @extschema@.audit_log.old_pk IS 'For an UPDATE that changed the primary key: the key before the change; otherwise NULL.';
 COMMENT ON COLUMN @extschema@.audit_log.old_data IS 'DELETE: the whole old row; UPDATE: old values of the changed columns only. Excluded columns never appear.';
-COMMENT ON COLUMN @extschema@.audit_log.new_data IS 'INSERT: the whole new row; UPDATE: new values of the changed columns only; TRUNCATE of one partition: {"partition": "schema.name"}. Excluded columns never appear.';
+COMMENT ON COLUMN @extschema@.audit_log.new_data IS 'INSERT: the whole new row; UPDATE: new values of the changed columns only; TRUNCATE, ATTACH, DETACH or DROP of one partition: {"partition": "schema.name"}; ENABLE AUDIT by enable_audit: {"exclude_columns": [...], "via": parent (an inheritance child)}; ENABLE/DISABLE AUDIT by ALTER TABLE or DROP TRIGGER: {"trigger", "fires": always|origin|replica|never|dropped}. Excluded columns never appear.';
+COMMENT ON COLUMN @extschema@.audit_log.operation IS 'INSERT, UPDATE, DELETE (one row each), TRUNCATE; and events of the table itself: ENABLE AUDIT / DISABLE AUDIT (enable_audit, disable_audit, or its audit trigger altered or dropped), ATTACH / DETACH / DROP PARTITION of an audited partitioned table.';
 COMMENT ON COLUMN @extschema@.audit_log.changed_columns IS 'UPDATE: names of the changed columns, in column order.';
 
 CREATE FUNCTION @extschema@.audit_trigger() RETURNS trigger
@@ -68,11 +71,11 @@ CREATE TRIGGER audit_log_append_only_row
 
 CREATE FUNCTION @extschema@.enable_audit(tbl regclass, exclude_columns text[] DEFAULT '{}')
 RETURNS void LANGUAGE C AS 'MODULE_PATHNAME', 'es_enable_audit';
-COMMENT ON FUNCTION @extschema@.enable_audit(regclass, text[]) IS 'Starts auditing a table (or replaces its settings): every INSERT, UPDATE, DELETE and TRUNCATE is written to audit_log; exclude_columns never appear there. Needs a primary key (or a replica identity index).';
+COMMENT ON FUNCTION @extschema@.enable_audit(regclass, text[]) IS 'Starts auditing a table and its inheritance children (partitions through the parent) or replaces their settings: every INSERT, UPDATE, DELETE and TRUNCATE is written to audit_log, in session_replication_role replica too (the triggers fire ALWAYS); exclude_columns never appear there; writes an ENABLE AUDIT row per table. Needs a primary key (or a replica identity index) on each.';
 
 CREATE FUNCTION @extschema@.disable_audit(tbl regclass)
 RETURNS boolean LANGUAGE C AS 'MODULE_PATHNAME', 'es_disable_audit';
-COMMENT ON FUNCTION @extschema@.disable_audit(regclass) IS 'Stops auditing a table; returns false when it was not audited. Existing audit rows stay.';
+COMMENT ON FUNCTION @extschema@.disable_audit(regclass) IS 'Stops auditing a table and its inheritance children, writing a DISABLE AUDIT row for each; returns false when none was audited. Existing audit rows stay.';
 
 CREATE FUNCTION @extschema@.audit_history(tbl regclass, pk jsonb)
 RETURNS SETOF @extschema@.audit_log

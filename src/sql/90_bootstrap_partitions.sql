@@ -20,7 +20,8 @@ BEGIN
         -- consistent, in pg_dump's order (order_lines' partitions before
         -- orders'), with the audit and event rows they made: replica mode
         -- keeps foreign-key checks and elfsofa's triggers from firing on
-        -- them.  The library is loaded so that its ProcessUtility hook skips
+        -- them (and elfsofa.audit_replica_writes off the audit triggers,
+        -- which fire in replica mode too).  The library is loaded so that its ProcessUtility hook skips
         -- the dump's indexes of partitions that ATTACH already made
         -- (src/partitions/part_restore.c).
         BEGIN
@@ -31,6 +32,8 @@ BEGIN
                       HINT = 'Restore as a superuser (the role that can CREATE EXTENSION elfsofa); nothing was loaded.';
         END;
         EXECUTE 'LOAD ''MODULE_PATHNAME''';
+        -- the audit triggers fire ALWAYS; the dump's rows bring their audit rows with them
+        PERFORM pg_catalog.set_config('elfsofa.audit_replica_writes', 'off', false);
         RAISE NOTICE 'elfsofa: a dump is being restored: partition sets and partitions come from the dump';
         RETURN;
     END IF;

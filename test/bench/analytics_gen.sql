@@ -6,6 +6,7 @@
 \set ON_ERROR_STOP on
 SET client_min_messages = warning;
 SET session_replication_role = replica;   -- bulk load: skip FK checks and change/notification triggers
+SET elfsofa.audit_replica_writes = off;    -- and the audit triggers, which fire in replica mode too
 SET synchronous_commit = off;
 SET maintenance_work_mem = '256MB';
 

@@ -98,3 +98,29 @@ SELECT @extschema@.enable_audit('@extschema@.partition_sets', ARRAY['last_run', 
 -- api_guard keys anonymous callers on the trusted proxy's address only.
 COMMENT ON FUNCTION @extschema@.api_guard() IS
   'PostgREST db-pre-request hook: limits each JWT sub to elfsofa.rate_limit_per_minute and each client IP without a sub (the address the trusted proxy put in elfsofa.rate_limit_client_header, default the last x-forwarded-for entry; callers without one share one bucket) to elfsofa.rate_limit_anon_per_minute; PT429 with HINT "Retry after N seconds" when exceeded; 22023 when content-length exceeds elfsofa.max_request_bytes. Roles with BYPASSRLS (service_role) are exempt.';
+
+-- Auditing the auditing: table events in audit_log (ENABLE AUDIT, DISABLE
+-- AUDIT, ATTACH / DETACH / DROP PARTITION), and audit triggers that fire in
+-- session_replication_role replica too.
+ALTER TABLE @extschema@.audit_log
+    DROP CONSTRAINT audit_log_operation_check,
+    ADD CONSTRAINT audit_log_operation_check
+        CHECK (operation IN ('INSERT', 'UPDATE', 'DELETE', 'TRUNCATE',
+                             'ENABLE AUDIT', 'DISABLE AUDIT', 'ATTACH PARTITION',
+                             'DETACH PARTITION', 'DROP PARTITION'));
+COMMENT ON COLUMN @extschema@.audit_log.new_data IS 'INSERT: the whole new row; UPDATE: new values of the changed columns only; TRUNCATE, ATTACH, DETACH or DROP of one partition: {"partition": "schema.name"}; ENABLE AUDIT by enable_audit: {"exclude_columns": [...], "via": parent (an inheritance child)}; ENABLE/DISABLE AUDIT by ALTER TABLE or DROP TRIGGER: {"trigger", "fires": always|origin|replica|never|dropped}. Excluded columns never appear.';
+COMMENT ON COLUMN @extschema@.audit_log.operation IS 'INSERT, UPDATE, DELETE (one row each), TRUNCATE; and events of the table itself: ENABLE AUDIT / DISABLE AUDIT (enable_audit, disable_audit, or its audit trigger altered or dropped), ATTACH / DETACH / DROP PARTITION of an audited partitioned table.';
+COMMENT ON FUNCTION @extschema@.enable_audit(regclass, text[]) IS 'Starts auditing a table and its inheritance children (partitions through the parent) or replaces their settings: every INSERT, UPDATE, DELETE and TRUNCATE is written to audit_log, in session_replication_role replica too (the triggers fire ALWAYS); exclude_columns never appear there; writes an ENABLE AUDIT row per table. Needs a primary key (or a replica identity index) on each.';
+COMMENT ON FUNCTION @extschema@.disable_audit(regclass) IS 'Stops auditing a table and its inheritance children, writing a DISABLE AUDIT row for each; returns false when none was audited. Existing audit rows stay.';
+DO $always$
+DECLARE
+    t regclass;
+BEGIN
+    FOR t IN
+        SELECT tg.tgrelid::regclass FROM pg_catalog.pg_trigger tg
+         WHERE tg.tgname = 'elfsofa_audit_truncate' AND NOT tg.tgisinternal
+    LOOP
+        EXECUTE format('ALTER TABLE %s ENABLE ALWAYS TRIGGER elfsofa_audit, ENABLE ALWAYS TRIGGER elfsofa_audit_truncate', t);
+    END LOOP;
+END
+$always$;
