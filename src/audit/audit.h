@@ -161,6 +161,7 @@ typedef struct AuditXact
 extern void audit_meta_register(void);
 extern Bitmapset *audit_key_columns(Relation rel);
 extern AuditRel *audit_get_rel(Relation rel, Trigger *tg);
+extern char **audit_excluded_names(Trigger *tg, Oid defrelid, int *n);
 
 /* in audit_rowjson.c */
 extern Jsonb *audit_json(AuditRel *e, const int *order, int n, Datum *values, bool *nulls);
@@ -174,6 +175,7 @@ extern void audit_table_event(Oid relid, const char *operation, const char *data
 
 /* in audit_admin.c */
 extern bool audit_admin_running(void);
+extern void audit_enable_inherited(Oid child, Oid parent);
 
 /* in audit_write.c */
 extern AuditXact audit_xact;	/* this transaction's state */

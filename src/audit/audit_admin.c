@@ -268,6 +268,36 @@ audit_enable_one(Oid relid, List *excluded, Oid via)
 		audit_table_event(relid, "ENABLE AUDIT", audit_enable_json(excluded, via));
 }
 
+/*
+ * A new inheritance child of an audited table (CREATE TABLE ... INHERITS,
+ * ALTER TABLE ... INHERIT; src/audit/audit_trigger.c's utility hook) is
+ * audited like the parent's other children, with the parent's exclusions; one
+ * without a primary key fails its statement.
+ */
+void
+audit_enable_inherited(Oid child, Oid parent)
+{
+	Relation	prel = table_open(parent, AccessShareLock);
+	List	   *excluded = NIL;
+
+	for (int i = 0; prel->trigdesc && i < prel->trigdesc->numtriggers; i++)
+	{
+		Trigger    *tg = &prel->trigdesc->triggers[i];
+		char	  **names;
+		int			n;
+
+		if (strcmp(tg->tgname, AUDIT_ROW_TRIGGER) != 0)
+			continue;
+		names = audit_excluded_names(tg, parent, &n);
+		for (int a = 0; a < n; a++)
+			excluded = lappend(excluded, names[a]);
+	}
+	table_close(prel, NoLock);
+	SPI_connect();
+	audit_enable_one(child, excluded, parent);
+	SPI_finish();
+}
+
 Datum
 es_enable_audit(PG_FUNCTION_ARGS)
 {

@@ -166,7 +166,7 @@ audit_json_category(Oid basetype)
  * partitions match by the parent's current name.  A bare "name" argument
  * (trigger made by hand) is matched by name.
  */
-static char **
+char	  **
 audit_excluded_names(Trigger *tg, Oid defrelid, int *n)
 {
 	char	  **out = palloc(sizeof(char *) * Max(tg->tgnargs, 1));

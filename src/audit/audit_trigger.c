@@ -18,6 +18,7 @@
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/partition.h"
+#include "catalog/pg_inherits.h"
 #include "catalog/pg_trigger.h"
 #include "catalog/pg_type.h"
 #include "commands/extension.h"
@@ -388,8 +389,9 @@ audit_covering_table(Oid relid, bool enabled_only)
 typedef struct AuditDdlEvent
 {
 	Oid			audited;
-	const char *operation;
+	const char *operation;		/* NULL: audit child, a new inheritance child of audited */
 	char	   *data;			/* new_data, or NULL */
+	RangeVar   *child;
 } AuditDdlEvent;
 
 static List *
@@ -400,7 +402,36 @@ audit_add_event(List *events, Oid audited, const char *operation, char *data)
 	ev->audited = audited;
 	ev->operation = operation;
 	ev->data = data;
+	ev->child = NULL;
 	return lappend(events, ev);
+}
+
+/* A table about to inherit from parent: audited with it when parent is audited. */
+static List *
+audit_add_child(List *events, RangeVar *child, RangeVar *parent)
+{
+	Oid			parentid = RangeVarGetRelid(parent, NoLock, true);
+
+	if (!OidIsValid(parentid) || get_rel_relkind(parentid) != RELKIND_RELATION ||
+		!audit_has_trigger(parentid, AUDIT_ROW_TRIGGER, false))
+		return events;
+	events = audit_add_event(events, parentid, NULL, NULL);
+	((AuditDdlEvent *) llast(events))->child = copyObject(child);
+	return events;
+}
+
+/* CREATE TABLE ... INHERITS (an audited table): the new child is audited too. */
+static List *
+audit_create_table(CreateStmt *stmt)
+{
+	List	   *events = NIL;
+	ListCell   *lc;
+
+	if (stmt->partbound != NULL)
+		return NIL;				/* a partition: the cloned triggers cover it */
+	foreach(lc, stmt->inhRelations)
+		events = audit_add_child(events, stmt->relation, lfirst_node(RangeVar, lc));
+	return events;
 }
 
 /*
@@ -480,6 +511,9 @@ audit_alter_table(AlterTableStmt *stmt)
 												 cmd->subtype == AT_AttachPartition ? "ATTACH PARTITION" : "DETACH PARTITION",
 												 audit_partition_json(part));
 				}
+				continue;
+			case AT_AddInherit:
+				events = audit_add_child(events, stmt->relation, (RangeVar *) cmd->def);
 				continue;
 			case AT_EnableTrig:
 				fires = "origin";
@@ -570,7 +604,8 @@ audit_drop(DropStmt *stmt)
  * it refuses a TRUNCATE of audit_log or of one of its partitions, and returns
  * the table events the statement makes (TRUNCATE of a partition of an audited
  * table; ATTACH, DETACH or DROP of one; an audit trigger switched or dropped)
- * for es_audit_utility_after to write once the statement has succeeded.
+ * for es_audit_utility_after to write once the statement has succeeded, and
+ * the new inheritance children of audited tables it is to audit then.
  * enable_audit/disable_audit record their own, and elfsofa's install and
  * upgrade scripts and quiet sessions (audit_quiet) record none.
  */
@@ -587,6 +622,8 @@ es_audit_utility_before(PlannedStmt *pstmt)
 		return audit_truncated_partitions((TruncateStmt *) stmt);
 	if (IsA(stmt, AlterTableStmt))
 		return audit_alter_table((AlterTableStmt *) stmt);
+	if (IsA(stmt, CreateStmt))
+		return audit_create_table((CreateStmt *) stmt);
 	if (IsA(stmt, DropStmt))
 		return audit_drop((DropStmt *) stmt);
 	return NIL;
@@ -602,7 +639,17 @@ es_audit_utility_after(List *events)
 	{
 		AuditDdlEvent *ev = lfirst(lc);
 
-		audit_table_event(ev->audited, ev->operation, ev->data);
+		if (ev->child != NULL)
+		{
+			Oid			child = RangeVarGetRelid(ev->child, NoLock, false);
+
+			/* once per child, however many audited parents it has */
+			if (list_member_oid(find_inheritance_children(ev->audited, NoLock), child) &&
+				!audit_has_trigger(child, AUDIT_ROW_TRIGGER, false))
+				audit_enable_inherited(child, ev->audited);
+		}
+		else
+			audit_table_event(ev->audited, ev->operation, ev->data);
 	}
 }
 

@@ -71,7 +71,7 @@ CREATE TRIGGER audit_log_append_only_row
 
 CREATE FUNCTION @extschema@.enable_audit(tbl regclass, exclude_columns text[] DEFAULT '{}')
 RETURNS void LANGUAGE C AS 'MODULE_PATHNAME', 'es_enable_audit';
-COMMENT ON FUNCTION @extschema@.enable_audit(regclass, text[]) IS 'Starts auditing a table and its inheritance children (partitions through the parent) or replaces their settings: every INSERT, UPDATE, DELETE and TRUNCATE is written to audit_log, in session_replication_role replica too (the triggers fire ALWAYS); exclude_columns never appear there; writes an ENABLE AUDIT row per table. Needs a primary key (or a replica identity index) on each.';
+COMMENT ON FUNCTION @extschema@.enable_audit(regclass, text[]) IS 'Starts auditing a table and its inheritance children, also later ones (partitions through the parent) or replaces their settings: every INSERT, UPDATE, DELETE and TRUNCATE is written to audit_log, in session_replication_role replica too (the triggers fire ALWAYS); exclude_columns never appear there; writes an ENABLE AUDIT row per table. Needs a primary key (or a replica identity index) on each.';
 
 CREATE FUNCTION @extschema@.disable_audit(tbl regclass)
 RETURNS boolean LANGUAGE C AS 'MODULE_PATHNAME', 'es_disable_audit';

@@ -5,10 +5,11 @@
 --     partition of an audited table are audit rows themselves, with who and
 --     when; writes in session_replication_role = replica are audited (the
 --     triggers fire ALWAYS) unless a superuser turned that off;
--- 12. enable_audit on a table covers its inheritance children.
+-- 12. enable_audit on a table covers its inheritance children, also ones
+--     made later.
 \set QUIET 1
 BEGIN;
-SELECT plan(28);
+SELECT plan(30);
 \i test/supabase_roles.sql
 SELECT elfsofa.grant_api() IS NOT NULL AS granted \gset
 \i test/pgtap_probe.sql
@@ -173,9 +174,26 @@ SELECT is(pg_temp.events_since(:m),
                 'sa_trucks ENABLE AUDIT {"via": "public.sa_vehicles", "exclude_columns": ["note"]}',
                 'sa_vans ENABLE AUDIT {"via": "public.sa_vehicles", "exclude_columns": ["note"]}'],
           'one ENABLE AUDIT row per table, the children''s naming the parent');
+-- children made later are audited too; one without a primary key is refused
+SELECT coalesce(max(id), 0) AS m FROM elfsofa.audit_log \gset
+CREATE TABLE public.sa_buses (seats int, PRIMARY KEY (id)) INHERITS (public.sa_vehicles);
+CREATE TABLE public.sa_carts (id int PRIMARY KEY, plate text, note text);
+ALTER TABLE public.sa_carts INHERIT public.sa_vehicles;
+INSERT INTO public.sa_buses VALUES (4, 'BU-4', 'secret note', 40);
+INSERT INTO public.sa_carts VALUES (5, 'CA-5', 'secret note');
+SELECT is((SELECT array_agg(table_name || ' ' || operation || coalesce(' ' || new_data::text, '') ORDER BY id)
+             FROM elfsofa.audit_log WHERE id > :m),
+          ARRAY['sa_buses ENABLE AUDIT {"via": "public.sa_vehicles", "exclude_columns": ["note"]}',
+                'sa_carts ENABLE AUDIT {"via": "public.sa_vehicles", "exclude_columns": ["note"]}',
+                'sa_buses INSERT {"id": 4, "plate": "BU-4", "seats": 40}',
+                'sa_carts INSERT {"id": 5, "plate": "CA-5"}'],
+          'CREATE TABLE ... INHERITS and ALTER TABLE ... INHERIT of an audited table audit the new child');
+SELECT throws_ok($$CREATE TABLE public.sa_bikes () INHERITS (public.sa_vehicles)$$, '55000', NULL,
+                 'a new child without a primary key is refused (55000)');
 SELECT is(elfsofa.disable_audit('public.sa_vehicles'), true, 'disable_audit on the parent');
 SELECT is((SELECT count(*) FROM pg_trigger WHERE tgname LIKE 'elfsofa_audit%'
-            AND tgrelid IN ('public.sa_vehicles'::regclass, 'public.sa_trucks'::regclass, 'public.sa_vans'::regclass)),
+            AND tgrelid IN ('public.sa_vehicles'::regclass, 'public.sa_trucks'::regclass, 'public.sa_vans'::regclass,
+                            'public.sa_buses'::regclass, 'public.sa_carts'::regclass)),
           0::bigint, 'removes the children''s triggers too');
 -- partitions are covered through the parent's cloned triggers
 SELECT elfsofa.enable_audit('public.sa_parts');
