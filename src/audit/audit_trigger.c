@@ -26,6 +26,7 @@
 #include "executor/executor.h"
 #include "nodes/makefuncs.h"
 #include "nodes/value.h"
+#include "replication/worker_internal.h"
 #include "tcop/utility.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
@@ -100,14 +101,16 @@ audit_partition_json(Oid partition)
 }
 
 /*
- * Whether this session's changes go unaudited: a superuser's bulk load or a
- * restore (elfsofa.audit_replica_writes off, in session_replication_role
- * replica), or elfsofa's own install and upgrade scripts for table events.
+ * Whether this session's changes go unaudited, in session_replication_role
+ * replica only: a superuser's bulk load or a restore (elfsofa.audit_replica_writes
+ * off), or a logical-replication worker applying changes the publisher has
+ * audited already.
  */
 bool
 audit_quiet(void)
 {
-	return SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA && !audit_replica_writes;
+	return SessionReplicationRole == SESSION_REPLICATION_ROLE_REPLICA &&
+		(!audit_replica_writes || MyLogicalRepWorker != NULL);
 }
 
 /*

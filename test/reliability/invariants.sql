@@ -74,5 +74,6 @@ SELECT 'every order has its INSERT audit row',
 UNION ALL
 SELECT 'every order audit row points at a real order',
        count(*) FROM elfsofa.audit_log a
- WHERE a.table_name = 'orders' AND NOT EXISTS (SELECT 1 FROM elfsofa.orders o WHERE a.pk->>'id' = o.id::text);
+ WHERE a.table_name = 'orders' AND a.pk IS NOT NULL
+   AND NOT EXISTS (SELECT 1 FROM elfsofa.orders o WHERE a.pk->>'id' = o.id::text);
 \endif
