@@ -3,15 +3,17 @@
  * calling the areas in a fixed order.
  *
  * ProcessUtility, around every utility statement:
- *   1. audit: refuse TRUNCATE of audit_log, list the audited partitions a
- *      TRUNCATE empties (es_audit_utility_before);
+ *   1. audit: refuse TRUNCATE of audit_log, list the table events the
+ *      statement makes (a partition of an audited table truncated, attached,
+ *      detached or dropped; an audit trigger altered or dropped; a new
+ *      inheritance child of an audited table) (es_audit_utility_before);
  *   2. leaf writers: close the open partitions, except for BEGIN, SAVEPOINT,
  *      COMMIT and the like (es_leaf_close_for_utility); closing writes
  *      audit's deferred index entries, so the statement finds them complete;
  *   3. the previous hook, or standard_ProcessUtility, unless a restore asks
  *      for an index of an elfsofa partition that ATTACH already made
  *      (es_partitions_restore_skip);
- *   4. audit: record the TRUNCATE of those partitions (es_audit_utility_after).
+ *   4. audit: write those events, audit the new child (es_audit_utility_after).
  * ExecutorStart: audit's deferred index entries are written before any query.
  * shmem_request / shmem_startup (with shared_preload_libraries only): the
  * publisher's state, then the rate limiter's buckets.
@@ -44,7 +46,7 @@ es_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 				   ProcessUtilityContext context, ParamListInfo params,
 				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
-	List	   *truncated = es_audit_utility_before(pstmt);
+	List	   *audit_events = es_audit_utility_before(pstmt);
 
 	es_leaf_close_for_utility(pstmt);
 	if (es_partitions_restore_skip(pstmt))
@@ -53,7 +55,7 @@ es_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
 	else
 		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-	es_audit_utility_after(truncated);
+	es_audit_utility_after(audit_events);
 }
 
 /* Every query at any nesting level finds the audit indexes complete. */
