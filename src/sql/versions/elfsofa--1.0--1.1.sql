@@ -125,7 +125,11 @@ BEGIN
                CASE WHEN p.proisstrict THEN ' STRICT' ELSE '' END AS strictness,
                CASE p.proparallel WHEN 's' THEN 'SAFE' WHEN 'r' THEN 'RESTRICTED' ELSE 'UNSAFE' END AS par,
                (SELECT string_agg('$' || i, ', ' ORDER BY i) FROM generate_series(1, p.pronargs) i) AS call_args,
-               pg_catalog.obj_description(p.oid, 'pg_proc') AS descr
+               pg_catalog.obj_description(p.oid, 'pg_proc') AS descr,
+               -- who may call it now (an updated database: grants made on 1.0)
+               (SELECT array_agg(DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END)
+                  FROM pg_catalog.aclexplode(p.proacl) a
+                 WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner) AS callers
           FROM pg_catalog.pg_proc p
          WHERE p.pronamespace = '@extschema@'::regnamespace AND p.prosecdef
          ORDER BY p.proname
@@ -136,6 +140,12 @@ BEGIN
                        format('SELECT elfsofa_internal.%I(%s)', f.proname, coalesce(f.call_args, '')));
         EXECUTE format('COMMENT ON FUNCTION @extschema@.%I(%s) IS %L', f.proname,
                        pg_catalog.pg_get_function_identity_arguments(f.oid), f.descr);
+        -- whoever could call the function can call the wrapper, and reach the body
+        IF f.callers IS NOT NULL THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.%I(%s) TO %s', f.proname,
+                           pg_catalog.pg_get_function_identity_arguments(f.oid), array_to_string(f.callers, ', '));
+            EXECUTE format('GRANT USAGE ON SCHEMA elfsofa_internal TO %s', array_to_string(f.callers, ', '));
+        END IF;
         EXECUTE format('COMMENT ON FUNCTION elfsofa_internal.%I(%s) IS %L', f.proname,
                        pg_catalog.pg_get_function_identity_arguments(f.oid),
                        format('Runs as the owner (SECURITY DEFINER); not for the Data API. Callers use @extschema@.%I(), which calls this. %s',
