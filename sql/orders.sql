@@ -310,6 +310,8 @@ CREATE ROLE orders_regress_shopper NOLOGIN;
 GRANT USAGE ON SCHEMA elfsofa TO orders_regress_shopper;
 GRANT SELECT ON elfsofa.customers TO orders_regress_shopper;
 GRANT EXECUTE ON FUNCTION elfsofa.process_order(jsonb, jsonb, jsonb) TO orders_regress_shopper;
+GRANT USAGE ON SCHEMA elfsofa_internal TO orders_regress_shopper;  -- the wrapper calls the SECURITY DEFINER body there
+GRANT EXECUTE ON FUNCTION elfsofa_internal.process_order(jsonb, jsonb, jsonb) TO orders_regress_shopper;
 SET ROLE orders_regress_shopper;
 SELECT set_config('request.jwt.claims', '{"sub": "aaaaaaaa-aaaa-aaaa-aaaa-aaaaaaaaaaaa", "role": "authenticated"}', false);
 SELECT elfsofa.process_order('{"customer_id": "22222222-2222-2222-2222-222222222222", "items": [{"sku": "ELF-3S-GRY", "quantity": 1}]}');

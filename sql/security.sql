@@ -10,6 +10,9 @@ SELECT elfsofa.grant_api() - 'grants' AS grant_api;
 -- The shop, set up by the owner: two linked customers and one not linked.
 INSERT INTO elfsofa.products (sku, name, price) VALUES ('SEC-L-GRY', 'L-shape cover, grey', 890), ('SEC-2-BLU', '2-seat cover, blue', 450);
 SELECT elfsofa.restock('SEC-L-GRY', 10), elfsofa.restock('SEC-2-BLU', 5);
+-- a retired product and a category: the storefront (RLS) shows active products only
+INSERT INTO elfsofa.products (sku, name, price, is_active) VALUES ('SEC-OLD', 'retired cover', 100, false);
+INSERT INTO elfsofa.categories (slug, name) VALUES ('sec-covers', 'Covers');
 SELECT elfsofa.upsert_customer('ann@example.com', 'Ann', auth_user_id => 'aaaaaaaa-0000-4000-8000-000000000001') AS ann \gset
 SELECT elfsofa.upsert_customer('bee@example.com', 'Bee', auth_user_id => 'bbbbbbbb-0000-4000-8000-000000000002') AS bee \gset
 SELECT elfsofa.upsert_customer('cat@example.com', 'Cat') AS cat \gset
@@ -43,6 +46,7 @@ SELECT set_config('role', 'anon', true) AS role, set_config('request.jwt.claims'
 SET LOCAL ROLE anon;
 SELECT elfsofa.api_guard();
 SELECT sku, price FROM elfsofa.products ORDER BY sku;
+SELECT slug FROM elfsofa.categories ORDER BY slug;
 SELECT elfsofa.available('SEC-L-GRY');
 SAVEPOINT s;
 SELECT count(*) FROM elfsofa.orders;
@@ -79,6 +83,7 @@ SELECT order_number, total FROM elfsofa.orders;
 SELECT order_id, sku, quantity FROM elfsofa.order_lines;
 SELECT order_id, amount FROM elfsofa.payments;
 SELECT kind FROM elfsofa.customer_interactions;
+SELECT sku FROM elfsofa.products ORDER BY sku;
 -- asking for Bee's rows by key finds nothing
 SELECT count(*) FROM elfsofa.orders WHERE id = 2;
 SELECT count(*) FROM elfsofa.customers WHERE id = :'bee';
@@ -171,6 +176,9 @@ SET LOCAL ROLE service_role;
 SELECT order_number FROM elfsofa.orders ORDER BY id;
 SELECT count(*) AS lines FROM elfsofa.order_lines;
 SELECT elfsofa.restock('SEC-2-BLU', 1);
+SELECT sku, is_active FROM elfsofa.products ORDER BY sku;
+UPDATE elfsofa.products SET is_active = true WHERE sku = 'SEC-OLD' RETURNING sku, is_active;
+INSERT INTO elfsofa.categories (slug, name) VALUES ('sec-new', 'New') RETURNING slug;
 ROLLBACK;
 RESET SESSION AUTHORIZATION;
 
@@ -179,15 +187,26 @@ RESET SESSION AUTHORIZATION;
 ---------------------------------------------------------------------------
 SELECT count(*) AS public_executable
   FROM pg_proc p, aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
- WHERE p.pronamespace = 'elfsofa'::regnamespace AND a.grantee = 0;
+ WHERE p.pronamespace IN ('elfsofa'::regnamespace, 'elfsofa_internal'::regnamespace) AND a.grantee = 0;
+-- SECURITY DEFINER lives only in elfsofa_internal; elfsofa (exposed) calls it through wrappers
 SELECT p.oid::regprocedure AS security_definer, p.proconfig
-  FROM pg_proc p WHERE p.pronamespace = 'elfsofa'::regnamespace AND p.prosecdef ORDER BY p.proname;
+  FROM pg_proc p WHERE p.pronamespace IN ('elfsofa'::regnamespace, 'elfsofa_internal'::regnamespace) AND p.prosecdef
+ ORDER BY p.proname;
+SELECT p.oid::regprocedure AS wrapper, p.prosrc
+  FROM pg_proc p WHERE p.pronamespace = 'elfsofa'::regnamespace
+   AND EXISTS (SELECT 1 FROM pg_proc i WHERE i.pronamespace = 'elfsofa_internal'::regnamespace AND i.proname = p.proname)
+ ORDER BY p.proname;
+SELECT has_schema_privilege('public', 'elfsofa_internal', 'USAGE') AS public_uses_internal;
 SELECT c.relname AS row_level_security
   FROM pg_class c WHERE c.relnamespace = 'elfsofa'::regnamespace AND c.relrowsecurity ORDER BY 1;
 -- what each role may do, from the catalog
 SELECT r AS role, array_agg(p.proname ORDER BY p.proname) AS may_execute
   FROM unnest(ARRAY['anon', 'authenticated']) r, pg_proc p
  WHERE p.pronamespace = 'elfsofa'::regnamespace AND has_function_privilege(r, p.oid, 'EXECUTE')
+ GROUP BY r ORDER BY r;
+SELECT r AS role, array_agg(p.proname ORDER BY p.proname) AS may_execute_internal
+  FROM unnest(ARRAY['anon', 'authenticated']) r, pg_proc p
+ WHERE p.pronamespace = 'elfsofa_internal'::regnamespace AND has_function_privilege(r, p.oid, 'EXECUTE')
  GROUP BY r ORDER BY r;
 SELECT r AS role, array_agg(c.relname ORDER BY c.relname) AS may_select
   FROM unnest(ARRAY['anon', 'authenticated']) r, pg_class c

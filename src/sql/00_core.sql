@@ -17,6 +17,7 @@ CREATE TABLE @extschema@.categories (
     parent_id   integer REFERENCES @extschema@.categories(id),
     created_at  timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX categories_parent_idx ON @extschema@.categories (parent_id);  -- serves the foreign key
 COMMENT ON TABLE @extschema@.categories IS 'Catalog categories (e.g. 3-seat covers); slug is used in cache tags category:<slug>.';
 
 CREATE TABLE @extschema@.products (

@@ -31,6 +31,7 @@ CREATE TABLE @extschema@.cart_items (
     updated_at  timestamptz NOT NULL DEFAULT now(),
     PRIMARY KEY (cart_id, product_id)
 );
+CREATE INDEX cart_items_product_idx ON @extschema@.cart_items (product_id);  -- serves the foreign key
 COMMENT ON TABLE @extschema@.cart_items IS 'Lines of a cart: product and quantity. Prices are not stored; the catalog price applies at checkout.';
 
 -- recommend() starts from the lines that hold one product.

@@ -4,6 +4,17 @@
 -- only when they do.  PUBLIC gets nothing.  (src/customers/, src/security/)
 
 ---------------------------------------------------------------------------
+-- The privileged schema.  Every SECURITY DEFINER function lives here, and
+-- @extschema@ holds a SECURITY INVOKER wrapper of the same name, signature,
+-- defaults and comment (see the end of this file): Supabase exposes
+-- @extschema@ to its Data API, and its linter wants no SECURITY DEFINER
+-- function in an exposed schema.  Never expose elfsofa_internal.
+---------------------------------------------------------------------------
+CREATE SCHEMA elfsofa_internal;
+COMMENT ON SCHEMA elfsofa_internal IS
+  'elfsofa''s SECURITY DEFINER functions, called through their SECURITY INVOKER wrappers of the same name in schema elfsofa. Not for the Data API: never add it to the exposed schemas (pgrst.db_schemas).';
+
+---------------------------------------------------------------------------
 -- Caller identity
 ---------------------------------------------------------------------------
 CREATE FUNCTION @extschema@.current_customer_id()
@@ -88,7 +99,7 @@ SELECT * FROM (VALUES
     ('authenticated', 'function', 'cart_get',              'EXECUTE', true)
 ) AS g(role_name, object_kind, object_name, privilege, run_as_owner);
 COMMENT ON VIEW @extschema@.api_grants IS
-  'What anon and authenticated may use (service_role gets everything). Functions by name (every signature), tables by name; names not (yet) installed are skipped, and a non-catalog table is granted only while it has row-level security. run_as_owner: the function runs SECURITY DEFINER with a fixed search_path, so callers need no table privileges. A view, not a table: the API surface changes with the extension version, and pg_dump has no rows to restore twice.';
+  'What anon and authenticated may use (service_role gets everything). Functions by name (every signature), tables by name; names not (yet) installed are skipped, and a non-catalog table is granted only while it has row-level security. run_as_owner: the function runs SECURITY DEFINER with a fixed search_path, so callers need no table privileges; it lives in schema elfsofa_internal and is called through the SECURITY INVOKER wrapper of the same name in elfsofa (both are granted). A view, not a table: the API surface changes with the extension version, and pg_dump has no rows to restore twice.';
 
 ---------------------------------------------------------------------------
 -- Row-level security: a customer sees only their own rows.  Policies are for
@@ -125,6 +136,16 @@ BEGIN
     END LOOP;
 END
 $rls$;
+
+-- The catalog: everyone the table privileges let in (anon, authenticated)
+-- reads the storefront, i.e. active products and every category.  No write
+-- policies: the owner and BYPASSRLS roles (service_role) manage the catalog.
+CREATE POLICY storefront ON @extschema@.products FOR SELECT TO PUBLIC USING (is_active);
+COMMENT ON POLICY storefront ON @extschema@.products IS 'The storefront reads active products only.';
+ALTER TABLE @extschema@.products ENABLE ROW LEVEL SECURITY;
+CREATE POLICY storefront ON @extschema@.categories FOR SELECT TO PUBLIC USING (true);
+COMMENT ON POLICY storefront ON @extschema@.categories IS 'The storefront reads every category.';
+ALTER TABLE @extschema@.categories ENABLE ROW LEVEL SECURITY;
 
 ---------------------------------------------------------------------------
 -- Writes: whichever function writes, a non-privileged caller (anon,
@@ -183,6 +204,72 @@ END
 $definer$;
 
 ---------------------------------------------------------------------------
+-- The SECURITY DEFINER functions move to elfsofa_internal; @extschema@ keeps
+-- a SECURITY INVOKER wrapper with the same signature, defaults, volatility
+-- and comment, so `SELECT @extschema@.process_order(...)` and PostgREST's
+-- rpc('process_order', ...) stay as they were.  The wrapper is one SELECT in
+-- LANGUAGE sql with no SET clause: the planner inlines it, so a call costs
+-- what it cost before.  The functions keep their OIDs (policies and other
+-- references follow them) and their C symbols.
+---------------------------------------------------------------------------
+DO $wrap$
+DECLARE
+    f record;
+BEGIN
+    FOR f IN
+        SELECT p.oid, p.proname, p.oid::regprocedure::text AS sig,
+               pg_catalog.pg_get_function_arguments(p.oid) AS args,
+               pg_catalog.pg_get_function_result(p.oid) AS result,
+               CASE p.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END AS vol,
+               CASE WHEN p.proisstrict THEN ' STRICT' ELSE '' END AS strictness,
+               CASE p.proparallel WHEN 's' THEN 'SAFE' WHEN 'r' THEN 'RESTRICTED' ELSE 'UNSAFE' END AS par,
+               (SELECT string_agg('$' || i, ', ' ORDER BY i) FROM generate_series(1, p.pronargs) i) AS call_args,
+               pg_catalog.obj_description(p.oid, 'pg_proc') AS descr,
+               -- who may call it now (an updated database: grants made on 1.0)
+               (SELECT array_agg(DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END)
+                  FROM pg_catalog.aclexplode(p.proacl) a
+                 WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner) AS callers
+          FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = '@extschema@'::regnamespace AND p.prosecdef
+         ORDER BY p.proname
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET SCHEMA elfsofa_internal', f.sig);
+        EXECUTE format('CREATE FUNCTION @extschema@.%I(%s) RETURNS %s LANGUAGE sql %s%s PARALLEL %s SECURITY INVOKER AS %L',
+                       f.proname, f.args, f.result, f.vol, f.strictness, f.par,
+                       format('SELECT elfsofa_internal.%I(%s)', f.proname, coalesce(f.call_args, '')));
+        EXECUTE format('COMMENT ON FUNCTION @extschema@.%I(%s) IS %L', f.proname,
+                       pg_catalog.pg_get_function_identity_arguments(f.oid), f.descr);
+        -- whoever could call the function can call the wrapper, and reach the body
+        IF f.callers IS NOT NULL THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.%I(%s) TO %s', f.proname,
+                           pg_catalog.pg_get_function_identity_arguments(f.oid), array_to_string(f.callers, ', '));
+            EXECUTE format('GRANT USAGE ON SCHEMA elfsofa_internal TO %s', array_to_string(f.callers, ', '));
+        END IF;
+        EXECUTE format('COMMENT ON FUNCTION elfsofa_internal.%I(%s) IS %L', f.proname,
+                       pg_catalog.pg_get_function_identity_arguments(f.oid),
+                       format('Runs as the owner (SECURITY DEFINER); not for the Data API. Callers use @extschema@.%I(), which calls this. %s',
+                              f.proname, f.descr));
+    END LOOP;
+END
+$wrap$;
+
+-- Views of the exposed schema run with the caller's privileges and row-level
+-- security (security_invoker exists from PostgreSQL 15 on).
+DO $views$
+DECLARE
+    v regclass;
+BEGIN
+    IF pg_catalog.current_setting('server_version_num')::int >= 150000 THEN
+        FOR v IN SELECT c.oid::regclass FROM pg_catalog.pg_class c
+                  WHERE c.relnamespace = '@extschema@'::regnamespace AND c.relkind = 'v' ORDER BY c.relname
+        LOOP
+            EXECUTE format('ALTER VIEW %s SET (security_invoker = on)', v);
+        END LOOP;
+    END IF;
+END
+$views$;
+
+---------------------------------------------------------------------------
 -- grant_api(): (re)applies the grants for whichever Supabase roles exist.
 ---------------------------------------------------------------------------
 CREATE FUNCTION @extschema@.grant_api()
@@ -207,28 +294,31 @@ BEGIN
     FOR r IN SELECT x FROM unnest(roles) AS x WHERE x <> 'service_role' LOOP
         EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM %I', ext_schema, r.x);
         EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA %I FROM %I', ext_schema, r.x);
-        EXECUTE format('REVOKE ALL ON ALL ROUTINES IN SCHEMA %I FROM %I', ext_schema, r.x);
-        EXECUTE format('GRANT USAGE ON SCHEMA %I TO %I', ext_schema, r.x);
+        EXECUTE format('REVOKE ALL ON ALL ROUTINES IN SCHEMA %I, elfsofa_internal FROM %I', ext_schema, r.x);
+        EXECUTE format('GRANT USAGE ON SCHEMA %I, elfsofa_internal TO %I', ext_schema, r.x);
     END LOOP;
 
+    -- A function of the list: its wrapper in ext_schema and, for run_as_owner
+    -- ones, the SECURITY DEFINER function in elfsofa_internal the wrapper calls.
     FOR r IN
         SELECT g.role_name, g.privilege, p.oid::regprocedure::text AS obj, 'FUNCTION' AS kind
           FROM @extschema@.api_grants g
-          JOIN pg_catalog.pg_proc p ON p.proname = g.object_name AND p.pronamespace = ext_schema::regnamespace
+          JOIN pg_catalog.pg_proc p ON p.proname = g.object_name
+                                   AND p.pronamespace IN (ext_schema::regnamespace, 'elfsofa_internal'::regnamespace)
          WHERE g.object_kind = 'function' AND g.role_name = ANY (roles)
         UNION ALL
         SELECT g.role_name, g.privilege, c.oid::regclass::text, 'TABLE'
           FROM @extschema@.api_grants g
           JOIN pg_catalog.pg_class c ON c.relname = g.object_name AND c.relnamespace = ext_schema::regnamespace
          WHERE g.object_kind = 'table' AND g.role_name = ANY (roles)
-           AND (c.relrowsecurity OR g.object_name IN ('products', 'categories'))  -- fail closed
+           AND c.relrowsecurity  -- fail closed
     LOOP
         EXECUTE format('GRANT %s ON %s %s TO %I', r.privilege, r.kind, r.obj, r.role_name);
         n := n + 1;
     END LOOP;
 
     IF 'service_role' = ANY (roles) THEN
-        EXECUTE format('GRANT USAGE ON SCHEMA %I, elfsofa_archive TO service_role', ext_schema);
+        EXECUTE format('GRANT USAGE ON SCHEMA %I, elfsofa_archive, elfsofa_internal TO service_role', ext_schema);
         -- Row privileges only, never TRIGGER, TRUNCATE or REFERENCES: a trigger
         -- service_role attached to a table that SECURITY DEFINER code writes
         -- would run as the extension's owner.  The audit log and the partition
@@ -239,7 +329,7 @@ BEGIN
         EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON %I.audit_log, %I.partition_sets FROM service_role',
                        ext_schema, ext_schema);
         EXECUTE format('GRANT ALL ON ALL SEQUENCES IN SCHEMA %I TO service_role', ext_schema);
-        EXECUTE format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA %I TO service_role', ext_schema);
+        EXECUTE format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA %I, elfsofa_internal TO service_role', ext_schema);
         EXECUTE 'GRANT SELECT ON ALL TABLES IN SCHEMA elfsofa_archive TO service_role';
         -- Supabase's service_role has BYPASSRLS; a policy covers one made without it.
         FOR r IN
@@ -259,7 +349,7 @@ BEGIN
 END
 $fn$;
 COMMENT ON FUNCTION @extschema@.grant_api() IS
-  'Grants the API (table api_grants) to anon and authenticated, and to service_role row privileges on every table (read-only audit_log and partition_sets; never TRIGGER, TRUNCATE or REFERENCES) and every function, for whichever of these roles exist; revokes what api_grants no longer lists. Idempotent. Run after creating the roles or adding functions; CREATE EXTENSION runs it too.';
+  'Grants the API (table api_grants) to anon and authenticated (a function: its wrapper in elfsofa and its SECURITY DEFINER body in elfsofa_internal; USAGE on both schemas), and to service_role row privileges on every table (read-only audit_log and partition_sets; never TRIGGER, TRUNCATE or REFERENCES) and every function of elfsofa and elfsofa_internal, for whichever of these roles exist; revokes what api_grants no longer lists. Idempotent. Run after creating the roles or adding functions; CREATE EXTENSION runs it too.';
 
 ---------------------------------------------------------------------------
 -- Nothing for PUBLIC (functions are executable by PUBLIC unless revoked).
@@ -270,5 +360,7 @@ REVOKE ALL ON ALL SEQUENCES IN SCHEMA @extschema@ FROM PUBLIC;
 REVOKE ALL ON SCHEMA @extschema@ FROM PUBLIC;
 REVOKE ALL ON ALL TABLES IN SCHEMA elfsofa_archive FROM PUBLIC;
 REVOKE ALL ON SCHEMA elfsofa_archive FROM PUBLIC;
+REVOKE ALL ON ALL ROUTINES IN SCHEMA elfsofa_internal FROM PUBLIC;
+REVOKE ALL ON SCHEMA elfsofa_internal FROM PUBLIC;
 
 SELECT @extschema@.grant_api();

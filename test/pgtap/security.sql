@@ -4,7 +4,7 @@
 -- each Supabase role.
 \set QUIET 1
 BEGIN;
-SELECT plan(41);
+SELECT plan(43);
 
 \i test/pgtap_probe.sql
 
@@ -47,22 +47,39 @@ SELECT is((SELECT count(*) FROM pg_class c, aclexplode(coalesce(c.relacl, acldef
 SELECT ok(NOT has_schema_privilege('public', 'elfsofa', 'USAGE') AND NOT has_schema_privilege('public', 'elfsofa', 'CREATE'),
           'PUBLIC cannot use or create in schema elfsofa');
 
--- SECURITY DEFINER
+-- SECURITY DEFINER: only in elfsofa_internal (never exposed); elfsofa, the
+-- exposed schema, holds SECURITY INVOKER wrappers that the planner inlines
 SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.proname) FROM pg_proc p
-            WHERE p.pronamespace = 'elfsofa'::regnamespace AND p.prosecdef
+            WHERE p.pronamespace = 'elfsofa_internal'::regnamespace AND p.prosecdef
               AND NOT EXISTS (SELECT 1 FROM unnest(p.proconfig) c WHERE c = 'search_path=pg_catalog, pg_temp')),
-          NULL, 'every SECURITY DEFINER function in elfsofa has search_path = pg_catalog, pg_temp');
-SELECT ok((SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'elfsofa'::regnamespace AND p.prosecdef) >= 4,
-          'the API functions customers call run SECURITY DEFINER');
+          NULL, 'every SECURITY DEFINER function in elfsofa_internal has search_path = pg_catalog, pg_temp');
+SELECT is((SELECT array_agg(p.oid::regprocedure::text ORDER BY p.proname) FROM pg_proc p
+            WHERE p.pronamespace = 'elfsofa'::regnamespace AND p.prosecdef),
+          NULL, 'the exposed schema elfsofa has no SECURITY DEFINER function');
+SELECT ok((SELECT count(*) FROM pg_proc p WHERE p.pronamespace = 'elfsofa_internal'::regnamespace AND p.prosecdef) >= 4,
+          'the API functions customers call run SECURITY DEFINER, in elfsofa_internal');
+SELECT is((SELECT array_agg(DISTINCT g.object_name::text) FROM elfsofa.api_grants g
+            WHERE g.object_kind = 'function' AND g.run_as_owner
+              AND (to_regproc('elfsofa.' || g.object_name) IS NOT NULL OR to_regproc('elfsofa_internal.' || g.object_name) IS NOT NULL)
+              AND NOT EXISTS (SELECT 1 FROM pg_proc p JOIN pg_proc w ON w.proname = p.proname
+                                                      AND w.proargtypes = p.proargtypes AND w.pronamespace = 'elfsofa'::regnamespace
+                               WHERE p.pronamespace = 'elfsofa_internal'::regnamespace AND p.proname = g.object_name
+                                 AND p.prosecdef AND NOT w.prosecdef AND w.prolang = (SELECT oid FROM pg_language WHERE lanname = 'sql')
+                                 AND w.proconfig IS NULL AND w.provolatile = p.provolatile
+                                 AND pg_get_function_arguments(w.oid) = pg_get_function_arguments(p.oid)
+                                 AND pg_get_function_result(w.oid) = pg_get_function_result(p.oid)
+                                 AND w.prosrc = format('SELECT elfsofa_internal.%I(%s)', p.proname,
+                                                       (SELECT coalesce(string_agg('$' || i, ', ' ORDER BY i), '') FROM generate_series(1, p.pronargs) i)))),
+          NULL, 'every api_grants function marked run_as_owner is SECURITY DEFINER in elfsofa_internal, called by a one-SELECT SQL wrapper of the same signature in elfsofa');
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
-            JOIN elfsofa.api_grants g ON g.object_kind = 'function' AND g.object_name = p.proname AND g.run_as_owner
-            WHERE p.pronamespace = 'elfsofa'::regnamespace AND NOT p.prosecdef),
-          NULL, 'every installed api_grants function marked run_as_owner is SECURITY DEFINER');
-SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p
-            WHERE p.pronamespace = 'elfsofa'::regnamespace AND p.prosecdef
+            WHERE p.pronamespace = 'elfsofa_internal'::regnamespace AND p.prosecdef
               AND (has_function_privilege('anon', p.oid, 'EXECUTE') OR has_function_privilege('authenticated', p.oid, 'EXECUTE'))
               AND NOT EXISTS (SELECT 1 FROM elfsofa.api_grants g WHERE g.object_kind = 'function' AND g.object_name = p.proname)),
           NULL, 'customers can execute no SECURITY DEFINER function outside api_grants');
+SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_class c
+            WHERE c.relnamespace = 'elfsofa'::regnamespace AND c.relkind = 'v'
+              AND NOT coalesce(c.reloptions, '{}') @> ARRAY['security_invoker=on']),
+          NULL, 'every view in elfsofa is security_invoker');
 
 -- what anon and authenticated may touch
 SELECT is((SELECT array_agg(p.proname::text ORDER BY p.proname) FROM pg_proc p

@@ -50,6 +50,10 @@ BEGIN
 END $$;
 SELECT elfsofa.log('info', 'before the upgrade', '{"k": 1}');
 SELECT elfsofa.emit_event('test.upgrade', 'k1', '{"x": 1}');
+-- a role of the user's own, granted a SECURITY DEFINER RPC under 1.0
+DO $$ BEGIN IF to_regrole('es_upgrade_clerk') IS NULL THEN CREATE ROLE es_upgrade_clerk NOLOGIN; END IF; END $$;
+GRANT USAGE ON SCHEMA elfsofa TO es_upgrade_clerk;
+GRANT EXECUTE ON FUNCTION elfsofa.available(text, text) TO es_upgrade_clerk;
 SQL
 tap_ok $? "the 1.0 shop took orders, status steps, audit rows, logs and events"
 
@@ -79,6 +83,13 @@ q -d $OLD -f "$W/sums.sql" >"$W/after.txt"
 tap_ok $([ -s "$W/before.txt" ] && cmp -s "$W/before.txt" "$W/after.txt"; echo $?) \
     "every row of every table is still there ($(wc -l <"$W/after.txt") tables, $orders_before orders; count and md5 each)"
 diff "$W/before.txt" "$W/after.txt" | head -10 | sed 's/^/#   /'
+
+# 1.1 moved the SECURITY DEFINER functions to elfsofa_internal behind wrappers:
+# a role granted one under 1.0 still calls it by its old name
+tap_is "$(q -d $OLD -c "SET ROLE es_upgrade_clerk" -c "SELECT elfsofa.available('UP-1')" 2>&1)" \
+    "$(q -d $OLD -c "SELECT elfsofa_internal.available('UP-1')")" \
+    "a role granted elfsofa.available() under 1.0 still calls it after the update"
+q -d $OLD -c "DROP OWNED BY es_upgrade_clerk" -c "DROP ROLE es_upgrade_clerk" >/dev/null
 
 # the updated shop works
 r=$(q -d $OLD -c "SELECT elfsofa.process_order(jsonb_build_object('customer_id', (SELECT id FROM elfsofa.customers ORDER BY email LIMIT 1),

@@ -124,3 +124,171 @@ BEGIN
     END LOOP;
 END
 $always$;
+
+-- Supabase-native (issue 18): the exposed schema elfsofa holds only SECURITY
+-- INVOKER functions, security_invoker views and RLS-protected tables.  The
+-- SECURITY DEFINER functions move (same OIDs, same C symbols) to the new
+-- schema elfsofa_internal, which is never exposed, and elfsofa keeps an
+-- inlinable SQL wrapper of the same signature, defaults and comment for
+-- each.  Keep this section after every other change to those functions:
+-- a later CREATE OR REPLACE of one of them must name elfsofa_internal.
+CREATE SCHEMA elfsofa_internal;
+COMMENT ON SCHEMA elfsofa_internal IS
+  'elfsofa''s SECURITY DEFINER functions, called through their SECURITY INVOKER wrappers of the same name in schema elfsofa. Not for the Data API: never add it to the exposed schemas (pgrst.db_schemas).';
+
+CREATE POLICY storefront ON @extschema@.products FOR SELECT TO PUBLIC USING (is_active);
+COMMENT ON POLICY storefront ON @extschema@.products IS 'The storefront reads active products only.';
+ALTER TABLE @extschema@.products ENABLE ROW LEVEL SECURITY;
+CREATE POLICY storefront ON @extschema@.categories FOR SELECT TO PUBLIC USING (true);
+COMMENT ON POLICY storefront ON @extschema@.categories IS 'The storefront reads every category.';
+ALTER TABLE @extschema@.categories ENABLE ROW LEVEL SECURITY;
+
+DO $wrap$
+DECLARE
+    f record;
+BEGIN
+    FOR f IN
+        SELECT p.oid, p.proname, p.oid::regprocedure::text AS sig,
+               pg_catalog.pg_get_function_arguments(p.oid) AS args,
+               pg_catalog.pg_get_function_result(p.oid) AS result,
+               CASE p.provolatile WHEN 'i' THEN 'IMMUTABLE' WHEN 's' THEN 'STABLE' ELSE 'VOLATILE' END AS vol,
+               CASE WHEN p.proisstrict THEN ' STRICT' ELSE '' END AS strictness,
+               CASE p.proparallel WHEN 's' THEN 'SAFE' WHEN 'r' THEN 'RESTRICTED' ELSE 'UNSAFE' END AS par,
+               (SELECT string_agg('$' || i, ', ' ORDER BY i) FROM generate_series(1, p.pronargs) i) AS call_args,
+               pg_catalog.obj_description(p.oid, 'pg_proc') AS descr,
+               -- who may call it now (an updated database: grants made on 1.0)
+               (SELECT array_agg(DISTINCT CASE WHEN a.grantee = 0 THEN 'PUBLIC' ELSE quote_ident(pg_catalog.pg_get_userbyid(a.grantee)) END)
+                  FROM pg_catalog.aclexplode(p.proacl) a
+                 WHERE a.privilege_type = 'EXECUTE' AND a.grantee <> p.proowner) AS callers
+          FROM pg_catalog.pg_proc p
+         WHERE p.pronamespace = '@extschema@'::regnamespace AND p.prosecdef
+         ORDER BY p.proname
+    LOOP
+        EXECUTE format('ALTER FUNCTION %s SET SCHEMA elfsofa_internal', f.sig);
+        EXECUTE format('CREATE FUNCTION @extschema@.%I(%s) RETURNS %s LANGUAGE sql %s%s PARALLEL %s SECURITY INVOKER AS %L',
+                       f.proname, f.args, f.result, f.vol, f.strictness, f.par,
+                       format('SELECT elfsofa_internal.%I(%s)', f.proname, coalesce(f.call_args, '')));
+        EXECUTE format('COMMENT ON FUNCTION @extschema@.%I(%s) IS %L', f.proname,
+                       pg_catalog.pg_get_function_identity_arguments(f.oid), f.descr);
+        -- whoever could call the function can call the wrapper, and reach the body
+        IF f.callers IS NOT NULL THEN
+            EXECUTE format('GRANT EXECUTE ON FUNCTION @extschema@.%I(%s) TO %s', f.proname,
+                           pg_catalog.pg_get_function_identity_arguments(f.oid), array_to_string(f.callers, ', '));
+            EXECUTE format('GRANT USAGE ON SCHEMA elfsofa_internal TO %s', array_to_string(f.callers, ', '));
+        END IF;
+        EXECUTE format('COMMENT ON FUNCTION elfsofa_internal.%I(%s) IS %L', f.proname,
+                       pg_catalog.pg_get_function_identity_arguments(f.oid),
+                       format('Runs as the owner (SECURITY DEFINER); not for the Data API. Callers use @extschema@.%I(), which calls this. %s',
+                              f.proname, f.descr));
+    END LOOP;
+END
+$wrap$;
+
+-- Views of the exposed schema run with the caller's privileges and row-level
+-- security (security_invoker exists from PostgreSQL 15 on).
+DO $views$
+DECLARE
+    v regclass;
+BEGIN
+    IF pg_catalog.current_setting('server_version_num')::int >= 150000 THEN
+        FOR v IN SELECT c.oid::regclass FROM pg_catalog.pg_class c
+                  WHERE c.relnamespace = '@extschema@'::regnamespace AND c.relkind = 'v' ORDER BY c.relname
+        LOOP
+            EXECUTE format('ALTER VIEW %s SET (security_invoker = on)', v);
+        END LOOP;
+    END IF;
+END
+$views$;
+
+COMMENT ON VIEW @extschema@.api_grants IS
+  'What anon and authenticated may use (service_role gets everything). Functions by name (every signature), tables by name; names not (yet) installed are skipped, and a non-catalog table is granted only while it has row-level security. run_as_owner: the function runs SECURITY DEFINER with a fixed search_path, so callers need no table privileges; it lives in schema elfsofa_internal and is called through the SECURITY INVOKER wrapper of the same name in elfsofa (both are granted). A view, not a table: the API surface changes with the extension version, and pg_dump has no rows to restore twice.';
+
+-- Foreign keys without an index serving them (splinter's unindexed_foreign_keys
+-- skips extension tables; test/scripts/71_supabase_splinter.sh checks them).
+CREATE INDEX categories_parent_idx ON @extschema@.categories (parent_id);  -- serves the foreign key
+CREATE INDEX cart_items_product_idx ON @extschema@.cart_items (product_id);  -- serves the foreign key
+
+-- grant_api() again: grants the wrappers and their bodies in elfsofa_internal,
+-- and no longer grants products/categories without row-level security.
+CREATE OR REPLACE FUNCTION @extschema@.grant_api()
+RETURNS jsonb
+LANGUAGE plpgsql VOLATILE
+SET search_path = pg_catalog, pg_temp
+AS $fn$
+DECLARE
+    ext_schema  CONSTANT text := '@extschema@';
+    roles       text[];
+    missing     text[];
+    r           record;
+    n           integer := 0;
+BEGIN
+    SELECT array_agg(x ORDER BY x) FILTER (WHERE to_regrole(x) IS NOT NULL),
+           array_agg(x ORDER BY x) FILTER (WHERE to_regrole(x) IS NULL)
+      INTO roles, missing
+      FROM unnest(ARRAY['anon', 'authenticated', 'service_role']) AS x;
+
+    -- Start clean for the customer-facing roles, so a name removed from
+    -- api_grants loses its grant on the next run.
+    FOR r IN SELECT x FROM unnest(roles) AS x WHERE x <> 'service_role' LOOP
+        EXECUTE format('REVOKE ALL ON ALL TABLES IN SCHEMA %I FROM %I', ext_schema, r.x);
+        EXECUTE format('REVOKE ALL ON ALL SEQUENCES IN SCHEMA %I FROM %I', ext_schema, r.x);
+        EXECUTE format('REVOKE ALL ON ALL ROUTINES IN SCHEMA %I, elfsofa_internal FROM %I', ext_schema, r.x);
+        EXECUTE format('GRANT USAGE ON SCHEMA %I, elfsofa_internal TO %I', ext_schema, r.x);
+    END LOOP;
+
+    -- A function of the list: its wrapper in ext_schema and, for run_as_owner
+    -- ones, the SECURITY DEFINER function in elfsofa_internal the wrapper calls.
+    FOR r IN
+        SELECT g.role_name, g.privilege, p.oid::regprocedure::text AS obj, 'FUNCTION' AS kind
+          FROM @extschema@.api_grants g
+          JOIN pg_catalog.pg_proc p ON p.proname = g.object_name
+                                   AND p.pronamespace IN (ext_schema::regnamespace, 'elfsofa_internal'::regnamespace)
+         WHERE g.object_kind = 'function' AND g.role_name = ANY (roles)
+        UNION ALL
+        SELECT g.role_name, g.privilege, c.oid::regclass::text, 'TABLE'
+          FROM @extschema@.api_grants g
+          JOIN pg_catalog.pg_class c ON c.relname = g.object_name AND c.relnamespace = ext_schema::regnamespace
+         WHERE g.object_kind = 'table' AND g.role_name = ANY (roles)
+           AND c.relrowsecurity  -- fail closed
+    LOOP
+        EXECUTE format('GRANT %s ON %s %s TO %I', r.privilege, r.kind, r.obj, r.role_name);
+        n := n + 1;
+    END LOOP;
+
+    IF 'service_role' = ANY (roles) THEN
+        EXECUTE format('GRANT USAGE ON SCHEMA %I, elfsofa_archive, elfsofa_internal TO service_role', ext_schema);
+        -- Row privileges only, never TRIGGER, TRUNCATE or REFERENCES: a trigger
+        -- service_role attached to a table that SECURITY DEFINER code writes
+        -- would run as the extension's owner.  The audit log and the partition
+        -- sets (retention decides what history is dropped) are read-only to it:
+        -- they change only through elfsofa's own functions.
+        EXECUTE format('REVOKE TRIGGER, TRUNCATE, REFERENCES ON ALL TABLES IN SCHEMA %I FROM service_role', ext_schema);
+        EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA %I TO service_role', ext_schema);
+        EXECUTE format('REVOKE INSERT, UPDATE, DELETE ON %I.audit_log, %I.partition_sets FROM service_role',
+                       ext_schema, ext_schema);
+        EXECUTE format('GRANT ALL ON ALL SEQUENCES IN SCHEMA %I TO service_role', ext_schema);
+        EXECUTE format('GRANT EXECUTE ON ALL ROUTINES IN SCHEMA %I, elfsofa_internal TO service_role', ext_schema);
+        EXECUTE 'GRANT SELECT ON ALL TABLES IN SCHEMA elfsofa_archive TO service_role';
+        -- Supabase's service_role has BYPASSRLS; a policy covers one made without it.
+        FOR r IN
+            SELECT c.relname FROM pg_catalog.pg_class c
+             WHERE c.relnamespace = ext_schema::regnamespace AND c.relrowsecurity
+               AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_policy pol
+                                WHERE pol.polrelid = c.oid AND pol.polname = 'service_role_all')
+        LOOP
+            EXECUTE format('CREATE POLICY service_role_all ON %I.%I TO service_role USING (true) WITH CHECK (true)',
+                           ext_schema, r.relname);
+        END LOOP;
+    END IF;
+
+    RETURN jsonb_build_object('roles', to_jsonb(coalesce(roles, '{}')),
+                              'missing_roles', to_jsonb(coalesce(missing, '{}')),
+                              'grants', n);
+END
+$fn$;
+COMMENT ON FUNCTION @extschema@.grant_api() IS
+  'Grants the API (table api_grants) to anon and authenticated (a function: its wrapper in elfsofa and its SECURITY DEFINER body in elfsofa_internal; USAGE on both schemas), and to service_role row privileges on every table (read-only audit_log and partition_sets; never TRIGGER, TRUNCATE or REFERENCES) and every function of elfsofa and elfsofa_internal, for whichever of these roles exist; revokes what api_grants no longer lists. Idempotent. Run after creating the roles or adding functions; CREATE EXTENSION runs it too.';
+REVOKE ALL ON ALL ROUTINES IN SCHEMA @extschema@ FROM PUBLIC;
+REVOKE ALL ON ALL ROUTINES IN SCHEMA elfsofa_internal FROM PUBLIC;
+REVOKE ALL ON SCHEMA elfsofa_internal FROM PUBLIC;
+SELECT @extschema@.grant_api();
