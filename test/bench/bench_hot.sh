@@ -30,8 +30,8 @@ SELECT elfsofa.restock('H-1', 100000) FROM generate_series(1, 19);
 INSERT INTO elfsofa.customers (id, email) SELECT md5('c' || i)::uuid, 'flash' || i || '@example.th' FROM generate_series(1, 1000) i;
 VACUUM ANALYZE elfsofa.products, elfsofa.stock_levels, elfsofa.stock_ledger, elfsofa.customers, bench.one_stock;
 SQL
-# the hot SKU is marked hot (HOT_BUCKETS buckets, default 8), when this elfsofa has set_stock_buckets
-psql -q -X -d $DB -c "SELECT elfsofa.set_stock_buckets('H-1', ${HOT_BUCKETS:-8})" >/dev/null 2>&1 && hotmode="${HOT_BUCKETS:-8} buckets" || hotmode="one row"
+# the hot SKU is marked hot (HOT_BUCKETS buckets, default 32), when this elfsofa has set_stock_buckets
+psql -q -X -d $DB -c "SELECT elfsofa.set_stock_buckets('H-1', ${HOT_BUCKETS:-32})" >/dev/null 2>&1 && hotmode="${HOT_BUCKETS:-32} buckets" || hotmode="one row"
 echo "hot bench in database $DB, hot SKU stock: $hotmode"
 
 tps() {  # tps <script> <clients> <nsku> <name>
@@ -53,19 +53,28 @@ for c in 16 64; do
     echo "$c,$h,$s,$f,$(ratio "$h" "$s"),$(ratio "$h" "$f")" >>$OUT/hot.csv
 done
 
-# backend CPU per hot order: one client, n orders, /proc/<pid>/stat before and after
-N=${HOT_CPU_N:-2000}
-cpu=$(psql -X -q -d $DB <<SQL | awk -v n="$N" -v ticks="$(getconf CLK_TCK)" 'NR == 1 { a = $1 + $2 } NR == 2 { b = $1 + $2 } END { printf "%.0f", (b - a) * 1000000 / ticks / n }'
+# backend CPU per order: one client, n orders each its own transaction,
+# /proc/<pid>/stat before and after; the hot SKU and a plain one, interleaved
+# rounds, best of each (least disturbed by other load)
+cpu_us() {  # cpu_us <sku> <n>
+    psql -X -q -d $DB <<SQL | awk -v n="$2" -v ticks="$(getconf CLK_TCK)" 'NR == 1 { a = $1 + $2 } NR == 2 { b = $1 + $2 } END { printf "%.0f", (b - a) * 1000000 / ticks / n }'
 SET synchronous_commit = off;
-SELECT pg_backend_pid() AS pid \gset
-\setenv ESPID :pid
-\! cut -d' ' -f14,15 /proc/\$ESPID/stat
-DO \$\$ BEGIN FOR i IN 1..$N LOOP PERFORM elfsofa.process_order(jsonb_build_object('customer_id', md5('c1')::uuid, 'items', '[{"sku": "H-1", "quantity": 1}]'::jsonb)); COMMIT; END LOOP; END \$\$;
-\! cut -d' ' -f14,15 /proc/\$ESPID/stat
+SELECT pg_backend_pid() AS pid \\gset
+\\setenv ESPID :pid
+\\! cut -d' ' -f14,15 /proc/\$ESPID/stat
+DO \$\$ BEGIN FOR i IN 1..$2 LOOP PERFORM elfsofa.process_order(jsonb_build_object('customer_id', md5('c1')::uuid, 'items', jsonb_build_array(jsonb_build_object('sku', '$1', 'quantity', 1)))); COMMIT; END LOOP; END \$\$;
+\\! cut -d' ' -f14,15 /proc/\$ESPID/stat
 SQL
-)
-echo "CPU us per hot order (1 client, $N orders, each its own transaction): $cpu"
-echo "cpu_us_per_hot_order,$cpu" >>$OUT/hot.csv
+}
+N=${HOT_CPU_N:-1500}
+best_h=999999; best_p=999999
+for round in 1 2 3; do
+    h=$(cpu_us H-1 "$N"); p=$(cpu_us H-2 "$N")
+    [ "$h" -lt "$best_h" ] && best_h=$h; [ "$p" -lt "$best_p" ] && best_p=$p
+done
+echo "CPU us per order (1 client, $N orders, best of 3): hot SKU $best_h, plain SKU $best_p"
+echo "cpu_us_per_order_hot,$best_h" >>$OUT/hot.csv
+echo "cpu_us_per_order_plain,$best_p" >>$OUT/hot.csv
 echo "(targets: hot/spread >= 0.8x, hot/floor >= 1.0x; CSV in $OUT/hot.csv)"
 
 psql -X -A -t -d $DB <<'SQL'
