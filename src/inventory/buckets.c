@@ -30,22 +30,34 @@ PG_FUNCTION_INFO_V1(elfsofa_set_stock_buckets);
 #define ES_MAX_BUCKETS 64
 
 /*
- * One bucket with qty free, the first unlocked one from this backend's
- * bucket ($4) on; RETURNING the location's availability after (the other
+ * One bucket with qty free: the first unlocked one from this backend's
+ * bucket ($4) up, read in index order (usually the first row read), then
+ * the ones below it; RETURNING the location's availability after (the other
  * buckets as of the statement's start).
  */
+#define HOT_RESERVE(cond, lock) \
+	"UPDATE elfsofa.stock_levels s SET reserved = s.reserved + $3, updated_at = now() " \
+	"WHERE s.product_id = $1 AND s.location = $2 AND s.on_hand - s.reserved >= $3 AND s.bucket = " \
+	"  (SELECT k.bucket FROM elfsofa.stock_levels k " \
+	"    WHERE k.product_id = $1 AND k.location = $2 AND " cond " AND k.on_hand - k.reserved >= $3 " \
+	"    ORDER BY k.bucket LIMIT 1 " lock ") " \
+	"RETURNING s.on_hand - s.reserved + (SELECT COALESCE(sum(o.on_hand - o.reserved), 0)::int " \
+	"  FROM elfsofa.stock_levels o WHERE o.product_id = $1 AND o.location = $2 AND o.bucket <> s.bucket)"
+
 static EsPlan hot_skip_plan = {
-	"UPDATE elfsofa.stock_levels s SET reserved = s.reserved + $3, updated_at = now() "
-	"WHERE s.product_id = $1 AND s.location = $2 AND s.on_hand - s.reserved >= $3 AND s.bucket = "
-	"  (SELECT k.bucket FROM elfsofa.stock_levels k "
-	"    WHERE k.product_id = $1 AND k.location = $2 AND k.on_hand - k.reserved >= $3 "
-	"    ORDER BY (k.bucket + 64 - $4) % 64 LIMIT 1 FOR UPDATE SKIP LOCKED) "
-	"RETURNING s.on_hand - s.reserved + (SELECT COALESCE(sum(o.on_hand - o.reserved), 0)::int "
-	"  FROM elfsofa.stock_levels o WHERE o.product_id = $1 AND o.location = $2 AND o.bucket <> s.bucket)",
-	4, {INT8OID, TEXTOID, INT4OID, INT4OID}, .generic = true
+	HOT_RESERVE("k.bucket >= $4", "FOR UPDATE SKIP LOCKED"),
+	4, {INT8OID, TEXTOID, INT4OID, INT2OID}, .generic = true
+};
+static EsPlan hot_skip_below_plan = {
+	HOT_RESERVE("k.bucket < $4", "FOR UPDATE SKIP LOCKED"),
+	4, {INT8OID, TEXTOID, INT4OID, INT2OID}, .generic = true
 };
 
-/* The same, waiting for the first bucket (from $4 on) that had qty free. */
+/*
+ * The same, waiting for the first bucket (from $4 on, wrapping round) that
+ * had qty free: one statement, since a second one waiting while the first
+ * kept a lock could close a circle with a buyer locking every bucket.
+ */
 static EsPlan hot_wait_plan = {
 	"UPDATE elfsofa.stock_levels s SET reserved = s.reserved + $3, updated_at = now() "
 	"WHERE s.product_id = $1 AND s.location = $2 AND s.on_hand - s.reserved >= $3 AND s.bucket = "
@@ -54,7 +66,7 @@ static EsPlan hot_wait_plan = {
 	"    ORDER BY (k.bucket + 64 - $4) % 64 LIMIT 1) "
 	"RETURNING s.on_hand - s.reserved + (SELECT COALESCE(sum(o.on_hand - o.reserved), 0)::int "
 	"  FROM elfsofa.stock_levels o WHERE o.product_id = $1 AND o.location = $2 AND o.bucket <> s.bucket)",
-	4, {INT8OID, TEXTOID, INT4OID, INT4OID}, .generic = true
+	4, {INT8OID, TEXTOID, INT4OID, INT2OID}, .generic = true
 };
 
 /* Every bucket of one location, locked in bucket order. */
@@ -101,11 +113,13 @@ es_stock_has_buckets(void)
 }
 
 /*
- * try_in_subxact runs one reserving UPDATE in a subtransaction: kept when it
- * reserved a row, rolled back (with any row lock it took) when not.
+ * try_in_subxact runs one reserving UPDATE, and when that reserves nothing a
+ * second (never one that waits: see hot_wait_plan), in a subtransaction:
+ * kept when one reserved a row, rolled back (with any row lock they took)
+ * when not.
  */
 static bool
-try_in_subxact(EsPlan *plan, Datum *args, int32 *available_after)
+try_in_subxact(EsPlan *plan, EsPlan *plan2, Datum *args, int32 *available_after)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -116,6 +130,8 @@ try_in_subxact(EsPlan *plan, Datum *args, int32 *available_after)
 	PG_TRY();
 	{
 		es_exec(plan, args, NULL, false, 0);
+		if (SPI_processed == 0 && plan2 != NULL)
+			es_exec(plan2, args, NULL, false, 0);
 		if (SPI_processed == 1)
 		{
 			bool		isnull;
@@ -148,7 +164,8 @@ try_in_subxact(EsPlan *plan, Datum *args, int32 *available_after)
 
 /*
  * es_hot_reserve: first a bucket nobody holds (starting at this backend's
- * own, so buyers spread), then, when every bucket with enough is held, a
+ * own, so buyers spread, and in index order, so that one is usually the
+ * first row read), then, when every bucket with enough is held, a
  * wait for one of them.  Each try holds no other bucket of this location,
  * and a failed one keeps no lock: the caller's lock-everything fallback
  * still takes the buckets in order.
@@ -157,11 +174,11 @@ bool
 es_hot_reserve(const EsStockAlloc *al, int32 *available_after)
 {
 	Datum		args[4] = {Int64GetDatum(al->product_id), CStringGetTextDatum(al->location),
-	Int32GetDatum(al->qty), Int32GetDatum(MyProcPid % Max(al->buckets, 1))};
+	Int32GetDatum(al->qty), Int16GetDatum((int16) (MyProcPid % Max(al->buckets, 1)))};
 
-	if (try_in_subxact(&hot_skip_plan, args, available_after))
+	if (try_in_subxact(&hot_skip_plan, &hot_skip_below_plan, args, available_after))
 		return true;
-	return try_in_subxact(&hot_wait_plan, args, available_after);
+	return try_in_subxact(&hot_wait_plan, NULL, args, available_after);
 }
 
 static Datum
