@@ -7,7 +7,7 @@ OBJS = \
 	src/base/args.o src/base/jsonb_build.o src/base/jsonb_read.o src/base/jsonb_text.o \
 	src/base/keylookup.o src/base/leafwriter.o src/base/request.o src/base/spi.o \
 	src/customers/caller.o src/customers/customers.o src/customers/row_guard.o \
-	src/inventory/reserve.o src/inventory/stock.o \
+	src/inventory/buckets.o src/inventory/reserve.o src/inventory/stock.o \
 	src/events/changes.o src/events/events.o src/events/notifications.o src/events/publisher.o \
 	src/audit/audit_admin.o src/audit/audit_meta.o src/audit/audit_rowjson.o \
 	src/audit/audit_trigger.o src/audit/audit_write.o \

@@ -26,8 +26,9 @@ typedef struct EsStockAlloc
 	const char *sku;			/* for messages */
 	char	   *location;
 	int32		qty;
-	int32		available_after;	/* on_hand - reserved after the reservation */
+	int32		available_after;	/* on_hand - reserved at the location after the reservation */
 	bool		automatic;
+	int			buckets;		/* products.stock_buckets: > 1 for a hot product */
 } EsStockAlloc;
 
 /* in reserve.c: an order's allocations reserved in the global lock order */
@@ -47,6 +48,19 @@ extern EsStockChangeListener es_stock_change_listener;
 extern bool es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_reserved,
 						   const char *reason, int64 order_id, const char *actor, const char *note,
 						   int32 *available);
+
+/*
+ * in buckets.c: hot products, whose stock at a location is split over
+ * bucket rows 0..n-1 of stock_levels (a location's stock is their sum).
+ * es_hot_reserve takes al->qty from one bucket without waiting behind other
+ * buyers (false when no bucket can give it without a full look: the caller
+ * then locks every bucket); es_stock_even_out spreads a location's free
+ * units evenly over its bucket rows, all of which the caller has locked, and
+ * puts all its reserved units on bucket 0 (where releases look first).
+ */
+extern bool es_stock_has_buckets(void);
+extern bool es_hot_reserve(const EsStockAlloc *al, int32 *available_after);
+extern void es_stock_even_out(int64 product_id, const char *location, int32 *on_hand, int32 *reserved);
 
 /*
  * Reasons a ledger row gives.  process_order writes its "reserve" rows in its

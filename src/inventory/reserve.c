@@ -11,24 +11,46 @@
 #include "lib/stringinfo.h"
 #include "utils/builtins.h"
 
-/* Reserve: only succeeds when enough is available on the locked, current row. */
+/*
+ * Reserve on bucket $4 (0: the one row of a product that is not hot): only
+ * succeeds when enough is available on the locked, current row.
+ */
 static EsPlan reserve_plan = {
 	"UPDATE elfsofa.stock_levels SET reserved = reserved + $3, updated_at = now() "
-	"WHERE product_id = $1 AND location = $2 AND on_hand - reserved >= $3 "
+	"WHERE product_id = $1 AND location = $2 AND bucket = $4 AND on_hand - reserved >= $3 "
 	"RETURNING on_hand - reserved",
-	3, {INT8OID, TEXTOID, INT4OID}, .generic = true
+	4, {INT8OID, TEXTOID, INT4OID, INT2OID}, .generic = true
 };
 
-/* One stock row, locked, for an exact report of what it holds. */
+/* The same three in a database still at the 1.0 schema (no bucket column). */
+static EsPlan reserve_v10_plan = {
+	"UPDATE elfsofa.stock_levels SET reserved = reserved + $3, updated_at = now() "
+	"WHERE product_id = $1 AND location = $2 AND on_hand - reserved >= $3 AND $4 = 0 "
+	"RETURNING on_hand - reserved",
+	4, {INT8OID, TEXTOID, INT4OID, INT2OID}, .generic = true
+};
+static EsPlan lock_one_v10_plan = {
+	"SELECT location, 0::smallint, on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 FOR UPDATE",
+	2, {INT8OID, TEXTOID}, .generic = true
+};
+static EsPlan lock_all_v10_plan = {
+	"SELECT location, 0::smallint, on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 "
+	"ORDER BY location <> 'main', location FOR UPDATE",
+	1, {INT8OID}, .generic = true
+};
+static bool v10;
+
+/* Every bucket of one location, locked in bucket order, for an exact decision. */
 static EsPlan lock_one_plan = {
-	"SELECT on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 FOR UPDATE",
+	"SELECT location, bucket, on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 "
+	"ORDER BY bucket FOR UPDATE",
 	2, {INT8OID, TEXTOID}, .generic = true
 };
 
-/* Every location of one product, locked in the global order: main, then the others by name. */
+/* Every location (and bucket) of one product, locked in the global order: main, then the others by name. */
 static EsPlan lock_all_plan = {
-	"SELECT location, on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 "
-	"ORDER BY location <> 'main', location FOR UPDATE",
+	"SELECT location, bucket, on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 "
+	"ORDER BY location <> 'main', location, bucket FOR UPDATE",
 	1, {INT8OID}, .generic = true
 };
 
@@ -64,21 +86,94 @@ lock_order_cmp(const void *a, const void *b)
 	return location_cmp(x->location, y->location);
 }
 
-/* Appends a reserved line; available_after comes from the reserve UPDATE's RETURNING row. */
+/* Appends a reserved line with the location's availability after it. */
 static void
-push_reserved(EsStockAlloc **lines, int *nlines, int *maxlines, const EsStockAlloc *al)
+push_reserved(EsStockAlloc **lines, int *nlines, int *maxlines, const EsStockAlloc *al, int32 available_after)
 {
-	bool		isnull;
-
 	if (*nlines == *maxlines)
 	{
 		*maxlines *= 2;
 		*lines = repalloc(*lines, sizeof(EsStockAlloc) * *maxlines);
 	}
 	(*lines)[*nlines] = *al;
-	(*lines)[*nlines].available_after =
-		DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	(*lines)[*nlines].available_after = available_after;
 	(*nlines)++;
+}
+
+/* The reserve UPDATE's RETURNING value. */
+static int32
+returned_available(void)
+{
+	bool		isnull;
+
+	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+}
+
+/* One locked stock row: a bucket of a location, with what it has free. */
+typedef struct LockedRow
+{
+	char	   *location;
+	int16		bucket;
+	int32		avail;
+} LockedRow;
+
+/* Reads the rows a lock plan returned (location, bucket, available). */
+static LockedRow *
+locked_rows(int *n)
+{
+	bool		isnull;
+	LockedRow  *rows;
+
+	*n = (int) SPI_processed;
+	rows = palloc(sizeof(LockedRow) * Max(*n, 1));
+	for (int r = 0; r < *n; r++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[r];
+
+		rows[r].location = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
+		rows[r].bucket = DatumGetInt16(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
+		rows[r].avail = Max(DatumGetInt32(SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull)), 0);
+	}
+	SPI_freetuptable(SPI_tuptable);
+	return rows;
+}
+
+/*
+ * take_from: reserves qty at one location from its locked rows (rows[from]
+ * on, while they are of that location), bucket by bucket; evens the buckets
+ * out after when there are several.
+ */
+static void
+take_from(const EsStockAlloc *al, const char *location, LockedRow *rows, int nrows, int from, int32 qty)
+{
+	int32		need = qty;
+	int			nb = 0;
+
+	for (int r = from; r < nrows && strcmp(rows[r].location, location) == 0; r++)
+	{
+		int32		take = Min(rows[r].avail, need);
+		Datum		a[4] = {Int64GetDatum(al->product_id), CStringGetTextDatum(location), Int32GetDatum(take),
+		Int16GetDatum(rows[r].bucket)};
+
+		nb++;
+		if (take == 0)
+			continue;
+		need -= take;
+		es_exec(v10 ? &reserve_v10_plan : &reserve_plan, a, NULL, false, 0);
+		if (SPI_processed != 1)
+			elog(ERROR, "elfsofa: locked stock row of sku \"%s\" at \"%s\" refused %d units",
+				 al->sku, location, take);
+		rows[r].avail -= take;
+	}
+	if (need != 0)
+		elog(ERROR, "elfsofa: locked stock of sku \"%s\" at \"%s\" is %d units short", al->sku, location, need);
+	if (nb > 1 && !v10)
+	{
+		int32		h,
+					rsv;
+
+		es_stock_even_out(al->product_id, location, &h, &rsv);
+	}
 }
 
 /*
@@ -92,8 +187,7 @@ push_reserved(EsStockAlloc **lines, int *nlines, int *maxlines, const EsStockAll
 void
 es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 {
-	bool		isnull;
-
+	v10 = !es_stock_has_buckets();
 	qsort(*allocs, *nallocs, sizeof(EsStockAlloc), lock_order_cmp);
 	/*
 	 * Reserve stock in the global lock order (product id, then main, then the
@@ -111,55 +205,79 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 		for (int a = 0; a < *nallocs; a++)
 		{
 			EsStockAlloc	   *al = &(*allocs)[a];
-						Datum		args[3] = {Int64GetDatum(al->product_id), CStringGetTextDatum(al->location), Int32GetDatum(al->qty)};
+			Datum		args[4] = {Int64GetDatum(al->product_id), CStringGetTextDatum(al->location), Int32GetDatum(al->qty), Int16GetDatum(0)};
 			int			nloc;
 			char	  **loc;
 			int32	   *avail;
 			int64		total_avail = 0;
 			int32		need;
+			int			nrows;
+			int		   *first;
+			LockedRow  *rows;
 
-			/* fast path: the whole quantity from the named (or main) row */
-			es_exec(&reserve_plan, args, NULL, false, 0);
-			if (SPI_processed == 1)
+			/* hot product: one bucket, without queueing behind other buyers (buckets.c) */
+			if (al->buckets > 1 && !v10)
 			{
-				push_reserved(&lines, &nlines, &maxlines, al);
-				continue;
+				int32		after;
+
+				if (es_hot_reserve(al, &after))
+				{
+					push_reserved(&lines, &nlines, &maxlines, al, after);
+					continue;
+				}
+			}
+			else
+			{
+				/* fast path: the whole quantity from the named (or main) row */
+				es_exec(v10 ? &reserve_v10_plan : &reserve_plan, args, NULL, false, 0);
+				if (SPI_processed == 1)
+				{
+					push_reserved(&lines, &nlines, &maxlines, al, returned_available());
+					continue;
+				}
 			}
 
 			if (!al->automatic)
 			{
-				/* a placed allocation: lock its row, then decide on what it holds now */
+				/* a placed allocation: lock its rows, then decide on what they hold now */
 				int32		now_avail = 0;
+				int			nrows;
+				LockedRow  *rows;
 
-				es_exec(&lock_one_plan, args, NULL, false, 1);
-				if (SPI_processed > 0)
-					now_avail = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+				es_exec(v10 ? &lock_one_v10_plan : &lock_one_plan, args, NULL, false, 0);
+				rows = locked_rows(&nrows);
+				for (int r = 0; r < nrows; r++)
+					now_avail += rows[r].avail;
 				if (now_avail < al->qty)
 					ereport(ERROR,
 							(errcode(ES_ERRCODE_CONFLICT),
 							 errmsg("insufficient stock"),
 							 errdetail("sku \"%s\" has %d available at location \"%s\"; the order needs %d.",
 									   al->sku, Max(now_avail, 0), al->location, al->qty)));
-				es_exec(&reserve_plan, args, NULL, false, 0);
-				if (SPI_processed != 1)
-					elog(ERROR, "elfsofa: locked stock row of sku \"%s\" at \"%s\" refused %d units",
-						 al->sku, al->location, al->qty);
-				push_reserved(&lines, &nlines, &maxlines, al);
+				take_from(al, al->location, rows, nrows, 0, al->qty);
+				push_reserved(&lines, &nlines, &maxlines, al, now_avail - al->qty);
 				continue;
 			}
 
 			/* automatic and main is short: lock every location of the sku, then split */
-			es_exec(&lock_all_plan, args, NULL, false, 0);
-			nloc = (int) SPI_processed;
-			loc = palloc(sizeof(char *) * Max(nloc, 1));
-			avail = palloc(sizeof(int32) * Max(nloc, 1));
-			for (int r = 0; r < nloc; r++)
+			es_exec(v10 ? &lock_all_v10_plan : &lock_all_plan, args, NULL, false, 0);
+			rows = locked_rows(&nrows);
+			/* per location: its buckets summed (rows come grouped by location) */
+			loc = palloc(sizeof(char *) * Max(nrows, 1));
+			avail = palloc(sizeof(int32) * Max(nrows, 1));
+			first = palloc(sizeof(int) * Max(nrows, 1));
+			nloc = 0;
+			for (int r = 0; r < nrows; r++)
 			{
-				loc[r] = SPI_getvalue(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 1);
-				avail[r] = Max(DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[r], SPI_tuptable->tupdesc, 2, &isnull)), 0);
-				total_avail += avail[r];
+				if (nloc == 0 || strcmp(loc[nloc - 1], rows[r].location) != 0)
+				{
+					loc[nloc] = rows[r].location;
+					avail[nloc] = 0;
+					first[nloc++] = r;
+				}
+				avail[nloc - 1] += rows[r].avail;
+				total_avail += rows[r].avail;
 			}
-			SPI_freetuptable(SPI_tuptable);
 			if (total_avail < al->qty)
 			{
 				StringInfoData per;
@@ -197,19 +315,15 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 			for (int r = 0; r < nloc && need > 0; r++)
 			{
 				int32		take = Min(avail[r], need);
-				Datum		rargs[3] = {args[0], CStringGetTextDatum(loc[r]), Int32GetDatum(take)};
 
 				if (take == 0)
 					continue;
 				need -= take;
-				es_exec(&reserve_plan, rargs, NULL, false, 0);
-				if (SPI_processed != 1)
-					elog(ERROR, "elfsofa: locked stock row of sku \"%s\" at \"%s\" refused %d units",
-						 al->sku, loc[r], take);
+				take_from(al, loc[r], rows, nrows, first[r], take);
 				{
-					EsStockAlloc		part = {.item = al->item, .product_id = al->product_id, .sku = al->sku, .location = loc[r], .qty = take, .automatic = true};
+					EsStockAlloc		part = {.item = al->item, .product_id = al->product_id, .sku = al->sku, .location = loc[r], .qty = take, .automatic = true, .buckets = al->buckets};
 
-					push_reserved(&lines, &nlines, &maxlines, &part);
+					push_reserved(&lines, &nlines, &maxlines, &part, avail[r] - take);
 				}
 			}
 			Assert(need == 0);

@@ -17,6 +17,20 @@ EsStockChangeListener es_stock_change_listener = NULL;
 
 /* One statement: find the product, add stock, write the ledger row. */
 static EsPlan restock_plan = {
+	"WITH p AS (SELECT id, stock_buckets FROM elfsofa.products WHERE sku = $1), "
+	"s AS (INSERT INTO elfsofa.stock_levels AS sl (product_id, location, on_hand) "
+	"      SELECT p.id, $2, $3 FROM p "
+	"      ON CONFLICT (product_id, location, bucket) DO UPDATE "
+	"      SET on_hand = sl.on_hand + EXCLUDED.on_hand, updated_at = now() "
+	"      RETURNING sl.on_hand, sl.reserved), "
+	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, reason, actor, note) "
+	"      SELECT p.id, $2, $3, 'restock', $4, $5 FROM p) "
+	"SELECT on_hand, reserved, p.id, p.stock_buckets FROM s, p",
+	5, {TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID}
+};
+
+/* The same in a database still at the 1.0 schema (no buckets). */
+static EsPlan restock_v10_plan = {
 	"WITH p AS (SELECT id FROM elfsofa.products WHERE sku = $1), "
 	"s AS (INSERT INTO elfsofa.stock_levels AS sl (product_id, location, on_hand) "
 	"      SELECT p.id, $2, $3 FROM p "
@@ -25,7 +39,7 @@ static EsPlan restock_plan = {
 	"      RETURNING sl.on_hand, sl.reserved), "
 	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, reason, actor, note) "
 	"      SELECT p.id, $2, $3, 'restock', $4, $5 FROM p) "
-	"SELECT on_hand, reserved FROM s",
+	"SELECT on_hand, reserved, p.id, 1::smallint FROM s, p",
 	5, {TEXTOID, TEXTOID, INT4OID, TEXTOID, TEXTOID}
 };
 
@@ -58,6 +72,7 @@ elfsofa_restock(PG_FUNCTION_ARGS)
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
 	int32		on_hand;
+	int32		reserved;
 
 	es_check_location(location, "location");
 	if (!PG_ARGISNULL(3))
@@ -81,16 +96,17 @@ elfsofa_restock(PG_FUNCTION_ARGS)
 	else
 		nulls[4] = 'n';
 
-	es_exec(&restock_plan, values, nulls, false, 0);
+	es_exec(es_stock_has_buckets() ? &restock_plan : &restock_v10_plan, values, nulls, false, 0);
 	if (SPI_processed == 0)
 		unknown_sku(sku);
 	on_hand = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	reserved = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	/* a hot product: the new units went to bucket 0; spread them over the buckets (buckets.c) */
+	if (DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull)) > 1)
+		es_stock_even_out(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)),
+						  location, &on_hand, &reserved);
 	if (es_stock_change_listener)
-	{
-		int32		reserved = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
-
 		es_stock_change_listener(sku, location, on_hand, reserved, qty, 0, "restock");
-	}
 	SPI_finish();
 
 	PG_RETURN_INT32(on_hand);
@@ -127,8 +143,25 @@ elfsofa_available(PG_FUNCTION_ARGS)
 	PG_RETURN_INT32(avail);
 }
 
-/* One stock row changed and its ledger row, in one statement (es_stock_apply). */
+/*
+ * One stock row changed and its ledger row, in one statement (es_stock_apply):
+ * bucket 0, the only row of a product that is not hot, when it can take the
+ * change; RETURNING the location's availability (other buckets as of the
+ * statement's start).
+ */
 static EsPlan stock_effect_plan = {
+	"WITH s AS (UPDATE elfsofa.stock_levels SET on_hand = on_hand + $3, reserved = reserved + $4, updated_at = now() "
+	"           WHERE product_id = $1 AND location = $2 AND bucket = 0 "
+	"             AND reserved + $4 >= 0 AND on_hand + $3 >= reserved + $4 "
+	"           RETURNING on_hand - reserved AS available), "
+	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, order_id, actor, note) "
+	"      SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM s) "
+	"SELECT available + (SELECT COALESCE(sum(o.on_hand - o.reserved), 0)::int FROM elfsofa.stock_levels o "
+	"                     WHERE o.product_id = $1 AND o.location = $2 AND o.bucket <> 0) FROM s",
+	8, {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
+};
+
+static EsPlan stock_effect_v10_plan = {
 	"WITH s AS (UPDATE elfsofa.stock_levels SET on_hand = on_hand + $3, reserved = reserved + $4, updated_at = now() "
 	"           WHERE product_id = $1 AND location = $2 RETURNING on_hand - reserved AS available), "
 	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, order_id, actor, note) "
@@ -137,12 +170,36 @@ static EsPlan stock_effect_plan = {
 	8, {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
 };
 
+/* Every bucket of one location, locked in bucket order. */
+static EsPlan stock_rows_plan = {
+	"SELECT bucket, reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 "
+	"ORDER BY bucket FOR UPDATE",
+	2, {INT8OID, TEXTOID}
+};
+
+/* One bucket's share of a change that no single bucket could take. */
+static EsPlan bucket_effect_plan = {
+	"UPDATE elfsofa.stock_levels SET on_hand = on_hand + $4, reserved = reserved + $5, updated_at = now() "
+	"WHERE product_id = $1 AND location = $2 AND bucket = $3",
+	5, {INT8OID, TEXTOID, INT2OID, INT4OID, INT4OID}
+};
+
+static EsPlan ledger_plan = {
+	"INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, order_id, actor, note) "
+	"VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+	8, {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
+};
+
 /*
- * es_stock_apply changes one stock row by (d_on_hand, d_reserved) and writes
- * its ledger row (reason, order, actor, note) in the same statement: the one
- * way other areas change stock (cancel, ship, return, expiry).  Sets
- * *available to the row's on_hand - reserved after the change; false when
- * there is no stock row for (product_id, location).  SPI must be connected.
+ * es_stock_apply changes one location's stock by (d_on_hand, d_reserved) and
+ * writes its ledger row (reason, order, actor, note): the one way other areas
+ * change stock (cancel, ship, return, expiry).  Bucket 0 takes it when it can
+ * (always, for a product that is not hot); otherwise a release or a shipment
+ * is spread over the location's buckets, all locked in bucket order (bucket
+ * 0, perhaps held already, first), which are then evened out.  Sets
+ * *available to the location's on_hand - reserved after the change; false
+ * when there is no stock row for (product_id, location).  SPI must be
+ * connected.
  */
 bool
 es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_reserved,
@@ -152,6 +209,12 @@ es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_
 	Datum		v[8];
 	char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
+	int			nrows;
+	int16	   *bucket;
+	int32	   *rsv;
+	int32		need = -d_reserved;
+	int32		h,
+				r;
 
 	v[0] = Int64GetDatum(product_id);
 	v[1] = CStringGetTextDatum(location);
@@ -164,9 +227,61 @@ es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_
 		v[7] = CStringGetTextDatum(note);
 	else
 		n[7] = 'n';
+	if (!es_stock_has_buckets())
+	{
+		es_exec(&stock_effect_v10_plan, v, n, false, 0);
+		if (SPI_processed != 1)
+			return false;
+		*available = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		return true;
+	}
 	es_exec(&stock_effect_plan, v, n, false, 0);
-	if (SPI_processed != 1)
+	if (SPI_processed == 1)
+	{
+		*available = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		return true;
+	}
+
+	es_exec(&stock_rows_plan, v, NULL, false, 0);
+	nrows = (int) SPI_processed;
+	if (nrows == 0)
 		return false;
-	*available = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	bucket = palloc(sizeof(int16) * nrows);
+	rsv = palloc(sizeof(int32) * nrows);
+	for (int i = 0; i < nrows; i++)
+	{
+		bucket[i] = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		rsv[i] = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	for (int i = 0; i < nrows; i++)
+	{
+		/* a release (0, -q) or a shipment (-q, -q): each bucket gives up what it holds reserved */
+		bool		spread = need > 0 && (d_on_hand == 0 || d_on_hand == d_reserved);
+		int32		take = spread ? Min(rsv[i], need) : 0;
+		int32		dh = spread ? (d_on_hand == 0 ? 0 : -take) : d_on_hand;
+		int32		dr = spread ? -take : d_reserved;
+		Datum		bv[5] = {v[0], v[1], Int16GetDatum(bucket[i]), Int32GetDatum(dh), Int32GetDatum(dr)};
+
+		/* any other change goes to the first bucket, more than is reserved to the last: their checks refuse it */
+		if (spread && i == nrows - 1)
+		{
+			dr = -need;
+			dh = d_on_hand == 0 ? 0 : -need;
+			bv[3] = Int32GetDatum(dh);
+			bv[4] = Int32GetDatum(dr);
+		}
+		if (dh == 0 && dr == 0)
+			continue;
+		es_exec(&bucket_effect_plan, bv, NULL, false, 0);
+		if (!spread)
+			break;
+		need += dr;
+		if (need == 0)
+			break;
+	}
+	es_exec(&ledger_plan, v, n, false, 0);
+	es_stock_even_out(product_id, location, &h, &r);
+	*available = h - r;
 	return true;
 }

@@ -533,6 +533,16 @@ static EsPlan lock_orders_stock_plan = {
 	"SELECT s.product_id FROM elfsofa.stock_levels s "
 	"WHERE (s.product_id, s.location) IN "
 	"      (SELECT l.product_id, l.location FROM elfsofa.order_lines l WHERE l.order_id = ANY ($1)) "
+	"ORDER BY s.product_id, s.location <> 'main', s.location, s.bucket "
+	"FOR NO KEY UPDATE OF s",
+	1, {INT8ARRAYOID}
+};
+
+/* The same in a database still at the 1.0 schema (one row per location, no bucket). */
+static EsPlan lock_orders_stock_v10_plan = {
+	"SELECT s.product_id FROM elfsofa.stock_levels s "
+	"WHERE (s.product_id, s.location) IN "
+	"      (SELECT l.product_id, l.location FROM elfsofa.order_lines l WHERE l.order_id = ANY ($1)) "
 	"ORDER BY s.product_id, s.location <> 'main', s.location "
 	"FOR NO KEY UPDATE OF s",
 	1, {INT8ARRAYOID}
@@ -580,7 +590,7 @@ elfsofa_expire_unpaid_orders(PG_FUNCTION_ARGS)
 		}
 		la = PointerGetDatum(construct_array(ids, (int) n, INT8OID, sizeof(int64), FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
 		/* all rows first: each order's own sorted release then only touches rows already held */
-		es_exec(&lock_orders_stock_plan, &la, NULL, false, 0);
+		es_exec(es_stock_has_buckets() ? &lock_orders_stock_plan : &lock_orders_stock_v10_plan, &la, NULL, false, 0);
 	}
 	for (uint64 i = 0; i < n; i++)
 	{

@@ -125,6 +125,11 @@ next_order_id(char **number)
 
 
 static EsKeyLookup product_by_sku = {
+	"products", "sku", 5, {"id", "price", "low_stock_threshold", "is_active", "stock_buckets"}
+};
+
+/* The same in a database still at the 1.0 schema (no hot products). */
+static EsKeyLookup product_by_sku_v10 = {
 	"products", "sku", 4, {"id", "price", "low_stock_threshold", "is_active"}
 };
 
@@ -216,19 +221,22 @@ typedef struct Placed
 static void
 order_price(Order *o, Placed *p)
 {
+	bool		buckets = es_stock_has_buckets();
+
 	p->total = int64_to_numeric(0);
 	/* catalog: ids, prices and thresholds of every SKU, read by its unique index */
 	for (int k = 0; k < o->nitems; k++)
 	{
-		Datum		v[4];
-		bool		n[4];
+		Datum		v[5];
+		bool		n[5];
 
-		if (!es_key_lookup(&product_by_sku, CStringGetTextDatum(o->items[k].sku), v, n))
+		if (!es_key_lookup(buckets ? &product_by_sku : &product_by_sku_v10, CStringGetTextDatum(o->items[k].sku), v, n))
 			continue;
 		o->items[k].product_id = DatumGetInt64(v[0]);
 		o->items[k].price = DatumGetNumeric(v[1]);
 		o->items[k].threshold = n[2] ? 0 : DatumGetInt32(v[2]);
 		o->items[k].active = !n[3] && DatumGetBool(v[3]);
+		o->items[k].buckets = !buckets || n[4] ? 1 : DatumGetInt16(v[4]);
 	}
 	for (int k = 0; k < o->nitems; k++)
 	{
@@ -492,6 +500,7 @@ elfsofa_process_order(PG_FUNCTION_ARGS)
 	{
 		o.allocs[a].product_id = o.items[o.allocs[a].item].product_id;
 		o.allocs[a].sku = o.items[o.allocs[a].item].sku;
+		o.allocs[a].buckets = o.items[o.allocs[a].item].buckets;
 	}
 	es_stock_reserve(&o.allocs, &o.nallocs, o.maxallocs);
 

@@ -56,6 +56,7 @@ typedef struct OrderItem
 	Numeric		price;
 	int32		threshold;
 	bool		active;
+	int			buckets;		/* products.stock_buckets (> 1: hot) */
 } OrderItem;
 
 /* An order line: units of one SKU from one location (inventory/inventory.h). */

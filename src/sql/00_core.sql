@@ -33,7 +33,8 @@ CREATE TABLE @extschema@.products (
     low_stock_threshold integer NOT NULL DEFAULT 5 CHECK (low_stock_threshold >= 0),
     is_active           boolean NOT NULL DEFAULT true,
     created_at          timestamptz NOT NULL DEFAULT now(),
-    updated_at          timestamptz NOT NULL DEFAULT now()
+    updated_at          timestamptz NOT NULL DEFAULT now(),
+    stock_buckets       smallint NOT NULL DEFAULT 1 CHECK (stock_buckets BETWEEN 1 AND 64)
 );
 CREATE INDEX products_active_category_newest_idx
     ON @extschema@.products (category_id, created_at DESC) WHERE is_active;
@@ -88,10 +89,13 @@ CREATE TABLE @extschema@.stock_levels (
     on_hand     @extschema@.stock_count NOT NULL DEFAULT 0,
     reserved    @extschema@.stock_count NOT NULL DEFAULT 0,
     updated_at  timestamptz NOT NULL DEFAULT now(),
-    PRIMARY KEY (product_id, location),
+    bucket      smallint NOT NULL DEFAULT 0 CHECK (bucket BETWEEN 0 AND 63),
+    PRIMARY KEY (product_id, location, bucket),
     CONSTRAINT reserved_within_on_hand CHECK (reserved <= on_hand)
 );
 COMMENT ON TABLE @extschema@.stock_levels IS 'Stock per product and location: on_hand physically present, reserved held by open orders; available = on_hand - reserved.';
+COMMENT ON COLUMN @extschema@.stock_levels.bucket IS 'A hot product''s stock at one location is split over bucket rows 0..stock_buckets-1 (set_stock_buckets) so concurrent orders lock different rows; a location''s stock is the sum of its buckets. Other products have bucket 0 only.';
+COMMENT ON COLUMN @extschema@.products.stock_buckets IS 'How many bucket rows each location''s stock of this product is split into (1: not hot); set with set_stock_buckets.';
 
 CREATE TABLE @extschema@.stock_ledger (
     id              bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

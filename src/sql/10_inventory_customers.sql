@@ -14,6 +14,13 @@ AS 'MODULE_PATHNAME', 'elfsofa_available';
 COMMENT ON FUNCTION @extschema@.available(text, text) IS
   'Units of sku that can be sold: on hand minus reserved, at one location or summed over all when location is NULL. PT404 on unknown sku.';
 
+CREATE FUNCTION @extschema@.set_stock_buckets(sku text, buckets integer)
+RETURNS integer
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'elfsofa_set_stock_buckets';
+COMMENT ON FUNCTION @extschema@.set_stock_buckets(text, integer) IS
+  'Marks sku hot (buckets 2..64) or not (1): splits its stock at every location into that many bucket rows, the free units spread evenly, so concurrent orders of it lock different rows. Briefly locks stock_levels against all writers. Returns buckets. 22023 on bad input, PT404 on unknown sku.';
+
 CREATE FUNCTION @extschema@.upsert_customer(email text, full_name text DEFAULT NULL, phone text DEFAULT NULL, auth_user_id uuid DEFAULT NULL)
 RETURNS uuid
 LANGUAGE c VOLATILE

@@ -2,7 +2,8 @@
 # test/bench/run.sh — `make bench`: start a throwaway server tuned like a small
 # production box and run every test/bench/bench_*.sh against it.  Each bench
 # prints its own table with ratios measured in this same run.
-# BENCH_ONLY="orders audit" runs a subset; BENCH_SECONDS sets pgbench duration.
+# BENCH_ONLY="orders audit" runs a subset (BENCH_ONLY=hot: bench_hot.sh, a flash sale
+# on one SKU); BENCH_SECONDS sets pgbench duration.
 set -u
 source "$(dirname "$0")/../lib.sh"
 

@@ -11,7 +11,7 @@ SELECT has_table('elfsofa', t, 'table elfsofa.' || t || ' exists')
 SELECT col_is_pk('elfsofa', 'products', 'id', 'products.id is the primary key');
 SELECT col_is_unique('elfsofa', 'products', 'sku', 'products.sku is unique');
 SELECT col_type_is('elfsofa', 'products', 'price', 'numeric(12,2)', 'price is numeric(12,2)');
-SELECT col_is_pk('elfsofa', 'stock_levels', ARRAY['product_id','location'], 'stock level per product and location');
+SELECT col_is_pk('elfsofa', 'stock_levels', ARRAY['product_id','location','bucket'], 'stock level per product, location and bucket (a hot product''s bucket rows)');
 SELECT col_type_is('elfsofa', 'stock_levels', 'on_hand', 'elfsofa.stock_count', 'on_hand is a stock_count (domain: never negative)');
 SELECT ok(EXISTS (SELECT 1 FROM pg_constraint WHERE conrelid = 'elfsofa.order_lines'::regclass
                    AND confrelid = 'elfsofa.orders'::regclass AND contype = 'f'),

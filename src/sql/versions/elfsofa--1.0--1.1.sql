@@ -89,6 +89,24 @@ END
 $fn$;
 COMMENT ON FUNCTION @extschema@.grant_api() IS
   'Grants the API (table api_grants) to anon and authenticated, and to service_role row privileges on every table (read-only audit_log and partition_sets; never TRIGGER, TRUNCATE or REFERENCES) and every function, for whichever of these roles exist; revokes what api_grants no longer lists. Idempotent. Run after creating the roles or adding functions; CREATE EXTENSION runs it too.';
+-- Hot SKUs (issue 20): a product's stock at a location may be split over
+-- bucket rows (set_stock_buckets) so concurrent orders lock different rows.
+ALTER TABLE @extschema@.products
+    ADD COLUMN stock_buckets smallint NOT NULL DEFAULT 1 CHECK (stock_buckets BETWEEN 1 AND 64);
+ALTER TABLE @extschema@.stock_levels
+    ADD COLUMN bucket smallint NOT NULL DEFAULT 0 CHECK (bucket BETWEEN 0 AND 63),
+    DROP CONSTRAINT stock_levels_pkey,
+    ADD CONSTRAINT stock_levels_pkey PRIMARY KEY (product_id, location, bucket);
+COMMENT ON COLUMN @extschema@.stock_levels.bucket IS 'A hot product''s stock at one location is split over bucket rows 0..stock_buckets-1 (set_stock_buckets) so concurrent orders lock different rows; a location''s stock is the sum of its buckets. Other products have bucket 0 only.';
+COMMENT ON COLUMN @extschema@.products.stock_buckets IS 'How many bucket rows each location''s stock of this product is split into (1: not hot); set with set_stock_buckets.';
+CREATE FUNCTION @extschema@.set_stock_buckets(sku text, buckets integer)
+RETURNS integer
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'elfsofa_set_stock_buckets';
+COMMENT ON FUNCTION @extschema@.set_stock_buckets(text, integer) IS
+  'Marks sku hot (buckets 2..64) or not (1): splits its stock at every location into that many bucket rows, the free units spread evenly, so concurrent orders of it lock different rows. Briefly locks stock_levels against all writers. Returns buckets. 22023 on bad input, PT404 on unknown sku.';
+REVOKE ALL ON FUNCTION @extschema@.set_stock_buckets(text, integer) FROM PUBLIC;
+
 SELECT @extschema@.grant_api();
 
 -- The partition sets' settings are audited (retention decides what history is

@@ -1,0 +1,333 @@
+/*
+ * buckets.c — hot products: a product marked hot (set_stock_buckets) has its
+ * stock at each location split over bucket rows 0..n-1 of stock_levels, so
+ * that concurrent buyers of it lock different rows instead of queueing on one
+ * row lock until commit.  A location's stock is the sum of its buckets; the
+ * ledger stays per location and is untouched by moves between buckets.
+ *
+ * Lock rules (no deadlock): rows are locked in the global order (product,
+ * main first then locations by name, bucket).  A buyer that has not found its
+ * units in one bucket tries inside a subtransaction, so a failed try (whose
+ * UPDATE may have kept a row locked after a concurrent change) releases what
+ * it locked before the caller locks every bucket in order.  Bucket rows are
+ * only created or removed by set_stock_buckets, under an EXCLUSIVE lock on
+ * stock_levels, so a statement that locks "every bucket" sees them all.
+ */
+#include "inventory/inventory.h"
+
+#include "access/xact.h"
+#include "catalog/namespace.h"
+#include "catalog/pg_type.h"
+#include "miscadmin.h"
+#include "utils/lsyscache.h"
+#include "utils/array.h"
+#include "utils/builtins.h"
+#include "utils/memutils.h"
+#include "utils/resowner.h"
+
+PG_FUNCTION_INFO_V1(elfsofa_set_stock_buckets);
+
+#define ES_MAX_BUCKETS 64
+
+/*
+ * One bucket with qty free: the first unlocked one from this backend's
+ * bucket ($4) up, read in index order (usually the first row read), then
+ * the ones below it; RETURNING the location's availability after (the other
+ * buckets as of the statement's start).
+ */
+#define HOT_RESERVE(cond, lock) \
+	"UPDATE elfsofa.stock_levels s SET reserved = s.reserved + $3, updated_at = now() " \
+	"WHERE s.product_id = $1 AND s.location = $2 AND s.on_hand - s.reserved >= $3 AND s.bucket = " \
+	"  (SELECT k.bucket FROM elfsofa.stock_levels k " \
+	"    WHERE k.product_id = $1 AND k.location = $2 AND " cond " AND k.on_hand - k.reserved >= $3 " \
+	"    ORDER BY k.bucket LIMIT 1 " lock ") " \
+	"RETURNING s.on_hand - s.reserved + (SELECT COALESCE(sum(o.on_hand - o.reserved), 0)::int " \
+	"  FROM elfsofa.stock_levels o WHERE o.product_id = $1 AND o.location = $2 AND o.bucket <> s.bucket)"
+
+static EsPlan hot_skip_plan = {
+	HOT_RESERVE("k.bucket >= $4", "FOR UPDATE SKIP LOCKED"),
+	4, {INT8OID, TEXTOID, INT4OID, INT2OID}, .generic = true
+};
+static EsPlan hot_skip_below_plan = {
+	HOT_RESERVE("k.bucket < $4", "FOR UPDATE SKIP LOCKED"),
+	4, {INT8OID, TEXTOID, INT4OID, INT2OID}, .generic = true
+};
+
+/*
+ * The same, waiting for the first bucket (from $4 on, wrapping round) that
+ * had qty free: one statement, since a second one waiting while the first
+ * kept a lock could close a circle with a buyer locking every bucket.
+ */
+static EsPlan hot_wait_plan = {
+	"UPDATE elfsofa.stock_levels s SET reserved = s.reserved + $3, updated_at = now() "
+	"WHERE s.product_id = $1 AND s.location = $2 AND s.on_hand - s.reserved >= $3 AND s.bucket = "
+	"  (SELECT k.bucket FROM elfsofa.stock_levels k "
+	"    WHERE k.product_id = $1 AND k.location = $2 AND k.on_hand - k.reserved >= $3 "
+	"    ORDER BY (k.bucket + 64 - $4) % 64 LIMIT 1) "
+	"RETURNING s.on_hand - s.reserved + (SELECT COALESCE(sum(o.on_hand - o.reserved), 0)::int "
+	"  FROM elfsofa.stock_levels o WHERE o.product_id = $1 AND o.location = $2 AND o.bucket <> s.bucket)",
+	4, {INT8OID, TEXTOID, INT4OID, INT2OID}, .generic = true
+};
+
+/* Every bucket of one location, locked in bucket order. */
+static EsPlan lock_buckets_plan = {
+	"SELECT bucket, on_hand, reserved FROM elfsofa.stock_levels "
+	"WHERE product_id = $1 AND location = $2 ORDER BY bucket FOR UPDATE",
+	2, {INT8OID, TEXTOID}
+};
+
+/* New contents of some buckets (locked by the caller). */
+static EsPlan set_buckets_plan = {
+	"UPDATE elfsofa.stock_levels s SET on_hand = u.h, reserved = u.r, updated_at = now() "
+	"FROM unnest($3::smallint[], $4::int[], $5::int[]) AS u(b, h, r) "
+	"WHERE s.product_id = $1 AND s.location = $2 AND s.bucket = u.b "
+	"  AND (s.on_hand::int, s.reserved::int) IS DISTINCT FROM (u.h, u.r)",
+	5, {INT8OID, TEXTOID, INT2ARRAYOID, INT4ARRAYOID, INT4ARRAYOID}
+};
+
+static EsPlan add_buckets_plan = {
+	"INSERT INTO elfsofa.stock_levels (product_id, location, bucket, on_hand, reserved) "
+	"SELECT $1, $2, u.b, u.h, u.r FROM unnest($3::smallint[], $4::int[], $5::int[]) AS u(b, h, r) "
+	"WHERE NOT EXISTS (SELECT 1 FROM elfsofa.stock_levels s "
+	"                   WHERE s.product_id = $1 AND s.location = $2 AND s.bucket = u.b)",
+	5, {INT8OID, TEXTOID, INT2ARRAYOID, INT4ARRAYOID, INT4ARRAYOID}
+};
+
+static EsPlan drop_buckets_plan = {
+	"DELETE FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 AND bucket >= $3",
+	3, {INT8OID, TEXTOID, INT4OID}
+};
+
+/*
+ * es_stock_has_buckets: false in a database still at the 1.0 schema (before
+ * ALTER EXTENSION UPDATE), whose stock_levels has one row per location and
+ * no bucket column; the library then runs the 1.0 statements.
+ */
+bool
+es_stock_has_buckets(void)
+{
+	Oid			nsp = get_namespace_oid("elfsofa", true);
+	Oid			rel = OidIsValid(nsp) ? get_relname_relid("stock_levels", nsp) : InvalidOid;
+
+	return OidIsValid(rel) && get_attnum(rel, "bucket") != InvalidAttrNumber;
+}
+
+/*
+ * try_in_subxact runs one reserving UPDATE, and when that reserves nothing a
+ * second (never one that waits: see hot_wait_plan), in a subtransaction:
+ * kept when one reserved a row, rolled back (with any row lock they took)
+ * when not.
+ */
+static bool
+try_in_subxact(EsPlan *plan, EsPlan *plan2, Datum *args, int32 *available_after)
+{
+	MemoryContext cxt = CurrentMemoryContext;
+	ResourceOwner owner = CurrentResourceOwner;
+	volatile bool ok = false;
+
+	BeginInternalSubTransaction(NULL);
+	MemoryContextSwitchTo(cxt);
+	PG_TRY();
+	{
+		es_exec(plan, args, NULL, false, 0);
+		if (SPI_processed == 0 && plan2 != NULL)
+			es_exec(plan2, args, NULL, false, 0);
+		if (SPI_processed == 1)
+		{
+			bool		isnull;
+
+			*available_after = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			ok = true;
+		}
+	}
+	PG_CATCH();
+	{
+		ErrorData  *edata;
+
+		MemoryContextSwitchTo(cxt);
+		edata = CopyErrorData();
+		FlushErrorState();
+		RollbackAndReleaseCurrentSubTransaction();
+		MemoryContextSwitchTo(cxt);
+		CurrentResourceOwner = owner;
+		ReThrowError(edata);
+	}
+	PG_END_TRY();
+	if (ok)
+		ReleaseCurrentSubTransaction();
+	else
+		RollbackAndReleaseCurrentSubTransaction();
+	MemoryContextSwitchTo(cxt);
+	CurrentResourceOwner = owner;
+	return ok;
+}
+
+/*
+ * es_hot_reserve: first a bucket nobody holds (starting at this backend's
+ * own, so buyers spread, and in index order, so that one is usually the
+ * first row read), then, when every bucket with enough is held, a
+ * wait for one of them.  Each try holds no other bucket of this location,
+ * and a failed one keeps no lock: the caller's lock-everything fallback
+ * still takes the buckets in order.
+ */
+bool
+es_hot_reserve(const EsStockAlloc *al, int32 *available_after)
+{
+	Datum		args[4] = {Int64GetDatum(al->product_id), CStringGetTextDatum(al->location),
+	Int32GetDatum(al->qty), Int16GetDatum((int16) (MyProcPid % Max(al->buckets, 1)))};
+
+	if (try_in_subxact(&hot_skip_plan, &hot_skip_below_plan, args, available_after))
+		return true;
+	return try_in_subxact(&hot_wait_plan, NULL, args, available_after);
+}
+
+static Datum
+int_array(Datum *d, int n, Oid type)
+{
+	if (type == INT2OID)
+		return PointerGetDatum(construct_array(d, n, INT2OID, 2, true, TYPALIGN_SHORT));
+	return PointerGetDatum(construct_array(d, n, INT4OID, 4, true, TYPALIGN_INT));
+}
+
+/*
+ * rebalance: the buckets of one location become nb rows 0..nb-1 (nb < 0: the
+ * rows there are now), all reserved units on bucket 0 and the free ones
+ * spread evenly; rows past nb are removed.  Locks the location's buckets in
+ * order (a no-op for those the caller holds).  Sets the location's totals.
+ */
+static void
+rebalance(int64 product_id, const char *location, int nb, int32 *on_hand, int32 *reserved)
+{
+	Datum		la[2] = {Int64GetDatum(product_id), CStringGetTextDatum(location)};
+	int			nrows;
+	int64		h = 0,
+				r = 0,
+				freeu;
+	int			n;
+	Datum	   *b,
+			   *hv,
+			   *rv;
+	bool		isnull;
+
+	es_exec(&lock_buckets_plan, la, NULL, false, 0);
+	nrows = (int) SPI_processed;
+	n = nb > 0 ? nb : nrows;
+	b = palloc(sizeof(Datum) * Max(n, 1));
+	hv = palloc(sizeof(Datum) * Max(n, 1));
+	rv = palloc(sizeof(Datum) * Max(n, 1));
+	for (int i = 0; i < nrows; i++)
+	{
+		HeapTuple	t = SPI_tuptable->vals[i];
+
+		if (nb < 0)
+			b[i] = Int16GetDatum(DatumGetInt16(SPI_getbinval(t, SPI_tuptable->tupdesc, 1, &isnull)));
+		h += DatumGetInt32(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
+		r += DatumGetInt32(SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull));
+	}
+	SPI_freetuptable(SPI_tuptable);
+	*on_hand = (int32) h;
+	*reserved = (int32) r;
+	if (nrows == 0 || (nrows == 1 && nb <= 1))
+		return;
+	freeu = h - r;
+	for (int i = 0; i < n; i++)
+	{
+		int64		f = freeu / n + (i < freeu % n ? 1 : 0);
+		int64		ri = i == 0 ? r : 0;
+
+		if (nb > 0)
+			b[i] = Int16GetDatum((int16) i);
+		hv[i] = Int32GetDatum((int32) (ri + f));
+		rv[i] = Int32GetDatum((int32) ri);
+	}
+	{
+		Datum		v[5] = {la[0], la[1], int_array(b, n, INT2OID), int_array(hv, n, INT4OID), int_array(rv, n, INT4OID)};
+
+		es_exec(&set_buckets_plan, v, NULL, false, 0);
+		if (nb > 0)
+		{
+			Datum		dv[3] = {la[0], la[1], Int32GetDatum(nb)};
+
+			es_exec(&add_buckets_plan, v, NULL, false, 0);
+			es_exec(&drop_buckets_plan, dv, NULL, false, 0);
+		}
+	}
+}
+
+/* es_stock_even_out: see inventory.h; the caller holds every bucket of the location. */
+void
+es_stock_even_out(int64 product_id, const char *location, int32 *on_hand, int32 *reserved)
+{
+	rebalance(product_id, location, -1, on_hand, reserved);
+}
+
+static EsPlan mark_hot_plan = {
+	"UPDATE elfsofa.products SET stock_buckets = $2, updated_at = now() WHERE sku = $1 RETURNING id",
+	2, {TEXTOID, INT2OID}
+};
+
+static EsPlan locations_plan = {
+	"SELECT DISTINCT location::text, location <> 'main' FROM elfsofa.stock_levels WHERE product_id = $1 "
+	"ORDER BY location <> 'main', location",
+	1, {INT8OID}
+};
+
+static EsPlan lock_stock_table_plan = {
+	"LOCK TABLE elfsofa.stock_levels IN EXCLUSIVE MODE", 0, {}
+};
+
+/*
+ * elfsofa.set_stock_buckets(sku, buckets): marks a product hot (or not) and
+ * splits (or merges) its stock rows.  The EXCLUSIVE lock waits for every
+ * transaction writing stock and keeps new ones out until commit, so no
+ * statement that locks "every bucket" of a location can miss a row made here.
+ */
+Datum
+elfsofa_set_stock_buckets(PG_FUNCTION_ARGS)
+{
+	char	   *sku = es_require_text(fcinfo, 0, "sku", 64);
+	int32		n;
+	int64		product_id;
+	bool		isnull;
+	SPITupleTable *locs;
+	uint64		nlocs;
+
+	es_arg_not_null(fcinfo, 1, "buckets");
+	n = PG_GETARG_INT32(1);
+	if (n < 1 || n > ES_MAX_BUCKETS)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("buckets is out of range"),
+				 errdetail("Argument \"buckets\" was %d; it must be 1 to %d.", n, ES_MAX_BUCKETS),
+				 errhint("1 makes the product's stock one row per location again.")));
+
+	SPI_connect();
+	es_exec(&lock_stock_table_plan, NULL, NULL, false, 0);
+	{
+		Datum		a[2] = {CStringGetTextDatum(sku), Int16GetDatum((int16) n)};
+
+		es_exec(&mark_hot_plan, a, NULL, false, 0);
+	}
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ES_ERRCODE_NOT_FOUND),
+				 errmsg("unknown sku"),
+				 errdetail("No product has sku \"%s\".", sku)));
+	product_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	{
+		Datum		a[1] = {Int64GetDatum(product_id)};
+
+		es_exec(&locations_plan, a, NULL, false, 0);
+	}
+	locs = SPI_tuptable;
+	nlocs = SPI_processed;
+	for (uint64 i = 0; i < nlocs; i++)
+	{
+		int32		h,
+					r;
+
+		rebalance(product_id, SPI_getvalue(locs->vals[i], locs->tupdesc, 1), n, &h, &r);
+	}
+	SPI_finish();
+	PG_RETURN_INT32(n);
+}
