@@ -18,6 +18,8 @@
 # synchronous_commit off, /proc/<pid>/stat before and after n orders, each
 # its own transaction): that ratio is what throughput converges to when the
 # server is CPU-bound, and it is stable from run to run.
+# With ORDERS_INSTRUCTIONS=1 also the instructions per order, counted by
+# valgrind, which the machine's load does not move (orders_instructions.sh).
 # Prints the table and writes $OUT/orders.csv and $OUT/orders.svg (a chart of
 # the ratios).  ORDERS_SECONDS (5) is the length of each pgbench cell,
 # ORDERS_WARMUP (2) that of each implementation's warm-up.
@@ -33,29 +35,7 @@ mkdir -p $OUT
 DB=${ORDERS_BENCH_DB:-orders_bench}
 [ "$DB" = postgres ] && { echo "orders bench: ORDERS_BENCH_DB must not be postgres"; exit 1; }
 psql -q -X -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null || exit 1
-psql -q -X -v ON_ERROR_STOP=1 -d $DB >/dev/null <<'SQL' || exit 1
-SET client_min_messages = warning;
-CREATE EXTENSION elfsofa;
-\i test/bench/orders_plpgsql.sql
-\i test/bench/orders_cpu.sql
-\i test/bench/orders_plain.sql
-INSERT INTO elfsofa.products (sku, name, price) SELECT 'B-' || i, 'bench cover ' || i, 100 + (i % 50) * 10 FROM generate_series(1, 1000) i;
-INSERT INTO elfsofa.stock_levels (product_id, location, on_hand) SELECT id, 'main', 50000000 FROM elfsofa.products;
-INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, reason, actor) SELECT id, 'main', 50000000, 'restock', 'bench' FROM elfsofa.products;
-INSERT INTO elfsofa.customers (id, email) SELECT md5('c' || i)::uuid, 'bench' || i || '@example.com' FROM generate_series(1, 1000) i;
-INSERT INTO plainshop.products (sku, name, price, stock) SELECT 'B-' || i, 'bench cover ' || i, 100 + (i % 50) * 10, 50000000 FROM generate_series(1, 1000) i;
-INSERT INTO plainshop.customers (id, email) SELECT md5('c' || i)::uuid, 'bench' || i || '@example.com' FROM generate_series(1, 1000) i;
-CREATE TABLE bench.one_row_stock (id int PRIMARY KEY, stock bigint NOT NULL CHECK (stock >= 0));
-INSERT INTO bench.one_row_stock VALUES (1, 1000000000);
-CREATE TABLE bench.one_row_orders (id bigserial PRIMARY KEY, product_id int NOT NULL REFERENCES bench.one_row_stock,
-                                   quantity int NOT NULL, created_at timestamptz NOT NULL DEFAULT now());
--- Only the catalogs: an ANALYZE of the still-empty order partitions would record
--- "0 rows", and the foreign-key checks planned from that (in whichever
--- implementation runs first) scan the growing partition until autovacuum
--- analyzes it again.  Fresh partitions are left unanalyzed, as in production.
-VACUUM ANALYZE elfsofa.products, elfsofa.stock_levels, elfsofa.stock_ledger, elfsofa.customers,
-               plainshop.products, plainshop.customers, bench.one_row_stock;
-SQL
+psql -q -X -v ON_ERROR_STOP=1 -d $DB -f test/bench/orders_setup.sql >/dev/null || exit 1
 
 # Sanity: elfsofa and plpgsql write the same rows for the same order.
 sanity=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d $DB <<'SQL'
@@ -143,6 +123,7 @@ done
 printf '%-24s %8s %8s %8s %8s %9s %9s %9s\n' "CPU us/order (1 client)" "$best_e" "$best_p" "$best_s" "$best_f" \
     "$(ratio "$best_p" "$best_e")x" "$(ratio "$best_s" "$best_e")x" "$(ratio "$best_f" "$best_e")x"
 echo "cpu us per order (1 client),1,1000,$best_e,$best_p,$best_s,$best_f,$(ratio "$best_p" "$best_e"),$(ratio "$best_s" "$best_e"),$(ratio "$best_f" "$best_e")" >>"$CSV"
+[ "${ORDERS_INSTRUCTIONS:-0}" = 1 ] && OUT=$OUT bash test/bench/orders_instructions.sh "$DB"
 echo "(ratios: throughput of elfsofa relative to the other; for CPU, the other's CPU per order over elfsofa's;"
 echo " targets: elfsofa >= 1.6x plain at 1 client, >= 2.0x at 8 clients; all but plain run with"
 echo " plan_cache_mode = force_generic_plan, as elfsofa's order functions do)"
