@@ -20,11 +20,12 @@ END {
     if (max < 2.5) max = 2.5
     max = int(max + 0.999)
     left = 260; width = 520; bar = 16; gap = 14
-    top = 60; h = top + nr * (nc * bar + gap) + 60
+    top = 76; h = top + nr * (nc * bar + gap) + 60
     printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", left + width + 80, h
     printf "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
     printf "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">%s</text>\n", esc(title)
-    printf "<text x=\"10\" y=\"42\">bars: elfsofa throughput over the other (for CPU: the other%ss CPU per order over elfsofa%ss); right of the dashed line elfsofa is faster</text>\n", "\047", "\047"
+    printf "<text x=\"10\" y=\"40\">bars: elfsofa%ss throughput over the other%ss (CPU, instructions: the other%ss per order over elfsofa%ss);</text>\n", "\047", "\047", "\047", "\047"
+    printf "<text x=\"10\" y=\"56\">right of the dashed line (1x) elfsofa is ahead</text>\n"
     y = top
     for (r = 1; r <= nr; r++) {
         gy = y
