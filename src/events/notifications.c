@@ -560,6 +560,9 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 		 * A writer in commit mode queues its one message as a batch of one:
 		 * the direct path costs a fraction of the statement's executor
 		 * start-up.  A full publisher batch falls back to the statement.
+		 * The batch's probe must see what this writer queued earlier in the
+		 * same command (as ON CONFLICT DO NOTHING does): so a new command id
+		 * and a snapshot taken after it.
 		 */
 		if (alone)
 			es_queue_batch_begin(1);
@@ -577,7 +580,12 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 		else
 			es_exec(&queue_from_event_plan, values, NULL, false, 0);
 		if (alone)
+		{
+			CommandCounterIncrement();
+			PushActiveSnapshot(GetLatestSnapshot());
 			es_queue_batch_flush();
+			PopActiveSnapshot();
+		}
 	}
 	else
 		es_exec(&queue_from_order_plan, values, NULL, false, 0);
