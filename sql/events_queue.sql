@@ -94,3 +94,9 @@ SELECT status, attempts, last_error FROM elfsofa.notifications WHERE id = :n3;
 SET elfsofa.notification_max_attempts = 0;
 :err
 RESET ALL;
+
+-- the same event twice in one statement queues one message (commit mode: the
+-- writer queues it directly, and its probe sees its own earlier row)
+SELECT elfsofa.emit_event('order.created', '3', jsonb_build_object('customer_id', :'niran',
+       'order_number', 'ELF-2026-000003', 'total', 590.00)) > 0 AS emitted FROM generate_series(1, 2);
+SELECT order_id, kind, recipient FROM elfsofa.notifications WHERE order_id = 3 ORDER BY id;

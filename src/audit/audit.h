@@ -33,6 +33,14 @@ extern void es_audit_init(void);
 #define AUDIT_ROW_TRIGGER		"elfsofa_audit"
 #define AUDIT_TRUNCATE_TRIGGER	"elfsofa_audit_truncate"
 
+/*
+ * A row-trigger argument that is an option, not an excluded column: INSERT
+ * rows carry the key only (new_data NULL), for tables whose rows stay in the
+ * table and whose every later change is audited; audit_history() reads the
+ * first version back from the table (elfsofa.audit_row_image).
+ */
+#define AUDIT_ARG_INSERT_KEY	"@insert_key"
+
 /* ---------------------------------------------------------------------
  * Per-relation metadata cache
  * --------------------------------------------------------------------- */
@@ -80,6 +88,7 @@ typedef struct AuditRel
 	int			npk;
 	AttrNumber *pk;				/* 1-based attnums of the key */
 	int		   *pkorder;		/* 0-based key columns in jsonb key order */
+	bool		insert_key_only;	/* AUDIT_ARG_INSERT_KEY: INSERT rows without new_data */
 } AuditRel;
 
 /* ---------------------------------------------------------------------

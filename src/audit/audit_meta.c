@@ -164,7 +164,8 @@ audit_json_category(Oid basetype)
  * with attnum in the table auditing was enabled on, so a renamed column stays
  * excluded (its attnum still names it) and a dropped one simply disappears;
  * partitions match by the parent's current name.  A bare "name" argument
- * (trigger made by hand) is matched by name.
+ * (trigger made by hand) is matched by name; AUDIT_ARG_INSERT_KEY is an
+ * option, not a column.
  */
 char	  **
 audit_excluded_names(Trigger *tg, Oid defrelid, int *n)
@@ -179,6 +180,8 @@ audit_excluded_names(Trigger *tg, Oid defrelid, int *n)
 		char	   *end;
 		long		attnum;
 
+		if (strcmp(arg, AUDIT_ARG_INSERT_KEY) == 0)
+			continue;			/* an option (audit_build_rel), no column */
 		attnum = colon ? strtol(arg, &end, 10) : 0;
 		if (colon && end == colon && attnum > 0 && attnum <= MaxAttrNumber)
 		{
@@ -228,6 +231,10 @@ audit_build_rel(AuditRel *e, Relation rel, Trigger *tg)
 	old = MemoryContextSwitchTo(e->cxt);
 
 	e->tgoid = tg->tgoid;
+	e->insert_key_only = false;
+	for (int a = 0; a < tg->tgnargs; a++)
+		if (strcmp(tg->tgargs[a], AUDIT_ARG_INSERT_KEY) == 0)
+			e->insert_key_only = true;
 	e->schema_name = CStringGetTextDatum(nsp ? nsp : "?");
 	e->table_name = CStringGetTextDatum(get_rel_name(e->defrelid));
 	e->natts = desc->natts;

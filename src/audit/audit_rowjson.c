@@ -10,11 +10,16 @@
 
 #include <math.h>
 
+#include "access/htup_details.h"
+#include "access/relation.h"
 #include "catalog/pg_type.h"
+#include "executor/spi.h"
 #include "utils/builtins.h"
 #include "utils/datetime.h"
 #include "utils/json.h"
+#include "utils/lsyscache.h"
 #include "utils/numeric.h"
+#include "utils/rel.h"
 
 /* ---------------------------------------------------------------------
  * Row images as jsonb, straight from the datums
@@ -310,4 +315,101 @@ audit_key_json(AuditRel *e, Datum *values, bool *nulls)
 	if (e->npk == 0)
 		return NULL;
 	return audit_json(e, e->pkorder, e->npk, values, nulls);
+}
+
+/* ---------------------------------------------------------------------
+ * A row's image read back from its table
+ * --------------------------------------------------------------------- */
+
+PG_FUNCTION_INFO_V1(es_audit_row_image);
+
+/*
+ * SQL: elfsofa.audit_row_image(tbl, pk) — the row of audited table tbl whose
+ * primary key is pk ({"id": 42}), as its audit rows show it (excluded columns
+ * left out, byte for byte what the trigger writes), or NULL when the table
+ * holds no such row or is not audited.  audit_history() starts the story of a
+ * row whose INSERT was recorded by key only (AUDIT_ARG_INSERT_KEY) with it.
+ * Runs as the caller: reading the row takes the caller's rights on tbl.
+ */
+Datum
+es_audit_row_image(PG_FUNCTION_ARGS)
+{
+	Oid			relid;
+	Jsonb	   *pk;
+	Relation	rel;
+	Trigger    *tg = NULL;
+	AuditRel   *e;
+	StringInfoData sql;
+	TupleDesc	desc;
+	Oid			argtype = JSONBOID;
+	Datum		arg;
+	Jsonb	   *image = NULL;
+	MemoryContext outer = CurrentMemoryContext;
+
+	if (PG_ARGISNULL(0) || PG_ARGISNULL(1))
+		PG_RETURN_NULL();
+	relid = PG_GETARG_OID(0);
+	pk = PG_GETARG_JSONB_P(1);
+	if (!JB_ROOT_IS_OBJECT(pk))
+		es_bad_input("pk", "pk must be a JSON object", "must name the key columns, e.g. {\"id\": 42}");
+	rel = try_relation_open(relid, AccessShareLock);
+	if (rel == NULL)
+		PG_RETURN_NULL();
+	if (rel->trigdesc)
+		for (int i = 0; i < rel->trigdesc->numtriggers && tg == NULL; i++)
+			if (strcmp(rel->trigdesc->triggers[i].tgname, AUDIT_ROW_TRIGGER) == 0)
+				tg = &rel->trigdesc->triggers[i];
+	if (tg == NULL)
+	{
+		relation_close(rel, AccessShareLock);
+		PG_RETURN_NULL();
+	}
+	e = audit_get_rel(rel, tg);
+	desc = RelationGetDescr(rel);
+
+	/* the key's columns, each compared with its value in pk cast to the column's type */
+	initStringInfo(&sql);
+	appendStringInfo(&sql, "SELECT t FROM %s t WHERE true",
+					 quote_qualified_identifier(get_namespace_name(RelationGetNamespace(rel)),
+												RelationGetRelationName(rel)));
+	for (int k = 0; k < e->npk; k++)
+	{
+		Form_pg_attribute att = TupleDescAttr(desc, e->pk[k] - 1);
+
+		appendStringInfo(&sql, " AND t.%s = ($1 ->> %s)::%s",
+						 quote_identifier(NameStr(att->attname)),
+						 quote_literal_cstr(NameStr(att->attname)),
+						 format_type_be_qualified(att->atttypid));
+	}
+	arg = JsonbPGetDatum(pk);
+	SPI_connect();
+	if (e->npk > 0 && SPI_execute_with_args(sql.data, 1, &argtype, &arg, NULL, true, 2) == SPI_OK_SELECT &&
+		SPI_processed == 1)
+	{
+		bool		isnull;
+		Datum		row = SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull);
+
+		if (!isnull)
+		{
+			HeapTupleHeader th = DatumGetHeapTupleHeader(row);
+			HeapTupleData tuple;
+			Datum	   *values = palloc(sizeof(Datum) * desc->natts);
+			bool	   *nulls = palloc(sizeof(bool) * desc->natts);
+			MemoryContext spi;
+
+			tuple.t_len = HeapTupleHeaderGetDatumLength(th);
+			ItemPointerSetInvalid(&tuple.t_self);
+			tuple.t_tableOid = InvalidOid;
+			tuple.t_data = th;
+			heap_deform_tuple(&tuple, desc, values, nulls);
+			spi = MemoryContextSwitchTo(outer);
+			image = audit_row_json(e, values, nulls);
+			MemoryContextSwitchTo(spi);
+		}
+	}
+	SPI_finish();
+	relation_close(rel, AccessShareLock);
+	if (image == NULL)
+		PG_RETURN_NULL();
+	PG_RETURN_JSONB_P(image);
 }

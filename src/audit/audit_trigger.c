@@ -206,8 +206,12 @@ audit_row(TriggerData *td, int op)
 	}
 	else if (op == OP_INSERT)
 	{
-		vals[AL_NEW_DATA] = JsonbPGetDatum(audit_row_json(e, newslot->tts_values, newslot->tts_isnull));
-		nulls[AL_NEW_DATA] = false;
+		/* keys only: the row itself is the first version (audit_row_image) */
+		if (!e->insert_key_only)
+		{
+			vals[AL_NEW_DATA] = JsonbPGetDatum(audit_row_json(e, newslot->tts_values, newslot->tts_isnull));
+			nulls[AL_NEW_DATA] = false;
+		}
 		pk = audit_key_json(e, newslot->tts_values, newslot->tts_isnull);
 	}
 	else

@@ -552,9 +552,21 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 	uuid = palloc(sizeof(pg_uuid_t));
 	if (data != NULL && customer != NULL && es_parse_uuid(customer, uuid))
 	{
+		bool		alone = (queue_batch == NULL);
+
 		values[3] = UUIDPGetDatum(uuid);
 		values[4] = JsonbPGetDatum(data);
-		if (queue_batch != NULL && queue_batch->n < queue_batch->cap)
+		/*
+		 * A writer in commit mode queues its one message as a batch of one:
+		 * the direct path costs a fraction of the statement's executor
+		 * start-up.  A full publisher batch falls back to the statement.
+		 * The batch's probe must see what this writer queued earlier in the
+		 * same command (as ON CONFLICT DO NOTHING does): so a new command id
+		 * and a snapshot taken after it.
+		 */
+		if (alone)
+			es_queue_batch_begin(1);
+		if (queue_batch->n < queue_batch->cap)
 		{
 			EsQueueBatch *b = queue_batch;
 
@@ -567,6 +579,13 @@ es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb
 		}
 		else
 			es_exec(&queue_from_event_plan, values, NULL, false, 0);
+		if (alone)
+		{
+			CommandCounterIncrement();
+			PushActiveSnapshot(GetLatestSnapshot());
+			es_queue_batch_flush();
+			PopActiveSnapshot();
+		}
 	}
 	else
 		es_exec(&queue_from_order_plan, values, NULL, false, 0);

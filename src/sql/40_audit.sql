@@ -54,7 +54,7 @@ COMMENT ON COLUMN @extschema@.audit_log.changed_columns IS 'UPDATE: names of the
 
 CREATE FUNCTION @extschema@.audit_trigger() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'es_audit_trigger';
-COMMENT ON FUNCTION @extschema@.audit_trigger() IS 'Generic audit trigger (AFTER ROW insert/update/delete, AFTER STATEMENT truncate); its arguments are the excluded columns as "attnum:name" (attnum survives a rename). Attach with enable_audit.';
+COMMENT ON FUNCTION @extschema@.audit_trigger() IS 'Generic audit trigger (AFTER ROW insert/update/delete, AFTER STATEMENT truncate); its arguments are the excluded columns as "attnum:name" (attnum survives a rename), and the option @insert_key (INSERTs recorded by key only). Attach with enable_audit.';
 
 CREATE FUNCTION @extschema@.audit_log_guard() RETURNS trigger
     LANGUAGE C AS 'MODULE_PATHNAME', 'es_audit_log_guard';
@@ -77,16 +77,25 @@ CREATE FUNCTION @extschema@.disable_audit(tbl regclass)
 RETURNS boolean LANGUAGE C AS 'MODULE_PATHNAME', 'es_disable_audit';
 COMMENT ON FUNCTION @extschema@.disable_audit(regclass) IS 'Stops auditing a table and its inheritance children, writing a DISABLE AUDIT row for each; returns false when none was audited. Existing audit rows stay.';
 
+CREATE FUNCTION @extschema@.audit_row_image(tbl regclass, pk jsonb)
+RETURNS jsonb LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'es_audit_row_image';
+COMMENT ON FUNCTION @extschema@.audit_row_image(regclass, jsonb) IS 'The row of audited table tbl whose primary key is pk, as its audit rows show it (excluded columns left out), or NULL when there is none; read with the caller''s rights. audit_history starts a story whose INSERT was recorded by key only with it.';
+
 CREATE FUNCTION @extschema@.audit_history(tbl regclass, pk jsonb)
 RETURNS SETOF @extschema@.audit_log
-LANGUAGE sql STABLE
+LANGUAGE plpgsql STABLE
 AS $$
+DECLARE
+    story @extschema@.audit_log[];
+    r     @extschema@.audit_log;
+    img   jsonb;
+BEGIN
     WITH t AS (
         SELECT n.nspname::text AS s, c.relname::text AS r
           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
          WHERE c.oid = $1
     )
-    SELECT h.* FROM (
+    SELECT array_agg(h ORDER BY h.id) INTO story FROM (
         SELECT a.* FROM @extschema@.audit_log a, t
          WHERE a.pk = $2 AND a.schema_name = t.s AND a.table_name = t.r
         UNION ALL
@@ -95,10 +104,39 @@ AS $$
         UNION ALL
         SELECT a.* FROM @extschema@.audit_log a, t
          WHERE a.schema_name = t.s AND a.table_name = t.r AND a.pk IS NULL AND a.operation = 'TRUNCATE'
-    ) h
-    ORDER BY h.id
+    ) h;
+    IF story IS NULL THEN
+        RETURN;
+    END IF;
+    -- An INSERT recorded by key only (tables audited with '@insert_key'): its
+    -- new_data is the row as it was first written, i.e. the row as it is now
+    -- (or as its DELETE left it) with every later UPDATE undone, newest first.
+    IF EXISTS (SELECT 1 FROM unnest(story) s WHERE s.operation = 'INSERT' AND s.new_data IS NULL AND s.pk IS NOT NULL) THEN
+        r := story[cardinality(story)];
+        IF r.operation IN ('INSERT', 'UPDATE') AND r.pk = $2 THEN
+            img := @extschema@.audit_row_image($1, $2);
+        END IF;
+        FOR i IN REVERSE cardinality(story) .. 1 LOOP
+            r := story[i];
+            IF r.operation = 'DELETE' THEN
+                img := r.old_data;
+            ELSIF r.operation = 'UPDATE' THEN
+                img := img || r.old_data;
+            ELSIF r.operation = 'INSERT' THEN
+                IF r.new_data IS NULL AND r.pk IS NOT NULL THEN
+                    r.new_data := img;
+                    story[i] := r;
+                END IF;
+                img := NULL;
+            ELSE
+                img := NULL;    -- before a TRUNCATE: unknown from here
+            END IF;
+        END LOOP;
+    END IF;
+    RETURN QUERY SELECT * FROM unnest(story);
+END
 $$;
-COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}.';
+COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}. An INSERT recorded by key only shows the row''s first version, read back from the table.';
 
 CREATE FUNCTION @extschema@.audit_summary(from_ts timestamptz, to_ts timestamptz)
 RETURNS TABLE (schema_name text, table_name text, operation text, actor text, actor_role text,
@@ -123,3 +161,29 @@ SELECT @extschema@.enable_audit(t)
   FROM unnest(ARRAY['@extschema@.products', '@extschema@.stock_levels', '@extschema@.customers',
                     '@extschema@.orders', '@extschema@.order_lines', '@extschema@.payments',
                     '@extschema@.shipments']::regclass[]) AS t;
+-- Orders, their lines and payments stay in their tables and every later change
+-- to them is audited: their INSERTs are recorded by key only (audit_history
+-- reads the first version back), instead of a second copy of every new row.
+DO $do$
+DECLARE
+    t   text;
+    def text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['orders', 'order_lines', 'payments'] LOOP
+        -- excluded columns are kept; a table whose auditing was turned off stays so
+        SELECT pg_catalog.pg_get_triggerdef(g.oid) INTO def
+          FROM pg_catalog.pg_trigger g
+         WHERE g.tgrelid = format('@extschema@.%I', t)::regclass AND g.tgname = 'elfsofa_audit'
+           AND g.tgparentid = 0;
+        CONTINUE WHEN def IS NULL OR position('@insert_key' IN def) > 0;
+        IF position('audit_trigger()' IN def) > 0 THEN
+            def := replace(def, 'audit_trigger()', 'audit_trigger(''@insert_key'')');
+        ELSE
+            def := replace(def, 'audit_trigger(''', 'audit_trigger(''@insert_key'', ''');
+        END IF;
+        EXECUTE format('DROP TRIGGER elfsofa_audit ON @extschema@.%I', t);
+        EXECUTE def;
+    END LOOP;
+END
+$do$;
+

@@ -1,58 +1,48 @@
 #!/usr/bin/env bash
-# test/bench/bench_orders.sh — `BENCH_ONLY=orders make bench`: order placement
-# throughput, same server and run, three implementations of one contract:
+# test/bench/bench_orders.sh — `make bench BENCH_ONLY=orders`: order placement
+# throughput, same server and run, four implementations of one contract:
 #   elfsofa  elfsofa.process_order (C)
-#   plpgsql  bench.process_order (test/bench/orders_plpgsql.sql, same validation and writes)
-#   floor    one SQL statement with writable CTEs doing the same writes, no validation
-#            (test/bench/orders_floor.sql)
-# Each order: a random customer, two distinct SKUs (1 + 2 units) from 1000;
-# the hot run puts all clients on 3 SKUs.  Prints TPS and ratios.
+#   plpgsql  bench.process_order (test/bench/orders_plpgsql.sql): PL/pgSQL on
+#            elfsofa's schema, same validation and writes
+#   plain    plainshop.process_order (test/bench/orders_plain.sql): the shop a
+#            Supabase user writes by hand — plain tables, supa_audit-style
+#            to_jsonb row triggers, a pg_notify trigger on orders
+#   floor    one SQL statement with writable CTEs doing elfsofa's writes, no
+#            validation (test/bench/orders_floor.sql)
+# plus the one-row lock floor (test/bench/orders_lockfloor.sql): a bare
+# one-statement order on a one-row stock table.
+# Each order: a random customer, two distinct SKUs (1 + 2 units) from 1000
+# at 1 and 8 clients; the hot run puts 8 clients on one SKU (3 units).
 # TPS on this shared 2-core machine swings with other load, so the same
-# three are also measured as backend CPU time per order (one client,
+# four are also measured as backend CPU time per order (one client,
 # synchronous_commit off, /proc/<pid>/stat before and after n orders, each
 # its own transaction): that ratio is what throughput converges to when the
 # server is CPU-bound, and it is stable from run to run.
+# With ORDERS_INSTRUCTIONS=1 also the instructions per order, counted by
+# valgrind, which the machine's load does not move (orders_instructions.sh).
+# Prints the table and writes $OUT/orders.csv and $OUT/orders.svg (a chart of
+# the ratios).  ORDERS_SECONDS (5) is the length of each pgbench cell,
+# ORDERS_WARMUP (2) that of each implementation's warm-up.
 set -u
 cd "$(dirname "$0")/../.."
-SECS=${BENCH_SECONDS:-10}
+SECS=${ORDERS_SECONDS:-5}
 OUT=test/bench/out
 mkdir -p $OUT
 
-# Run in the database elfsofa's publisher serves (elfsofa.database), as in
-# production: every transaction that inserted outbox rows, whoever wrote
-# them (events.id's default marks it), sets its latch at commit, and it
-# NOTIFYs every outbox row.  In any other database the C path would
-# NOTIFY from each transaction (commit mode) while the PL/pgSQL and SQL
-# versions, inserting their events directly, would not: unequal work.
-DB=${ORDERS_BENCH_DB:-$(psql -X -A -t -c 'SHOW elfsofa.database' 2>/dev/null)}
-DB=${DB:-orders_bench}
-if [ "$DB" = orders_bench ]; then
-    psql -q -X -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null || exit 1
-fi
-psql -q -X -v ON_ERROR_STOP=1 -d $DB >/dev/null <<'SQL' || exit 1
-SET client_min_messages = warning;
-DROP EXTENSION IF EXISTS elfsofa CASCADE;
-DROP SCHEMA IF EXISTS bench CASCADE;
-CREATE EXTENSION elfsofa;
-\i test/bench/orders_plpgsql.sql
-\i test/bench/orders_cpu.sql
-INSERT INTO elfsofa.products (sku, name, price) SELECT 'B-' || i, 'bench cover ' || i, 100 + (i % 50) * 10 FROM generate_series(1, 1000) i;
-INSERT INTO elfsofa.stock_levels (product_id, location, on_hand) SELECT id, 'main', 50000000 FROM elfsofa.products;
-INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, reason, actor) SELECT id, 'main', 50000000, 'restock', 'bench' FROM elfsofa.products;
-INSERT INTO elfsofa.customers (id, email) SELECT md5('c' || i)::uuid, 'bench' || i || '@example.com' FROM generate_series(1, 1000) i;
--- Only the catalog: an ANALYZE of the still-empty order partitions would record
--- "0 rows", and the foreign-key checks planned from that (in whichever
--- implementation runs first) scan the growing partition until autovacuum
--- analyzes it again.  Fresh partitions are left unanalyzed, as in production.
-VACUUM ANALYZE elfsofa.products, elfsofa.stock_levels, elfsofa.stock_ledger, elfsofa.customers;
-SQL
+# A database of its own, not named postgres: neither pg_cron's database nor
+# the one elfsofa's background publisher serves, so elfsofa NOTIFYs its events
+# from the writing transaction (commit mode) as the plain shop's trigger does.
+DB=${ORDERS_BENCH_DB:-orders_bench}
+[ "$DB" = postgres ] && { echo "orders bench: ORDERS_BENCH_DB must not be postgres"; exit 1; }
+psql -q -X -c "DROP DATABASE IF EXISTS $DB" -c "CREATE DATABASE $DB" >/dev/null || exit 1
+psql -q -X -v ON_ERROR_STOP=1 -d $DB -f test/bench/orders_setup.sql >/dev/null || exit 1
 
-# Sanity: the three write the same rows for the same order.
+# Sanity: elfsofa and plpgsql write the same rows for the same order.
 sanity=$(psql -X -A -t -q -v ON_ERROR_STOP=1 -d $DB <<'SQL'
 BEGIN;
-SELECT elfsofa.process_order('{"customer_id": "a9f0e61a-137d-86aa-9db5-3a4e6f67b6b1", "items": [{"sku": "B-7", "quantity": 1}, {"sku": "B-8", "quantity": 2}]}'::jsonb
-         || jsonb_build_object('customer_id', md5('c1')::uuid)) - 'order_id' - 'order_number';
+SELECT elfsofa.process_order(jsonb_build_object('customer_id', md5('c1')::uuid, 'items', '[{"sku": "B-7", "quantity": 1}, {"sku": "B-8", "quantity": 2}]'::jsonb)) - 'order_id' - 'order_number';
 SELECT bench.process_order(jsonb_build_object('customer_id', md5('c1')::uuid, 'items', '[{"sku": "B-7", "quantity": 1}, {"sku": "B-8", "quantity": 2}]'::jsonb)) - 'order_id' - 'order_number';
+SELECT plainshop.process_order(jsonb_build_object('customer_id', md5('c1')::uuid, 'items', '[{"sku": "B-7", "quantity": 1}, {"sku": "B-8", "quantity": 2}]'::jsonb)) - 'order_id';
 SELECT string_agg(format('%s:%s/%s/%s/%s', o.id - (SELECT min(id) FROM elfsofa.orders), o.total,
          (SELECT count(*) FROM elfsofa.order_lines l WHERE l.order_id = o.id),
          (SELECT count(*) FROM elfsofa.stock_ledger g WHERE g.order_id = o.id),
@@ -62,35 +52,53 @@ ROLLBACK;
 SQL
 )
 echo "orders bench in database $DB, events: $(psql -X -A -t -d $DB -c "SELECT elfsofa.publisher_status()->>'mode'") mode"
-echo "orders bench sanity (elfsofa, plpgsql, rows per order = total/lines/ledger/events):"
+echo "orders bench sanity (elfsofa, plpgsql, plain; rows per order = total/lines/ledger/events):"
 echo "$sanity" | sed 's/^/  /'
 
 # elfsofa's order functions run with plan_cache_mode = force_generic_plan (so
 # the foreign-key checks into partitioned orders are not re-planned per call);
 # the PL/pgSQL and SQL versions get the same setting, so the comparison is of
 # implementations, not of that setting (without it they are ~10-25% slower).
+# The plain shop runs as its author would leave it, with the default.
 GENERIC="-c plan_cache_mode=force_generic_plan"
 
 tps() {  # tps <script> <clients> <nsku>
     local f=$1 c=$2 n=$3 j=$(( $2 < 2 ? 1 : 2 ))
+    local log="$OUT/orders_$(basename "$f" .sql)_c${c}_n${n}.log"
     psql -q -X -d $DB -c CHECKPOINT >/dev/null
-    pgbench -n -M prepared -c "$c" -j "$j" -T "$SECS" -D nsku="$n" -d $DB -f "$f" >"$OUT/orders_$(basename "$f" .sql)_c${c}_n${n}.log" 2>&1 ||
-        { echo "pgbench failed: $f c=$c"; tail -5 "$OUT/orders_$(basename "$f" .sql)_c${c}_n${n}.log"; echo 0; return; }
-    grep -E '^tps = ' "$OUT/orders_$(basename "$f" .sql)_c${c}_n${n}.log" | head -1 | awk '{printf "%.0f", $3}'
+    pgbench -n -M prepared -c "$c" -j "$j" -T "$SECS" -D nsku="$n" -d $DB -f "$f" >"$log" 2>&1 ||
+        { echo "pgbench failed: $f c=$c" >&2; tail -5 "$log" >&2; echo 0; return; }
+    grep -E '^tps = ' "$log" | head -1 | awk '{printf "%.0f", $3}'
 }
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 
-printf '\n%-26s %10s %10s %10s %14s %14s %14s\n' "orders (${SECS}s each)" elfsofa plpgsql floor elfsofa/plpgsql elfsofa/floor floor/plpgsql
-for run in "1 1000" "8 1000" "8 3"; do
+# A short warm-up of each (caches, plans, the first pages of every table), so
+# the first cell measured is not the one that pays for them.
+for f in orders_c orders_plpgsql_call orders_plain_call orders_floor; do
+    PGOPTIONS="$GENERIC" pgbench -n -M prepared -c 1 -T "${ORDERS_WARMUP:-2}" -D nsku=1000 -d $DB -f test/bench/$f.sql >/dev/null 2>&1
+done
+
+CSV=$OUT/orders.csv
+echo "case,clients,skus,elfsofa,plpgsql,plain,floor,elfsofa_vs_plpgsql,elfsofa_vs_plain,elfsofa_vs_floor" >"$CSV"
+printf '\n%-24s %8s %8s %8s %8s %9s %9s %9s\n' "orders tps (${SECS}s each)" elfsofa plpgsql plain floor "e/plpgsql" "e/plain" "e/floor"
+for run in "1 1000" "8 1000" "8 1"; do
     set -- $run
     c=$1; n=$2
     e=$(tps test/bench/orders_c.sql "$c" "$n")
     p=$(PGOPTIONS="$GENERIC" tps test/bench/orders_plpgsql_call.sql "$c" "$n")
-    f=$(PGOPTIONS="$GENERIC" tps test/bench/orders_floor.sql "$c" "$n")
-    label="$c client(s), $n SKUs"; [ "$n" -le 3 ] && label="$c clients, hot: $n SKUs"
-    printf '%-26s %10s %10s %10s %14s %14s %14s\n' "$label" "$e" "$p" "$f" "$(ratio "$e" "$p")x" "$(ratio "$e" "$f")x" "$(ratio "$f" "$p")x"
+    s=$(tps test/bench/orders_plain_call.sql "$c" "$n")
+    if [ "$n" = 1 ]; then
+        f=$(tps test/bench/orders_lockfloor.sql "$c" "$n"); label="$c clients, one SKU"
+        cl="tps $c clients one SKU (vs lock floor)"
+    else
+        f=$(PGOPTIONS="$GENERIC" tps test/bench/orders_floor.sql "$c" "$n"); label="$c client(s), $n SKUs"
+        cl="tps $c client(s) $n SKUs"
+    fi
+    printf '%-24s %8s %8s %8s %8s %9s %9s %9s\n' "$label" "$e" "$p" "$s" "$f" "$(ratio "$e" "$p")x" "$(ratio "$e" "$s")x" "$(ratio "$e" "$f")x"
+    echo "$cl,$c,$n,$e,$p,$s,$f,$(ratio "$e" "$p"),$(ratio "$e" "$s"),$(ratio "$e" "$f")" >>"$CSV"
 done
+echo "(one SKU: the floor column is the one-row lock floor, a bare one-statement order on a one-row stock table)"
 
 # CPU microseconds per order, interleaved rounds, best of each (least disturbed)
 cpu_us() {  # cpu_us <impl> <n>
@@ -104,22 +112,23 @@ CALL bench.cpu_run('$1', $2, 1000);
 \! cut -d' ' -f14,15 /proc/\$ESPID/stat
 SQL
 }
-N=${ORDERS_CPU_N:-1500}
-best_e=999999; best_p=999999; best_f=999999
+N=${ORDERS_CPU_N:-1000}
+best_e=999999; best_p=999999; best_s=999999; best_f=999999
 for round in 1 2 3; do
-    e=$(cpu_us elfsofa "$N"); p=$(PGOPTIONS="$GENERIC" cpu_us plpgsql "$N"); f=$(PGOPTIONS="$GENERIC" cpu_us floor "$N")
-    [ "$e" -lt "$best_e" ] && best_e=$e; [ "$p" -lt "$best_p" ] && best_p=$p; [ "$f" -lt "$best_f" ] && best_f=$f
+    e=$(cpu_us elfsofa "$N"); p=$(PGOPTIONS="$GENERIC" cpu_us plpgsql "$N"); s=$(cpu_us plain "$N")
+    f=$(PGOPTIONS="$GENERIC" cpu_us floor "$N")
+    [ "$e" -lt "$best_e" ] && best_e=$e; [ "$p" -lt "$best_p" ] && best_p=$p
+    [ "$s" -lt "$best_s" ] && best_s=$s; [ "$f" -lt "$best_f" ] && best_f=$f
 done
-printf '%-26s %10s %10s %10s %14s %14s %14s\n' "CPU us/order (1 client)" "$best_e" "$best_p" "$best_f" \
-    "$(ratio "$best_p" "$best_e")x" "$(ratio "$best_f" "$best_e")x" "$(ratio "$best_p" "$best_f")x"
-echo "(ratios: throughput of the first relative to the second; targets: elfsofa >= 2.5x plpgsql, >= 0.85x floor;"
-echo " floor/plpgsql: how far one bare SQL statement doing the same writes gets ahead of PL/pgSQL;"
-echo " all three run with plan_cache_mode = force_generic_plan, as elfsofa's order functions do)"
+printf '%-24s %8s %8s %8s %8s %9s %9s %9s\n' "CPU us/order (1 client)" "$best_e" "$best_p" "$best_s" "$best_f" \
+    "$(ratio "$best_p" "$best_e")x" "$(ratio "$best_s" "$best_e")x" "$(ratio "$best_f" "$best_e")x"
+echo "cpu us per order (1 client),1,1000,$best_e,$best_p,$best_s,$best_f,$(ratio "$best_p" "$best_e"),$(ratio "$best_s" "$best_e"),$(ratio "$best_f" "$best_e")" >>"$CSV"
+[ "${ORDERS_INSTRUCTIONS:-0}" = 1 ] && OUT=$OUT bash test/bench/orders_instructions.sh "$DB"
+echo "(ratios: throughput of elfsofa relative to the other; for CPU, the other's CPU per order over elfsofa's;"
+echo " targets: elfsofa >= 1.6x plain at 1 client, >= 2.0x at 8 clients; all but plain run with"
+echo " plan_cache_mode = force_generic_plan, as elfsofa's order functions do)"
+bash test/bench/ratio_chart.sh "$CSV" "$OUT/orders.svg" "elfsofa process_order vs the same order elsewhere (database $DB, ${SECS}s per cell)"
+echo "written: $CSV, $OUT/orders.svg"
 
 psql -q -X -d $DB -c "SELECT 'stock check: ' || count(*) FILTER (WHERE s.on_hand - s.reserved < 0) || ' negative rows' FROM elfsofa.stock_levels s" -A -t
-if [ "$DB" = orders_bench ]; then
-    psql -q -X -c "DROP DATABASE IF EXISTS $DB" >/dev/null
-else
-    psql -q -X -d $DB -c "SET client_min_messages = warning" -c "DROP SCHEMA IF EXISTS bench CASCADE" \
-        -c "DROP EXTENSION IF EXISTS elfsofa CASCADE" >/dev/null
-fi
+psql -q -X -c "DROP DATABASE IF EXISTS $DB" >/dev/null

@@ -1,7 +1,7 @@
 -- test/bench/orders_cpu.sql — CPU cost per order, independent of how busy the
 -- machine is: bench.cpu_run() places n orders, one transaction each, with the
--- chosen implementation; bench_orders.sh reads the backend's CPU time
--- (/proc/<pid>/stat) before and after.  Same order shape as the pgbench
+-- chosen implementation (elfsofa, plpgsql, plain, floor); bench_orders.sh
+-- reads the backend's CPU time (/proc/<pid>/stat) before and after.  Same order shape as the pgbench
 -- scripts: a random customer, two distinct SKUs (1 + 2 units).
 CREATE OR REPLACE PROCEDURE bench.cpu_run(impl text, n int, nsku int)
 LANGUAGE plpgsql AS $$
@@ -49,6 +49,8 @@ BEGIN
                                                           jsonb_build_object('sku', 'B-' || s2, 'quantity', 2)));
       IF impl = 'elfsofa' THEN
         r := elfsofa.process_order(od);
+      ELSIF impl = 'plain' THEN
+        r := plainshop.process_order(od);
       ELSE
         r := bench.process_order(od);
       END IF;

@@ -113,6 +113,99 @@ SELECT @extschema@.grant_api();
 -- dropped); maintenance's bookkeeping columns are not.
 SELECT @extschema@.enable_audit('@extschema@.partition_sets', ARRAY['last_run', 'last_error']);
 
+-- Lean orders: the INSERTs of orders, order lines and payments are recorded by
+-- key only (trigger option @insert_key); audit_history() reads a row's first
+-- version back from the table with the new audit_row_image().
+COMMENT ON FUNCTION @extschema@.audit_trigger() IS 'Generic audit trigger (AFTER ROW insert/update/delete, AFTER STATEMENT truncate); its arguments are the excluded columns as "attnum:name" (attnum survives a rename), and the option @insert_key (INSERTs recorded by key only). Attach with enable_audit.';
+CREATE FUNCTION @extschema@.audit_row_image(tbl regclass, pk jsonb)
+RETURNS jsonb LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'es_audit_row_image';
+COMMENT ON FUNCTION @extschema@.audit_row_image(regclass, jsonb) IS 'The row of audited table tbl whose primary key is pk, as its audit rows show it (excluded columns left out), or NULL when there is none; read with the caller''s rights. audit_history starts a story whose INSERT was recorded by key only with it.';
+
+CREATE OR REPLACE FUNCTION @extschema@.audit_history(tbl regclass, pk jsonb)
+RETURNS SETOF @extschema@.audit_log
+LANGUAGE plpgsql STABLE
+AS $$
+DECLARE
+    story @extschema@.audit_log[];
+    r     @extschema@.audit_log;
+    img   jsonb;
+BEGIN
+    WITH t AS (
+        SELECT n.nspname::text AS s, c.relname::text AS r
+          FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+         WHERE c.oid = $1
+    )
+    SELECT array_agg(h ORDER BY h.id) INTO story FROM (
+        SELECT a.* FROM @extschema@.audit_log a, t
+         WHERE a.pk = $2 AND a.schema_name = t.s AND a.table_name = t.r
+        UNION ALL
+        SELECT a.* FROM @extschema@.audit_log a, t
+         WHERE a.old_pk = $2 AND a.old_pk IS NOT NULL AND a.schema_name = t.s AND a.table_name = t.r
+        UNION ALL
+        SELECT a.* FROM @extschema@.audit_log a, t
+         WHERE a.schema_name = t.s AND a.table_name = t.r AND a.pk IS NULL AND a.operation = 'TRUNCATE'
+    ) h;
+    IF story IS NULL THEN
+        RETURN;
+    END IF;
+    -- An INSERT recorded by key only (tables audited with '@insert_key'): its
+    -- new_data is the row as it was first written, i.e. the row as it is now
+    -- (or as its DELETE left it) with every later UPDATE undone, newest first.
+    IF EXISTS (SELECT 1 FROM unnest(story) s WHERE s.operation = 'INSERT' AND s.new_data IS NULL AND s.pk IS NOT NULL) THEN
+        r := story[cardinality(story)];
+        IF r.operation IN ('INSERT', 'UPDATE') AND r.pk = $2 THEN
+            img := @extschema@.audit_row_image($1, $2);
+        END IF;
+        FOR i IN REVERSE cardinality(story) .. 1 LOOP
+            r := story[i];
+            IF r.operation = 'DELETE' THEN
+                img := r.old_data;
+            ELSIF r.operation = 'UPDATE' THEN
+                img := img || r.old_data;
+            ELSIF r.operation = 'INSERT' THEN
+                IF r.new_data IS NULL AND r.pk IS NOT NULL THEN
+                    r.new_data := img;
+                    story[i] := r;
+                END IF;
+                img := NULL;
+            ELSE
+                img := NULL;    -- before a TRUNCATE: unknown from here
+            END IF;
+        END LOOP;
+    END IF;
+    RETURN QUERY SELECT * FROM unnest(story);
+END
+$$;
+COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}. An INSERT recorded by key only shows the row''s first version, read back from the table.';
+
+-- Orders, their lines and payments stay in their tables and every later change
+-- to them is audited: their INSERTs are recorded by key only (audit_history
+-- reads the first version back), instead of a second copy of every new row.
+DO $do$
+DECLARE
+    t   text;
+    def text;
+BEGIN
+    FOREACH t IN ARRAY ARRAY['orders', 'order_lines', 'payments'] LOOP
+        -- excluded columns are kept; a table whose auditing was turned off stays so
+        SELECT pg_catalog.pg_get_triggerdef(g.oid) INTO def
+          FROM pg_catalog.pg_trigger g
+         WHERE g.tgrelid = format('@extschema@.%I', t)::regclass AND g.tgname = 'elfsofa_audit'
+           AND g.tgparentid = 0;
+        CONTINUE WHEN def IS NULL OR position('@insert_key' IN def) > 0;
+        IF position('audit_trigger()' IN def) > 0 THEN
+            def := replace(def, 'audit_trigger()', 'audit_trigger(''@insert_key'')');
+        ELSE
+            def := replace(def, 'audit_trigger(''', 'audit_trigger(''@insert_key'', ''');
+        END IF;
+        EXECUTE format('DROP TRIGGER elfsofa_audit ON @extschema@.%I', t);
+        EXECUTE def;
+    END LOOP;
+END
+$do$;
+
+REVOKE ALL ON FUNCTION @extschema@.audit_row_image(regclass, jsonb) FROM PUBLIC;
+
 -- api_guard keys anonymous callers on the trusted proxy's address only.
 COMMENT ON FUNCTION @extschema@.api_guard() IS
   'PostgREST db-pre-request hook: limits each JWT sub to elfsofa.rate_limit_per_minute and each client IP without a sub (the address the trusted proxy put in elfsofa.rate_limit_client_header, default the last x-forwarded-for entry; callers without one share one bucket) to elfsofa.rate_limit_anon_per_minute; PT429 with HINT "Retry after N seconds" when exceeded; 22023 when content-length exceeds elfsofa.max_request_bytes. Roles with BYPASSRLS (service_role) are exempt.';

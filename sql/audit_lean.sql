@@ -1,0 +1,107 @@
+-- A lean order: what one 3-line order writes, and that the audit, ledger and
+-- event queries the README shows keep their answers now that the INSERTs of
+-- orders, order lines and payments are recorded by key only.
+\i test/regress_setup.sql
+SET elfsofa.actor = 'regress';
+
+INSERT INTO elfsofa.products (sku, name, price) VALUES
+  ('LEAN-1', 'cover one', 100.00), ('LEAN-2', 'cover two', 250.00), ('LEAN-3', 'cover three', 990.00);
+SELECT elfsofa.restock(sku, 10) FROM elfsofa.products WHERE sku LIKE 'LEAN-%' ORDER BY sku;
+INSERT INTO elfsofa.customers (id, email) VALUES ('33333333-3333-3333-3333-333333333333', 'lean@example.com');
+
+-- Rows and index entries written by this transaction, per table (partitions
+-- under their parent; HOT updates add no index entry).
+CREATE OR REPLACE FUNCTION public.lean_written() RETURNS TABLE (tbl text, rows_written bigint, index_entries bigint)
+LANGUAGE plpgsql AS $$
+DECLARE r record; i record; n bigint;
+BEGIN
+  FOR r IN SELECT t.relid, coalesce(p.inhparent, t.relid)::regclass::text AS parent,
+                  t.n_tup_ins + t.n_tup_upd + t.n_tup_del AS w, t.n_tup_hot_upd AS hot
+             FROM pg_stat_xact_user_tables t LEFT JOIN pg_inherits p ON p.inhrelid = t.relid
+            WHERE t.n_tup_ins + t.n_tup_upd + t.n_tup_del > 0 AND t.schemaname = 'elfsofa' LOOP
+    tbl := r.parent; rows_written := r.w; index_entries := 0;
+    FOR i IN SELECT pg_get_expr(x.indpred, x.indrelid) AS pred FROM pg_index x WHERE x.indrelid = r.relid LOOP
+      EXECUTE format('SELECT count(*) FROM %s WHERE xmin = pg_current_xact_id()::xid AND (%s)', r.relid::regclass, coalesce(i.pred, 'true')) INTO n;
+      index_entries := index_entries + greatest(n - r.hot, 0);
+    END LOOP;
+    RETURN NEXT;
+  END LOOP;
+END $$;
+
+-- the order, in a session of its own (a backend's table counters also hold
+-- its earlier transactions' counts until they are flushed)
+\c -
+SET elfsofa.actor = 'regress';
+BEGIN;
+SELECT elfsofa.process_order(
+  '{"customer_id": "33333333-3333-3333-3333-333333333333", "items": [{"sku": "LEAN-1", "quantity": 1}, {"sku": "LEAN-2", "quantity": 2}, {"sku": "LEAN-3", "quantity": 1}]}',
+  NULL, '{"method": "promptpay", "provider": "omise", "provider_ref": "chrg_lean"}') - 'order_number' AS placed;
+SELECT tbl, sum(rows_written) AS rows_written, sum(index_entries) AS index_entries FROM public.lean_written() GROUP BY tbl ORDER BY tbl;
+SELECT sum(rows_written) AS rows_written, sum(index_entries) AS index_entries FROM public.lean_written();
+COMMIT;
+SELECT id AS oid, created_at AS ocreated FROM elfsofa.orders \gset
+CREATE TEMP TABLE first_version AS
+  SELECT 'orders' AS tbl, jsonb_build_object('id', o.id, 'created_at', o.created_at) AS pk, to_jsonb(o) AS img FROM elfsofa.orders o
+  UNION ALL
+  SELECT 'order_lines', jsonb_build_object('order_id', l.order_id, 'line_no', l.line_no, 'created_at', l.created_at), to_jsonb(l) FROM elfsofa.order_lines l
+  UNION ALL
+  SELECT 'payments', jsonb_build_object('id', p.id), to_jsonb(p) FROM elfsofa.payments p;
+
+-- audit_log: the INSERTs of the order, its lines and its payment carry the key
+-- only; everything else as before (the stock rows' UPDATEs keep old and new)
+SELECT table_name, operation, count(*) AS n, count(*) FILTER (WHERE new_data IS NULL) AS key_only
+  FROM elfsofa.audit_log WHERE table_name IN ('orders', 'order_lines', 'payments', 'stock_levels')
+ GROUP BY 1, 2 ORDER BY 1, 2;
+
+-- its life: confirmed, the payment captured, packed, shipped
+SELECT elfsofa.set_order_status(:oid, 'confirmed') ->> 'status' AS status;
+SELECT elfsofa.record_payment(:oid, '{"method": "promptpay", "provider": "omise", "provider_ref": "chrg_lean", "status": "captured"}') ->> 'status' AS payment;
+SELECT elfsofa.set_order_status(:oid, 'packed') ->> 'status' AS status;
+SELECT elfsofa.set_order_status(:oid, 'shipped') ->> 'status' AS status;
+
+-- audit_history (README): every row's story starts with its full first version,
+-- the very image the INSERT's audit row used to hold
+SELECT f.tbl, f.pk - 'created_at' AS pk, h.operation, h.new_data = f.img AS first_version_intact
+  FROM first_version f, LATERAL elfsofa.audit_history(('elfsofa.' || f.tbl)::regclass, f.pk) h
+ WHERE h.operation = 'INSERT' ORDER BY 1, 2::text;
+SELECT h.operation, h.actor, h.old_data - 'updated_at' AS old_data, h.new_data - 'updated_at' - 'created_at' - 'customer_id' - 'order_number' AS new_data, h.changed_columns
+  FROM elfsofa.audit_history('elfsofa.orders', jsonb_build_object('id', :oid, 'created_at', :'ocreated'::timestamptz)) h;
+SELECT h.operation, h.new_data ->> 'status' AS status, h.changed_columns
+  FROM elfsofa.payments p, elfsofa.audit_history('elfsofa.payments', jsonb_build_object('id', p.id)) h;
+
+-- audit_summary (README): one change per changed row, as before
+SELECT table_name, operation, actor, changes
+  FROM elfsofa.audit_summary(now() - interval '1 hour', now() + interval '1 hour')
+ WHERE table_name IN ('orders', 'order_lines', 'payments', 'stock_levels') ORDER BY 1, 2;
+
+-- the ledger (README: every stock change one row) and the events of the order
+SELECT p.sku, sum(g.delta_on_hand) AS on_hand, sum(g.delta_reserved) AS reserved,
+       (SELECT s.on_hand || '/' || s.reserved FROM elfsofa.stock_levels s WHERE s.product_id = p.id) AS stock_levels,
+       string_agg(g.reason::text, ',' ORDER BY g.id) AS reasons
+  FROM elfsofa.products p JOIN elfsofa.stock_ledger g ON g.product_id = p.id GROUP BY p.id, p.sku ORDER BY p.sku;
+SELECT topic, key, data - 'order_number' - 'customer_id' AS data FROM elfsofa.events_since(0) WHERE topic <> 'product.changed' ORDER BY id;
+
+-- a table of one's own with the option: the first version comes back from the
+-- DELETE's image with the UPDATEs undone, excluded columns stay out, and a
+-- TRUNCATE (the row gone unrecorded) leaves the INSERT without an image
+DROP TABLE IF EXISTS lean_own;
+CREATE TABLE lean_own (id int PRIMARY KEY, v text, secret text, n int);
+SELECT elfsofa.enable_audit('lean_own', '{secret}');
+DROP TRIGGER elfsofa_audit ON lean_own;
+CREATE TRIGGER elfsofa_audit AFTER INSERT OR UPDATE OR DELETE ON lean_own
+  FOR EACH ROW EXECUTE FUNCTION elfsofa.audit_trigger('@insert_key', '3:secret');
+INSERT INTO lean_own VALUES (1, 'a', 's1', 1), (2, 'x', 's2', NULL);
+UPDATE lean_own SET v = 'b', n = NULL WHERE id = 1;
+UPDATE lean_own SET secret = 'only-secret' WHERE id = 1;
+UPDATE lean_own SET n = 3 WHERE id = 1;
+DELETE FROM lean_own WHERE id = 1;
+UPDATE lean_own SET v = 'y', n = 7 WHERE id = 2;
+SELECT operation, old_data, new_data FROM elfsofa.audit_history('lean_own', '{"id": 1}');
+SELECT operation, old_data, new_data FROM elfsofa.audit_history('lean_own', '{"id": 2}');
+SELECT elfsofa.audit_row_image('lean_own', '{"id": 2}') AS image_now, elfsofa.audit_row_image('lean_own', '{"id": 9}') AS no_row;
+TRUNCATE lean_own;
+SELECT operation, new_data FROM elfsofa.audit_history('lean_own', '{"id": 2}');
+SELECT elfsofa.audit_row_image('lean_own', '[1]');
+:err
+DROP TABLE lean_own;
+DROP FUNCTION public.lean_written();
