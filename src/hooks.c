@@ -76,6 +76,7 @@ es_shmem_request(void)
 		prev_shmem_request();
 #endif
 	es_publisher_shmem_request();
+	es_watermark_shmem_request();
 	es_ratelimit_shmem_request();
 }
 
@@ -85,6 +86,7 @@ es_shmem_startup(void)
 	if (prev_shmem_startup)
 		prev_shmem_startup();
 	es_publisher_shmem_startup();
+	es_watermark_shmem_startup();
 	es_ratelimit_shmem_startup();
 }
 

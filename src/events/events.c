@@ -20,11 +20,15 @@
  *
  * events_since() hands out committed events in id order without a gap: ids
  * come from a sequence before commit, so an event is only handed out once no
- * transaction that could still commit a smaller id is in flight.  Each row
- * carries xid_horizon, the next xid read after its id was taken; every writer
- * holding a smaller id already had an xid below it (next_event_id assigns the
- * xid before nextval), so the row is safe once no transaction of this database
- * that was in progress for the snapshot (its xip) has an xid below it.
+ * transaction that could still commit a smaller id is in flight.  With the
+ * preload that is decided precisely, from the event ids in flight
+ * (watermark.c): a transaction that took no event id delays nothing.  Without
+ * it, each row's xid_horizon (the next xid read after its id was taken; every
+ * writer holding a smaller id already had an xid below it, as next_event_id
+ * assigns the xid before nextval) decides: the row is safe once no
+ * transaction of this database that was in progress for the snapshot (its
+ * xip) has an xid below it.  The same rule, applied to prepared transactions
+ * only, covers two-phase commit in both cases.
  */
 #include "events/events.h"
 
@@ -114,6 +118,7 @@ es_events_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			es_watermark_xact_end();
 			if (xact_emitted)
 				es_publisher_wake();
 			xact_emitted = false;
@@ -123,6 +128,10 @@ es_events_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
+			es_watermark_xact_end();
+			/* later ids may have waited for ours: let the publisher look again */
+			if (xact_emitted)
+				es_publisher_wake();
 			xact_emitted = false;
 			es_leaf_forget(&outbox_leaf);
 			outbox_closing = false;
@@ -285,7 +294,7 @@ es_outbox_write_many(int n, const char *const *topics, const char *const *keys, 
 	seqid = outbox_seqid;		/* (nextval's lock may read invalidations that forget it) */
 	(void) GetTopTransactionId();
 	for (int i = 0; i < n; i++)
-		ids[i] = nextval_internal(seqid, false);
+		ids[i] = es_event_nextval(seqid, false);
 	horizon = FullTransactionIdGetDatum(ReadNextFullTransactionId());
 	for (int i = 0; i < n; i++)
 	{
@@ -435,7 +444,7 @@ es_next_event_id(PG_FUNCTION_ARGS)
 	 * woken at commit for all of them, not only at its next poll.
 	 */
 	xact_emitted = true;
-	return DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seqid));
+	return Int64GetDatum(es_event_nextval(seqid, true));
 }
 
 /* Column default of events.xid_horizon, evaluated after the id. */
@@ -498,28 +507,68 @@ es_snapshot_horizon(Snapshot snap)
 	return FullTransactionIdFromU64(U64FromFullTransactionId(next) - behind);
 }
 
+/*
+ * The precise watermark (see watermark.c): every event id below it is final.
+ * Only when es_watermark_precise().
+ */
+int64
+es_events_watermark(void)
+{
+	es_outbox_lookup();
+	return es_watermark_read(outbox_seqid, es_outbox_owner());
+}
+
 int
 es_fetch_events(int64 after_id, int max_events)
 {
 	Datum		values[2];
-	FullTransactionId horizon;
 	uint64		n;
 
 	values[0] = Int64GetDatum(after_id);
 	values[1] = Int64GetDatum(max_events);
-	/* read-only: the query runs under the active snapshot, whose xmin we use */
-	es_exec(&since_plan, values, NULL, true, 0);
-	horizon = es_snapshot_horizon(GetActiveSnapshot());
-	for (n = 0; n < SPI_processed; n++)
+	if (es_watermark_precise() && !RecoveryInProgress() && !IsolationUsesXactSnapshot())
 	{
-		bool		isnull;
-		FullTransactionId h = DatumGetFullTransactionId(
-														SPI_getbinval(SPI_tuptable->vals[n], SPI_tuptable->tupdesc, 6, &isnull));
+		/*
+		 * The watermark first, then the query under a snapshot of its own
+		 * (SPI takes one per query when not read-only): every id below the
+		 * watermark is then visible or rolled back.
+		 */
+		int64		watermark = es_events_watermark();
+		FullTransactionId prepared = es_watermark_prepared_xid();
 
-		if (FullTransactionIdFollows(h, horizon))
-			break;
+		es_exec(&since_plan, values, NULL, false, 0);
+		for (n = 0; n < SPI_processed; n++)
+		{
+			bool		isnull;
+			HeapTuple	tup = SPI_tuptable->vals[n];
+
+			if (DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)) >= watermark)
+				break;
+			if (FullTransactionIdIsValid(prepared) &&
+				FullTransactionIdFollows(DatumGetFullTransactionId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 6, &isnull)),
+										 prepared))
+				break;
+		}
+		return (int) n;
 	}
-	return (int) n;
+	else
+	{
+		FullTransactionId horizon;
+
+		/* read-only: the query runs under the active snapshot, whose xmin we use */
+		es_exec(&since_plan, values, NULL, true, 0);
+		horizon = es_snapshot_horizon(GetActiveSnapshot());
+		for (n = 0; n < SPI_processed; n++)
+		{
+			bool		isnull;
+			FullTransactionId h = DatumGetFullTransactionId(
+															SPI_getbinval(SPI_tuptable->vals[n], SPI_tuptable->tupdesc, 6, &isnull));
+
+			if (FullTransactionIdFollows(h, horizon))
+				break;
+		}
+		return (int) n;
+	}
 }
 
 /* max_events: 1..100000, NULL meaning the default 1000. */

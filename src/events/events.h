@@ -15,6 +15,8 @@
 #include "base/spi.h"
 #include "base/leafwriter.h"
 
+#include "access/transam.h"
+
 /*
  * Appends an event to the outbox in the current transaction and
  * return its id.  SPI must be connected.  data may be NULL ('{}').
@@ -54,6 +56,16 @@ extern char *es_event_payload(int64 id, const char *topic, const char *key, cons
 /* Runs the events-after query into SPI_tuptable; returns how many leading rows are safe. */
 extern int	es_fetch_events(int64 after_id, int max_events);
 extern bool es_publisher_serves_this_database(void);
+
+/* watermark.c: which event ids are final (see there) */
+extern void es_watermark_shmem_request(void);
+extern void es_watermark_shmem_startup(void);
+extern int64 es_event_nextval(Oid seqid, bool check_permissions);
+extern void es_watermark_xact_end(void);
+extern bool es_watermark_precise(void);
+extern int64 es_watermark_read(Oid seqid, Oid owner);
+extern int64 es_events_watermark(void);	/* in events.c: es_watermark_read of the outbox */
+extern FullTransactionId es_watermark_prepared_xid(void);
 extern void es_check_topic(const char *topic);
 extern void es_queue_notifications(int64 event_id, const char *topic, const char *key, Jsonb *data);
 extern void es_queue_batch_begin(int capacity);

@@ -377,9 +377,15 @@ es_publisher_status(PG_FUNCTION_ARGS)
 	else
 		appendStringInfoString(&buf, "null");
 	if (worker && pid != 0)
-		appendStringInfo(&buf, ", \"worker_pid\": %d, \"last_id\": " INT64_FORMAT ", \"published\": " INT64_FORMAT "}",
+		appendStringInfo(&buf, ", \"worker_pid\": %d, \"last_id\": " INT64_FORMAT ", \"published\": " INT64_FORMAT,
 						 (int) pid, last_id, published);
 	else
-		appendStringInfoString(&buf, ", \"worker_pid\": null, \"last_id\": null, \"published\": null}");
+		appendStringInfoString(&buf, ", \"worker_pid\": null, \"last_id\": null, \"published\": null");
+	/* how events_since decides what is final: see watermark.c */
+	if (es_watermark_precise())
+		appendStringInfo(&buf, ", \"watermark\": \"precise\", \"final_below\": " INT64_FORMAT "}",
+						 es_events_watermark());
+	else
+		appendStringInfoString(&buf, ", \"watermark\": \"xid\", \"final_below\": null}");
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

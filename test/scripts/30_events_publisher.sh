@@ -79,26 +79,32 @@ for line in open(sys.argv[1]):
     "$(q -d postgres -c "SELECT '{\"id\": ' || id || ', \"topic\": \"publisher.test\", \"key\": ' || to_json(key)::text || ', \"data\": ' || data::text || '}' FROM elfsofa.events WHERE id > $start AND key LIKE 'tricky%'")" \
     "the payload's key and data are the text to_json and jsonb_out give, escapes and all"
 
-# The horizon: a transaction of this database that holds an xid holds events back
-# (it could still commit a smaller id); one of another database does not.
-hold() {   # hold <db>: a transaction with an xid, open for 3 s
-    psql -X -q -d "$1" -c "BEGIN" -c "SELECT pg_current_xact_id()" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+# The watermark: only a transaction that took a smaller event id holds events
+# back (it could still commit it); one that merely holds an xid does not, in
+# this database or another.
+hold() {   # hold <db> <sql>: a transaction that ran <sql>, open for 3 s
+    psql -X -q -d "$1" -c "BEGIN" -c "$2" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
     HOLD=$!
     sleep 0.5
 }
 since_count() { q -d postgres -c "SELECT count(*) FROM elfsofa.events_since($1)"; }
 q -c "DROP DATABASE IF EXISTS elfsofa_other" -c "CREATE DATABASE elfsofa_other" >/dev/null
 base=$(q -d postgres -c "SELECT max(id) FROM elfsofa.events")
-hold elfsofa_other
+hold elfsofa_other "SELECT pg_current_xact_id()"
 emit "SELECT elfsofa.emit_event('publisher.test', 'other-db')"
 tap_is "$(since_count "$base")" 1 "a transaction open in another database does not hold events back"
 wait $HOLD
 base=$(q -d postgres -c "SELECT max(id) FROM elfsofa.events")
-hold postgres
-emit "SELECT elfsofa.emit_event('publisher.test', 'same-db')"
-tap_is "$(since_count "$base")" 0 "a transaction open in this database holds later events back"
+hold postgres "SELECT pg_current_xact_id()"
+emit "SELECT elfsofa.emit_event('publisher.test', 'same-db-xid')"
+tap_is "$(since_count "$base")" 1 "a transaction of this database with an xid but no event id does not hold events back"
 wait $HOLD
-tap_is "$(since_count "$base")" 1 "... and releases them when it ends"
+base=$(q -d postgres -c "SELECT max(id) FROM elfsofa.events")
+hold postgres "SELECT elfsofa.emit_event('publisher.test', 'same-db-held')"
+emit "SELECT elfsofa.emit_event('publisher.test', 'same-db')"
+tap_is "$(since_count "$base")" 0 "a transaction holding a smaller event id holds later events back"
+wait $HOLD
+tap_is "$(since_count "$base")" 2 "... and releases them, in order, when it ends"
 q -c "DROP DATABASE elfsofa_other" >/dev/null
 
 # The worker reports its table statistics: the notification rows it queues count
