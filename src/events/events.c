@@ -62,6 +62,7 @@ PG_FUNCTION_INFO_V1(es_consumer_poll);
 PG_FUNCTION_INFO_V1(es_consumer_ack);
 
 int			es_guc_event_max_bytes = 1024 * 1024;
+bool		es_guc_notify_data = false;
 bool		es_guc_emit_events = true;
 
 /* Did the current transaction write an event?  Reset at every transaction end. */
@@ -173,13 +174,29 @@ es_events_init(void)
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("elfsofa.notify_data",
+							 "Whether NOTIFY payloads on elfsofa_events carry the event's data.",
+							 "Any role that can connect may LISTEN, so by default a payload says only which "
+							 "event committed (id, topic, key) and subscribers read the data through "
+							 "events_since or consumer_poll, which need a grant.  On: the data rides along "
+							 "when it fits, for servers where every role that can connect may see every event.",
+							 &es_guc_notify_data,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 	RegisterXactCallback(es_events_xact_callback, NULL);
 	CacheRegisterRelcacheCallback(es_events_relcache_callback, (Datum) 0);
 	es_publisher_init();
 	es_notifications_init();
 }
 
-/* The NOTIFY payload for one event; the short form when the full one would not fit. */
+/*
+ * The NOTIFY payload for one event: {"id", "topic", "key"}, and with
+ * elfsofa.notify_data its data, or "truncated": true when that would not fit.
+ * data_json is only read with elfsofa.notify_data (callers may pass NULL
+ * otherwise).
+ */
 char *
 es_event_payload(int64 id, const char *topic, const char *key, const char *data_json)
 {
@@ -196,8 +213,10 @@ es_event_payload(int64 id, const char *topic, const char *key, const char *data_
 		es_json_string(&buf, key, strlen(key));
 	else
 		appendBinaryStringInfo(&buf, "null", 4);
-	if (data_json != NULL &&
-		buf.len + strlen(data_json) + sizeof(", \"data\": }") - 1 < ES_NOTIFY_MAX_PAYLOAD)
+	if (!es_guc_notify_data)
+		appendStringInfoChar(&buf, '}');
+	else if (data_json != NULL &&
+			 buf.len + strlen(data_json) + sizeof(", \"data\": }") - 1 < ES_NOTIFY_MAX_PAYLOAD)
 	{
 		appendStringInfoString(&buf, ", \"data\": ");
 		appendStringInfoString(&buf, data_json);
@@ -353,7 +372,7 @@ es_event_written(int64 id, const char *topic, const char *key, Jsonb *data)
 	/* In worker mode the publisher queues customer messages too, after commit. */
 	if (!es_publisher_serves_this_database())
 	{
-		char	   *json = data ? es_jsonb_text(data) : "{}";
+		char	   *json = !es_guc_notify_data ? NULL : data ? es_jsonb_text(data) : "{}";
 		/* callers may be walking their own SPI result (e.g. RETURNING ids): keep it */
 		SPITupleTable *save_tuptable = SPI_tuptable;
 		uint64		save_processed = SPI_processed;

@@ -72,6 +72,7 @@ extern void es_queue_batch_begin(int capacity);
 extern void es_queue_batch_flush(void);
 extern void es_publisher_wake(void);
 extern bool es_guc_emit_events;
+extern bool es_guc_notify_data;
 extern int	es_guc_event_max_bytes;
 extern char *es_guc_database;
 

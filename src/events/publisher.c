@@ -245,7 +245,7 @@ es_publish_batch(bool *blocked, bool *no_extension)
 				Jsonb	   *data = DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull));
 
 				Async_Notify(ES_EVENTS_CHANNEL,
-							 es_event_payload(id, topic, key, es_jsonb_text(data)));
+							 es_event_payload(id, topic, key, es_guc_notify_data ? es_jsonb_text(data) : NULL));
 				es_queue_notifications(id, topic, key, data);
 				last_id = id;
 			}

@@ -114,5 +114,24 @@ if [ "$(q -d postgres -c "SELECT to_regproc('elfsofa.process_order') IS NOT NULL
     tap_is "$n" 1 "worker: the publisher queued the order confirmation of order $oid"
 fi
 
+# A forged NOTIFY (anyone may NOTIFY the channel) announcing a huge id makes a
+# commit-mode listener poll every 5 ms only for a moment, not until restart.
+# Its catch-up queries are counted in the server log (log_statement for its
+# session only), in a window that starts 3 s after the forgery.
+q -d elfsofa_listen_commit -c "SELECT 1" >/dev/null
+PGDATABASE=elfsofa_listen_commit PGOPTIONS="-c log_statement=all" PGAPPNAME=elfsofa-listen-forged \
+    "$LISTEN" >"$OUT/forged.out" 2>"$OUT/forged.err" &
+fpid=$!
+sleep 1
+lbackend=$(q -d elfsofa_listen_commit -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'elfsofa-listen-forged'")
+q -d elfsofa_listen_commit -c "NOTIFY elfsofa_events, '{\"id\": 999999999999, \"topic\": \"forged\", \"key\": null}'" >/dev/null
+sleep 3
+before=$(grep -c "\[$lbackend\] .*execute elfsofa_listen_since" "$ES_TMP/log/server.log")
+sleep 3
+after=$(grep -c "\[$lbackend\] .*execute elfsofa_listen_since" "$ES_TMP/log/server.log")
+kill -TERM $fpid; wait $fpid
+tap_ok "$([ -n "$lbackend" ] && [ $((after - before)) -lt 60 ]; echo $?)" \
+    "commit mode: after a forged NOTIFY the listener is back to idle polling ($((after - before)) catch-ups in 3 s; 5 ms polling would be ~600)"
+
 q -c "DROP DATABASE elfsofa_listen_commit" >/dev/null
 tap_done

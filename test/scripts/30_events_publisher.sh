@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The background publisher (database postgres = elfsofa.database): a plain
 # LISTEN session receives every committed event once, in id order, with the
-# contract's payload; nothing for rolled-back work; the short form for an event
+# contract's payload (no data by default; with elfsofa.notify_data, the data); nothing for rolled-back work; the short form for an event
 # too big for NOTIFY; and when the worker is terminated mid-stream, the
 # postmaster restarts it and it resumes from its stored position.
 source "$(dirname "$0")/../tap.sh"
@@ -10,6 +10,21 @@ mkdir -p "$OUT"
 q -d postgres -c "CREATE EXTENSION IF NOT EXISTS elfsofa" >/dev/null
 pid0=$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'worker_pid'")
 tap_ok "$([ -n "$pid0" ]; echo $?)" "the publisher runs (pid $pid0)"
+
+# By default a payload names the event only: anyone who can connect may LISTEN.
+( echo "LISTEN elfsofa_events;"; sleep 2; echo "SELECT 1;" ) | psql -X -q -d postgres >"$OUT/listen-default.out" 2>&1 &
+lpid=$!
+sleep 0.5
+id=$(q -d postgres -c "SELECT elfsofa.emit_event('publisher.test', 'private', '{\"customer_id\": \"c-1\", \"total\": 990}')")
+wait $lpid
+tap_is "$(grep -o 'with payload ".*" received' "$OUT/listen-default.out" | sed 's/^with payload "//; s/" received$//')" \
+    "{\"id\": $id, \"topic\": \"publisher.test\", \"key\": \"private\"}" \
+    "by default the payload is {id, topic, key}: no data for anyone who can LISTEN"
+
+# The rest runs with elfsofa.notify_data on (the data rides along when it fits).
+q -d postgres -c "ALTER SYSTEM SET elfsofa.notify_data = on" -c "SELECT pg_reload_conf()" >/dev/null
+trap 'q -d postgres -c "ALTER SYSTEM RESET elfsofa.notify_data" -c "SELECT pg_reload_conf()" >/dev/null' EXIT
+sleep 0.5
 start=$(q -d postgres -c "SELECT coalesce(max(id), 0) FROM elfsofa.events")
 
 # a LISTEN session that prints what it received after 12 s
