@@ -120,6 +120,9 @@ es_events_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
 			es_watermark_xact_end();
+			if (es_publisher_wanted_at_commit)
+				(void) es_publisher_serves_this_database();	/* asks the launcher */
+			es_publisher_wanted_at_commit = false;
 			if (xact_emitted)
 				es_publisher_wake();
 			xact_emitted = false;
@@ -130,6 +133,7 @@ es_events_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
 			es_watermark_xact_end();
+			es_publisher_wanted_at_commit = false;
 			/* later ids may have waited for ours: let the publisher look again */
 			if (xact_emitted)
 				es_publisher_wake();

@@ -2,8 +2,9 @@
 # elfsofa-listen under fire: four writers commit (and roll back) events with
 # overlapping transactions while the listener is stopped and restarted, and
 # its connection is killed; it must print every committed event exactly once.
-# Runs twice: in database postgres (elfsofa.database: the background worker
-# NOTIFYs) and in a second database (the writers NOTIFY at commit).
+# Runs twice: in database postgres (the background publisher NOTIFYs) and in
+# a second database kept in commit mode (elfsofa.publisher = off there: the
+# writers NOTIFY at commit).
 source "$(dirname "$0")/../tap.sh"
 LISTEN=$ES_BINDIR/elfsofa-listen
 OUT=$ES_TMP/listener
@@ -13,9 +14,13 @@ tap_ok "$([ -x "$LISTEN" ]; echo $?)" "elfsofa-listen is installed next to the s
 
 q -c "DROP DATABASE IF EXISTS elfsofa_listen_commit" -c "CREATE DATABASE elfsofa_listen_commit" >/dev/null
 q -d postgres -c "CREATE EXTENSION IF NOT EXISTS elfsofa" >/dev/null
-q -d elfsofa_listen_commit -c "CREATE EXTENSION elfsofa" >/dev/null
+q -d elfsofa_listen_commit -c "CREATE EXTENSION elfsofa" -c "ALTER DATABASE elfsofa_listen_commit SET elfsofa.publisher = off" >/dev/null
+for _ in $(seq 1 50); do   # (started by the launcher once CREATE EXTENSION committed)
+    [ "$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'mode'")" = worker ] && break
+    sleep 0.1
+done
 tap_is "$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'mode'")" worker "database postgres is served by the background publisher"
-tap_is "$(q -d elfsofa_listen_commit -c "SELECT elfsofa.publisher_status()->>'mode'")" commit "another database NOTIFYs at commit"
+tap_is "$(q -d elfsofa_listen_commit -c "SELECT elfsofa.publisher_status()->>'mode'")" commit "a database with elfsofa.publisher = off NOTIFYs at commit"
 
 # writer <db> <n>: 300 transactions; every 7th rolls back, every 5th stays open a while
 writer() {

@@ -8,7 +8,11 @@ source "$(dirname "$0")/../tap.sh"
 OUT=$ES_TMP/publisher
 mkdir -p "$OUT"
 q -d postgres -c "CREATE EXTENSION IF NOT EXISTS elfsofa" >/dev/null
-pid0=$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'worker_pid'")
+for _ in $(seq 1 50); do   # (the launcher starts it once CREATE EXTENSION committed)
+    pid0=$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'worker_pid'")
+    [ -n "$pid0" ] && break
+    sleep 0.1
+done
 tap_ok "$([ -n "$pid0" ]; echo $?)" "the publisher runs (pid $pid0)"
 
 # By default a payload names the event only: anyone who can connect may LISTEN.
