@@ -91,6 +91,7 @@ extern EsPublisherSlot *es_publisher_my_slot(bool create);
 extern EsPublisherSlot *es_publisher_slot_of(Oid db);
 extern void es_publisher_slot_set(EsPublisherSlot *slot, int state);
 extern int	es_publisher_state(void);
+extern bool es_publisher_available(void);
 extern Oid	es_publisher_utility_before(PlannedStmt *pstmt);
 extern void es_publisher_utility_after(Oid db);
 extern const char *es_publisher_state_name(int state);

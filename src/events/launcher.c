@@ -203,6 +203,13 @@ es_publisher_serves_this_database(void)
 	return false;
 }
 
+/* Whether publishers run at all (the preload, and elfsofa.database not empty). */
+bool
+es_publisher_available(void)
+{
+	return es_launch != NULL && es_guc_database != NULL && es_guc_database[0] != '\0';
+}
+
 /* The state of this database's publisher, for publisher_status() and health(). */
 int
 es_publisher_state(void)
