@@ -8,7 +8,7 @@ OBJS = \
 	src/base/keylookup.o src/base/leafwriter.o src/base/request.o src/base/spi.o \
 	src/customers/caller.o src/customers/customers.o src/customers/row_guard.o \
 	src/inventory/buckets.o src/inventory/reserve.o src/inventory/stock.o \
-	src/events/changes.o src/events/events.o src/events/notifications.o src/events/publisher.o \
+	src/events/changes.o src/events/events.o src/events/launcher.o src/events/notifications.o src/events/publisher.o src/events/watermark.o \
 	src/audit/audit_admin.o src/audit/audit_meta.o src/audit/audit_rowjson.o \
 	src/audit/audit_trigger.o src/audit/audit_write.o \
 	src/partitions/archive.o src/partitions/part_catalog.o src/partitions/part_ddl.o \

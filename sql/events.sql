@@ -1,6 +1,6 @@
 \i test/regress_setup.sql
 -- The outbox, events_since, named consumers and the change trigger.
--- This database is not elfsofa.database, so NOTIFY is sent by the writers at commit.
+-- The suite runs with elfsofa.publisher = off (test/run.sh), so NOTIFY is sent by the writers at commit.
 SELECT elfsofa.publisher_status()->>'mode' AS mode;
 
 -- emit_event: the SQL door to the outbox

@@ -12,11 +12,14 @@
  *      audit's deferred index entries, so the statement finds them complete;
  *   3. the previous hook, or standard_ProcessUtility, unless a restore asks
  *      for an index of an elfsofa partition that ATTACH already made
- *      (es_partitions_restore_skip);
+ *      (es_partitions_restore_skip); around it, a statement that needs a
+ *      database to itself (DROP DATABASE, ...) first stops that database's
+ *      event publisher and holds it off until the end
+ *      (es_publisher_utility_before / _after);
  *   4. audit: write those events, audit the new child (es_audit_utility_after).
  * ExecutorStart: audit's deferred index entries are written before any query.
  * shmem_request / shmem_startup (with shared_preload_libraries only): the
- * publisher's state, then the rate limiter's buckets.
+ * publishers' slots, the event watermark, then the rate limiter's buckets.
  */
 #include "postgres.h"
 
@@ -47,14 +50,24 @@ es_process_utility(PlannedStmt *pstmt, const char *queryString, bool readOnlyTre
 				   QueryEnvironment *queryEnv, DestReceiver *dest, QueryCompletion *qc)
 {
 	List	   *audit_events = es_audit_utility_before(pstmt);
+	Oid			held_db;
 
 	es_leaf_close_for_utility(pstmt);
 	if (es_partitions_restore_skip(pstmt))
 		return;
-	if (prev_process_utility)
-		prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
-	else
-		standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	held_db = es_publisher_utility_before(pstmt);
+	PG_TRY();
+	{
+		if (prev_process_utility)
+			prev_process_utility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+		else
+			standard_ProcessUtility(pstmt, queryString, readOnlyTree, context, params, queryEnv, dest, qc);
+	}
+	PG_FINALLY();
+	{
+		es_publisher_utility_after(held_db);
+	}
+	PG_END_TRY();
 	es_audit_utility_after(audit_events);
 }
 
@@ -77,7 +90,8 @@ es_shmem_request(void)
 	if (prev_shmem_request)
 		prev_shmem_request();
 #endif
-	es_publisher_shmem_request();
+	es_launcher_shmem_request();
+	es_watermark_shmem_request();
 	es_ratelimit_shmem_request();
 }
 
@@ -86,7 +100,8 @@ es_shmem_startup(void)
 {
 	if (prev_shmem_startup)
 		prev_shmem_startup();
-	es_publisher_shmem_startup();
+	es_launcher_shmem_startup();
+	es_watermark_shmem_startup();
 	es_ratelimit_shmem_startup();
 }
 

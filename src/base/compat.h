@@ -57,6 +57,13 @@
 #else
 #define ES_MY_LXID (MyProc->lxid)
 #endif
+/* The index of this backend's PGPROC (MyProcNumber since PostgreSQL 17). */
+#if PG_VERSION_NUM >= 170000
+#define ES_MY_PROCNO ((int) MyProcNumber)
+#else
+#define ES_MY_PROCNO (MyProc->pgprocno)
+#endif
+
 /* PG15+ asks for shared memory in shmem_request_hook; 14 asks in _PG_init. */
 #define ES_HAVE_SHMEM_REQUEST_HOOK (PG_VERSION_NUM >= 150000)
 

@@ -11,15 +11,17 @@
  *
  * Live events: where elfsofa's background publisher sends the NOTIFYs
  * (publisher_status() says "worker"), it sends every committed event once, in
- * id order, and only once no earlier id can still commit; so a payload from
- * the publisher's process (checked by the sender's pid: anyone may NOTIFY the
- * channel) that follows last_id is printed as it is, with no query.  A
- * truncated payload, one from another process, or silence for half a second
- * falls back to a catch-up.  Where each writer NOTIFYs at commit (commit
+ * id order, and only once no earlier id can still commit.  By default a
+ * payload only names the event (id, topic, key: anyone who can connect may
+ * LISTEN), so a payload from the publisher's process (checked by the
+ * sender's pid: anyone may NOTIFY the channel) that follows last_id starts a
+ * catch-up at once; with elfsofa.notify_data on, a payload that carries the
+ * data is printed as it is, with no query.  A truncated payload, one from
+ * another process, or silence for half a second falls back to a catch-up.  Where each writer NOTIFYs at commit (commit
  * mode), notifications arrive in commit order, not id order: each one is only
  * a wake-up for a catch-up.
  *
- * Every line is the NOTIFY payload's JSON: {"id", "topic", "key", "data"}.
+ * Every line is one event's JSON: {"id", "topic", "key", "data"}.
  *
  * usage: elfsofa-listen [--from-id N] [--state-file F] [--timing] [--min-interval MS] [CONNINFO]
  *   CONNINFO defaults to the PG* environment (PGHOST, PGPORT, PGDATABASE, ...).
@@ -41,10 +43,17 @@
 #include "libpq-fe.h"
 
 #define BATCH "5000"
+/*
+ * How long an announced id that events_since has not handed out yet keeps us
+ * polling every 5 ms (then every 0.5 s, as when idle).  Past it the id was
+ * forged, or its wait is long enough for 0.5 s steps.
+ */
+#define NOTIFIED_HINT_SECONDS 2.0
 
 static volatile sig_atomic_t stop_requested = 0;
 static long long last_id = -1;
 static long long notified_max = 0;
+static double notified_at = 0;	/* when notified_max was raised */
 static int	publisher_pid = 0;	/* >0: print this process's payloads directly */
 static const char *state_file = NULL;
 static int	timing = 0;
@@ -251,12 +260,22 @@ drain_notifies(PGconn *conn, int *wake, int *recheck)
 		long long	id = p ? atoll(p + 5) : 0;
 		int			ours = publisher_pid > 0 && nt->be_pid == publisher_pid && p == nt->extra + 1;
 
-		/* (in worker mode, only the publisher's ids: a forged one would keep us polling) */
+		/*
+		 * (in worker mode, only the publisher's ids; in commit mode anyone's,
+		 * so the hint expires: a forged id would keep us polling)
+		 */
 		if (id > notified_max && (publisher_pid == 0 || ours))
+		{
 			notified_max = id;
+			notified_at = now_seconds();
+		}
 		if (ours && id > last_id)
 		{
-			if (strstr(nt->extra, "\"truncated\": true}") == NULL)
+			/*
+			 * (topic and key come first, JSON-escaped: the text ', "data": '
+			 * cannot occur in them)
+			 */
+			if (strstr(nt->extra, ", \"data\": ") != NULL)
 			{
 				printf("%s\n", nt->extra);
 				last_id = id;
@@ -264,7 +283,10 @@ drain_notifies(PGconn *conn, int *wake, int *recheck)
 			}
 			else
 			{
-				/* too big for NOTIFY: read it (and what follows) from the table */
+				/*
+				 * no data (the default: payloads name the event only) or too
+				 * big for NOTIFY: read it, and what follows, from the table
+				 */
 				flush_printed(&printed);
 				rc = catch_up(conn);
 			}
@@ -309,7 +331,12 @@ serve(PGconn *conn)
 		int			wake = 0;
 		int			recheck = 0;
 
-		/* An event was announced but not yet handed out: an earlier id is in flight. */
+		/*
+		 * An event was announced but not yet handed out: an earlier id is in
+		 * flight.  Look again soon, for up to NOTIFIED_HINT_SECONDS.
+		 */
+		if (notified_max > last_id && now_seconds() - notified_at > NOTIFIED_HINT_SECONDS)
+			notified_max = last_id;
 		tv.tv_sec = 0;
 		tv.tv_usec = notified_max > last_id ? 5000 : 500000;
 		FD_ZERO(&fds);

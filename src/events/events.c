@@ -20,11 +20,15 @@
  *
  * events_since() hands out committed events in id order without a gap: ids
  * come from a sequence before commit, so an event is only handed out once no
- * transaction that could still commit a smaller id is in flight.  Each row
- * carries xid_horizon, the next xid read after its id was taken; every writer
- * holding a smaller id already had an xid below it (next_event_id assigns the
- * xid before nextval), so the row is safe once no transaction of this database
- * that was in progress for the snapshot (its xip) has an xid below it.
+ * transaction that could still commit a smaller id is in flight.  With the
+ * preload that is decided precisely, from the event ids in flight
+ * (watermark.c): a transaction that took no event id delays nothing.  Without
+ * it, each row's xid_horizon (the next xid read after its id was taken; every
+ * writer holding a smaller id already had an xid below it, as next_event_id
+ * assigns the xid before nextval) decides: the row is safe once no
+ * transaction of this database that was in progress for the snapshot (its
+ * xip) has an xid below it.  The same rule, applied to prepared transactions
+ * only, covers two-phase commit in both cases.
  */
 #include "events/events.h"
 
@@ -58,6 +62,7 @@ PG_FUNCTION_INFO_V1(es_consumer_poll);
 PG_FUNCTION_INFO_V1(es_consumer_ack);
 
 int			es_guc_event_max_bytes = 1024 * 1024;
+bool		es_guc_notify_data = false;
 bool		es_guc_emit_events = true;
 
 /* Did the current transaction write an event?  Reset at every transaction end. */
@@ -114,6 +119,10 @@ es_events_xact_callback(XactEvent event, void *arg)
 			break;
 		case XACT_EVENT_COMMIT:
 		case XACT_EVENT_PARALLEL_COMMIT:
+			es_watermark_xact_end();
+			if (es_publisher_wanted_at_commit)
+				(void) es_publisher_serves_this_database();	/* asks the launcher */
+			es_publisher_wanted_at_commit = false;
 			if (xact_emitted)
 				es_publisher_wake();
 			xact_emitted = false;
@@ -123,6 +132,11 @@ es_events_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PARALLEL_ABORT:
 		case XACT_EVENT_PREPARE:
+			es_watermark_xact_end();
+			es_publisher_wanted_at_commit = false;
+			/* later ids may have waited for ours: let the publisher look again */
+			if (xact_emitted)
+				es_publisher_wake();
 			xact_emitted = false;
 			es_leaf_forget(&outbox_leaf);
 			outbox_closing = false;
@@ -164,13 +178,29 @@ es_events_init(void)
 							PGC_SUSET,
 							GUC_UNIT_BYTE,
 							NULL, NULL, NULL);
+	DefineCustomBoolVariable("elfsofa.notify_data",
+							 "Whether NOTIFY payloads on elfsofa_events carry the event's data.",
+							 "Any role that can connect may LISTEN, so by default a payload says only which "
+							 "event committed (id, topic, key) and subscribers read the data through "
+							 "events_since or consumer_poll, which need a grant.  On: the data rides along "
+							 "when it fits, for servers where every role that can connect may see every event.",
+							 &es_guc_notify_data,
+							 false,
+							 PGC_SIGHUP,
+							 0,
+							 NULL, NULL, NULL);
 	RegisterXactCallback(es_events_xact_callback, NULL);
 	CacheRegisterRelcacheCallback(es_events_relcache_callback, (Datum) 0);
 	es_publisher_init();
 	es_notifications_init();
 }
 
-/* The NOTIFY payload for one event; the short form when the full one would not fit. */
+/*
+ * The NOTIFY payload for one event: {"id", "topic", "key"}, and with
+ * elfsofa.notify_data its data, or "truncated": true when that would not fit.
+ * data_json is only read with elfsofa.notify_data (callers may pass NULL
+ * otherwise).
+ */
 char *
 es_event_payload(int64 id, const char *topic, const char *key, const char *data_json)
 {
@@ -187,8 +217,10 @@ es_event_payload(int64 id, const char *topic, const char *key, const char *data_
 		es_json_string(&buf, key, strlen(key));
 	else
 		appendBinaryStringInfo(&buf, "null", 4);
-	if (data_json != NULL &&
-		buf.len + strlen(data_json) + sizeof(", \"data\": }") - 1 < ES_NOTIFY_MAX_PAYLOAD)
+	if (!es_guc_notify_data)
+		appendStringInfoChar(&buf, '}');
+	else if (data_json != NULL &&
+			 buf.len + strlen(data_json) + sizeof(", \"data\": }") - 1 < ES_NOTIFY_MAX_PAYLOAD)
 	{
 		appendStringInfoString(&buf, ", \"data\": ");
 		appendStringInfoString(&buf, data_json);
@@ -285,7 +317,7 @@ es_outbox_write_many(int n, const char *const *topics, const char *const *keys, 
 	seqid = outbox_seqid;		/* (nextval's lock may read invalidations that forget it) */
 	(void) GetTopTransactionId();
 	for (int i = 0; i < n; i++)
-		ids[i] = nextval_internal(seqid, false);
+		ids[i] = es_event_nextval(seqid, false);
 	horizon = FullTransactionIdGetDatum(ReadNextFullTransactionId());
 	for (int i = 0; i < n; i++)
 	{
@@ -344,7 +376,7 @@ es_event_written(int64 id, const char *topic, const char *key, Jsonb *data)
 	/* In worker mode the publisher queues customer messages too, after commit. */
 	if (!es_publisher_serves_this_database())
 	{
-		char	   *json = data ? es_jsonb_text(data) : "{}";
+		char	   *json = !es_guc_notify_data ? NULL : data ? es_jsonb_text(data) : "{}";
 		/* callers may be walking their own SPI result (e.g. RETURNING ids): keep it */
 		SPITupleTable *save_tuptable = SPI_tuptable;
 		uint64		save_processed = SPI_processed;
@@ -435,7 +467,7 @@ es_next_event_id(PG_FUNCTION_ARGS)
 	 * woken at commit for all of them, not only at its next poll.
 	 */
 	xact_emitted = true;
-	return DirectFunctionCall1(nextval_oid, ObjectIdGetDatum(seqid));
+	return Int64GetDatum(es_event_nextval(seqid, true));
 }
 
 /* Column default of events.xid_horizon, evaluated after the id. */
@@ -498,28 +530,68 @@ es_snapshot_horizon(Snapshot snap)
 	return FullTransactionIdFromU64(U64FromFullTransactionId(next) - behind);
 }
 
+/*
+ * The precise watermark (see watermark.c): every event id below it is final.
+ * Only when es_watermark_precise().
+ */
+int64
+es_events_watermark(void)
+{
+	es_outbox_lookup();
+	return es_watermark_read(outbox_seqid, es_outbox_owner());
+}
+
 int
 es_fetch_events(int64 after_id, int max_events)
 {
 	Datum		values[2];
-	FullTransactionId horizon;
 	uint64		n;
 
 	values[0] = Int64GetDatum(after_id);
 	values[1] = Int64GetDatum(max_events);
-	/* read-only: the query runs under the active snapshot, whose xmin we use */
-	es_exec(&since_plan, values, NULL, true, 0);
-	horizon = es_snapshot_horizon(GetActiveSnapshot());
-	for (n = 0; n < SPI_processed; n++)
+	if (es_watermark_precise() && !RecoveryInProgress() && !IsolationUsesXactSnapshot())
 	{
-		bool		isnull;
-		FullTransactionId h = DatumGetFullTransactionId(
-														SPI_getbinval(SPI_tuptable->vals[n], SPI_tuptable->tupdesc, 6, &isnull));
+		/*
+		 * The watermark first, then the query under a snapshot of its own
+		 * (SPI takes one per query when not read-only): every id below the
+		 * watermark is then visible or rolled back.
+		 */
+		int64		watermark = es_events_watermark();
+		FullTransactionId prepared = es_watermark_prepared_xid();
 
-		if (FullTransactionIdFollows(h, horizon))
-			break;
+		es_exec(&since_plan, values, NULL, false, 0);
+		for (n = 0; n < SPI_processed; n++)
+		{
+			bool		isnull;
+			HeapTuple	tup = SPI_tuptable->vals[n];
+
+			if (DatumGetInt64(SPI_getbinval(tup, SPI_tuptable->tupdesc, 1, &isnull)) >= watermark)
+				break;
+			if (FullTransactionIdIsValid(prepared) &&
+				FullTransactionIdFollows(DatumGetFullTransactionId(SPI_getbinval(tup, SPI_tuptable->tupdesc, 6, &isnull)),
+										 prepared))
+				break;
+		}
+		return (int) n;
 	}
-	return (int) n;
+	else
+	{
+		FullTransactionId horizon;
+
+		/* read-only: the query runs under the active snapshot, whose xmin we use */
+		es_exec(&since_plan, values, NULL, true, 0);
+		horizon = es_snapshot_horizon(GetActiveSnapshot());
+		for (n = 0; n < SPI_processed; n++)
+		{
+			bool		isnull;
+			FullTransactionId h = DatumGetFullTransactionId(
+															SPI_getbinval(SPI_tuptable->vals[n], SPI_tuptable->tupdesc, 6, &isnull));
+
+			if (FullTransactionIdFollows(h, horizon))
+				break;
+		}
+		return (int) n;
+	}
 }
 
 /* max_events: 1..100000, NULL meaning the default 1000. */

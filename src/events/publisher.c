@@ -2,17 +2,23 @@
  * publisher.c — the background publisher: NOTIFY off the writers' path.
  *
  * One NOTIFY in every order transaction serialises commits on the global
- * notify queue lock (see the README's events benchmark).  So
- * when elfsofa is in shared_preload_libraries, one background worker connects
- * to the database named by elfsofa.database (default 'postgres', the database
- * Supabase uses; '' disables it).  Writers in that database only set the
- * worker's latch when a transaction that wrote events commits; the worker then
- * reads the newly committed outbox rows in id order with es_fetch_events()
- * (never past an id that an in-flight transaction may still commit), NOTIFYs
- * them from its own transaction, queues the customer messages they call for
- * (src/notifications.c), and advances its position in elfsofa.event_publisher
- * in that same transaction, so a restart neither loses nor repeats one.  Other databases, and servers without the
- * preload, use commit mode (src/events.c).
+ * notify queue lock (see the README's events benchmark).  So when elfsofa is
+ * in shared_preload_libraries, one background worker per database
+ * (started by launcher.c) does it: writers only set the worker's latch when a
+ * transaction that wrote events commits; the worker then reads the newly
+ * committed outbox rows in id order with es_fetch_events() (never past an id
+ * that an in-flight transaction may still commit), NOTIFYs them from its own
+ * transaction, queues the customer messages they call for
+ * (notifications.c), and advances its position in elfsofa.event_publisher in
+ * that same transaction, so a restart neither loses nor repeats one.  While no
+ * publisher serves a database (and without the preload) writers NOTIFY at
+ * commit (commit mode, events.c).
+ *
+ * A publisher serves its database only once its position exists: a new
+ * position starts below the watermark (every event final by then was
+ * announced by its writer at commit), so no event falls between the two
+ * modes; one in flight then may be announced twice (subscribers drop it by
+ * id).
  */
 #include "events/events.h"
 
@@ -48,15 +54,6 @@ PG_FUNCTION_INFO_V1(es_publisher_status);
 /* How many events one publisher transaction sends at most. */
 #define ES_PUBLISH_BATCH	1000
 
-typedef struct EsPublisherShared
-{
-	slock_t		mutex;
-	pid_t		pid;			/* 0 while no worker runs */
-	Latch	   *latch;
-	int64		last_id;
-	int64		published;		/* since server start */
-} EsPublisherShared;
-
 char	   *es_guc_database = NULL;
 /*
  * 20 ms by default: each publisher transaction has a fixed CPU cost, which a
@@ -64,10 +61,9 @@ char	   *es_guc_database = NULL;
  */
 static int	es_guc_publisher_delay = 20;
 
-static EsPublisherShared *es_shared = NULL;
-
-/* -1 unknown, 0 commit mode, 1 worker mode; fixed for a backend's database */
-static int	serves_this_db = -1;
+/* The publisher's own slot (launcher.c), and its database's name for the log. */
+static EsPublisherSlot *my_pub = NULL;
+static char my_dbname[NAMEDATALEN] = "?";
 
 /* The position, creating the row on first use (the install script leaves it out). */
 static EsPlan position_plan = {
@@ -76,8 +72,8 @@ static EsPlan position_plan = {
 };
 
 static EsPlan position_init_plan = {
-	"INSERT INTO elfsofa.event_publisher DEFAULT VALUES ON CONFLICT DO NOTHING",
-	0, {InvalidOid}
+	"INSERT INTO elfsofa.event_publisher (last_id) VALUES ($1) ON CONFLICT DO NOTHING",
+	1, {INT8OID}
 };
 
 static EsPlan advance_plan = {
@@ -85,44 +81,27 @@ static EsPlan advance_plan = {
 	2, {INT8OID, INT8OID}
 };
 
-/* Asks for the publisher's shared memory (src/hooks.c, when preloaded). */
-void
-es_publisher_shmem_request(void)
-{
-	RequestAddinShmemSpace(MAXALIGN(sizeof(EsPublisherShared)));
-}
-
-/* Creates (or attaches to) the publisher's shared state (src/hooks.c). */
-void
-es_publisher_shmem_startup(void)
-{
-	bool		found;
-
-	LWLockAcquire(AddinShmemInitLock, LW_EXCLUSIVE);
-	es_shared = ShmemInitStruct("elfsofa publisher", sizeof(EsPublisherShared), &found);
-	if (!found)
-	{
-		memset(es_shared, 0, sizeof(EsPublisherShared));
-		SpinLockInit(&es_shared->mutex);
-	}
-	LWLockRelease(AddinShmemInitLock);
-}
-
-/* Settings, shared memory and the worker registration; the worker only with the preload. */
+/* Settings, and the launcher (only with the preload). */
 void
 es_publisher_init(void)
 {
-	BackgroundWorker worker;
-
 	DefineCustomStringVariable("elfsofa.database",
-							   "Database whose events the background publisher NOTIFYs.",
-							   "Needs elfsofa in shared_preload_libraries; empty disables the worker. "
-							   "Other databases NOTIFY from the writing transaction at commit.",
+							   "Databases whose events a background publisher NOTIFYs: * for every one where elfsofa is installed, a name for that one only, empty for none.",
+							   "Needs elfsofa in shared_preload_libraries.  A database with no publisher "
+							   "NOTIFYs from the writing transaction at commit.",
 							   &es_guc_database,
-							   "postgres",
+							   "*",
 							   PGC_POSTMASTER,
 							   0,
 							   NULL, NULL, NULL);
+	DefineCustomBoolVariable("elfsofa.publisher",
+							 "Whether a background publisher serves this database (ALTER DATABASE ... SET elfsofa.publisher = off keeps it in commit mode).",
+							 NULL,
+							 &es_guc_publisher,
+							 true,
+							 PGC_SUSET,
+							 0,
+							 NULL, NULL, NULL);
 	DefineCustomIntVariable("elfsofa.publisher_delay",
 							"Milliseconds the publisher waits after sending a batch, so that more commits share the next one (0 to 100).",
 							"Adds at most this much latency; saves a transaction per commit under load.",
@@ -131,64 +110,80 @@ es_publisher_init(void)
 							PGC_SIGHUP,
 							GUC_UNIT_MS,
 							NULL, NULL, NULL);
-	if (!process_shared_preload_libraries_in_progress)
-		return;
-
-	if (es_guc_database == NULL || es_guc_database[0] == '\0')
-		return;
-	memset(&worker, 0, sizeof(worker));
-	worker.bgw_flags = BGWORKER_SHMEM_ACCESS | BGWORKER_BACKEND_DATABASE_CONNECTION;
-	worker.bgw_start_time = BgWorkerStart_RecoveryFinished;
-	worker.bgw_restart_time = 5;
-	snprintf(worker.bgw_library_name, BGW_MAXLEN, "elfsofa");
-	snprintf(worker.bgw_function_name, BGW_MAXLEN, "es_publisher_main");
-	snprintf(worker.bgw_name, BGW_MAXLEN, "elfsofa event publisher");
-	snprintf(worker.bgw_type, BGW_MAXLEN, "elfsofa event publisher");
-	RegisterBackgroundWorker(&worker);
-}
-
-/* Whether this backend's events are NOTIFYed by the worker (else at commit); needs a transaction. */
-bool
-es_publisher_serves_this_database(void)
-{
-	if (serves_this_db < 0)
-	{
-		char	   *name;
-
-		if (es_shared == NULL || es_guc_database == NULL || es_guc_database[0] == '\0')
-			serves_this_db = 0;
-		else
-		{
-			name = get_database_name(MyDatabaseId);
-			serves_this_db = (name != NULL && strcmp(name, es_guc_database) == 0) ? 1 : 0;
-		}
-	}
-	return serves_this_db == 1;
+	if (process_shared_preload_libraries_in_progress &&
+		es_guc_database != NULL && es_guc_database[0] != '\0')
+		es_launcher_register();
 }
 
 /* Called at commit of a transaction that wrote events: no catalog access, no errors. */
 void
 es_publisher_wake(void)
 {
+	EsPublisherSlot *slot;
 	Latch	   *latch;
 
-	if (serves_this_db != 1 || es_shared == NULL)
+	/* (also asks for a publisher when none runs) */
+	if (!es_publisher_serves_this_database())
 		return;
-	SpinLockAcquire(&es_shared->mutex);
-	latch = es_shared->latch;
-	SpinLockRelease(&es_shared->mutex);
+	slot = es_publisher_my_slot(false);
+	latch = slot ? *((Latch *volatile *) &slot->latch) : NULL;
 	if (latch)
 		SetLatch(latch);
 }
 
-/* On exit, writers must stop setting our latch. */
+/* On exit, writers must stop setting our latch; unless it said why, the launcher starts another. */
 static void
 es_publisher_detach(int code, Datum arg)
 {
-	SpinLockAcquire(&es_shared->mutex);
-	es_shared->latch = NULL;
-	es_shared->pid = 0;
-	SpinLockRelease(&es_shared->mutex);
+	int			state = *((volatile int *) &my_pub->state);
+
+	my_pub->latch = NULL;
+	my_pub->pid = 0;
+	es_publisher_slot_set(my_pub, (state == ES_PUB_RUNNING || state == ES_PUB_STARTING) ? ES_PUB_WANTED : state);
+}
+
+/* Leaves for good: the database has no elfsofa, or elfsofa.publisher is off there. */
+static void
+es_publisher_leave(int state)
+{
+	es_publisher_slot_set(my_pub, state);
+	elog(LOG, "elfsofa event publisher for database \"%s\" stops: %s",
+		 my_dbname,
+		 state == ES_PUB_ABSENT ? "elfsofa is not installed there" : "elfsofa.publisher is off there");
+	proc_exit(0);
+}
+
+/*
+ * Before serving: the position, created below the watermark when there is
+ * none.  Returns false when elfsofa is not installed.
+ */
+static bool
+es_publisher_prepare(void)
+{
+	bool		installed;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	SPI_connect();
+	PushActiveSnapshot(GetTransactionSnapshot());
+	if (get_database_name(MyDatabaseId))
+		strlcpy(my_dbname, get_database_name(MyDatabaseId), sizeof(my_dbname));
+	installed = OidIsValid(get_namespace_oid("elfsofa", true)) &&
+		OidIsValid(get_relname_relid("event_publisher", get_namespace_oid("elfsofa", true)));
+	if (installed)
+	{
+		es_exec(&position_plan, NULL, NULL, true, 1);
+		if (SPI_processed == 0)
+		{
+			Datum		start = Int64GetDatum(es_events_watermark() - 1);
+
+			es_exec(&position_init_plan, &start, NULL, false, 0);
+		}
+	}
+	SPI_finish();
+	PopActiveSnapshot();
+	CommitTransactionCommand();
+	return installed;
 }
 
 /*
@@ -221,13 +216,10 @@ es_publish_batch(bool *blocked, bool *no_extension)
 	{
 		es_exec(&position_plan, NULL, NULL, true, 1);
 		if (SPI_processed == 0)
-		{
-			es_exec(&position_init_plan, NULL, NULL, false, 0);
-			last_id = 0;
-		}
+			*no_extension = true;	/* (a restore's TRUNCATE?) prepare it again */
 		else
-			last_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 		{
+			last_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 			n = es_fetch_events(last_id, ES_PUBLISH_BATCH);
 			events = SPI_tuptable;	/* kept until SPI_finish */
 
@@ -245,7 +237,7 @@ es_publish_batch(bool *blocked, bool *no_extension)
 				Jsonb	   *data = DatumGetJsonbP(SPI_getbinval(tup, desc, 4, &isnull));
 
 				Async_Notify(ES_EVENTS_CHANNEL,
-							 es_event_payload(id, topic, key, es_jsonb_text(data)));
+							 es_event_payload(id, topic, key, es_guc_notify_data ? es_jsonb_text(data) : NULL));
 				es_queue_notifications(id, topic, key, data);
 				last_id = id;
 			}
@@ -258,10 +250,8 @@ es_publish_batch(bool *blocked, bool *no_extension)
 				values[0] = Int64GetDatum(last_id);
 				values[1] = Int64GetDatum(n);
 				es_exec(&advance_plan, values, NULL, false, 0);
-				SpinLockAcquire(&es_shared->mutex);
-				es_shared->last_id = last_id;
-				es_shared->published += n;
-				SpinLockRelease(&es_shared->mutex);
+				my_pub->last_id = last_id;
+				my_pub->published += n;
 			}
 		}
 	}
@@ -285,26 +275,35 @@ es_publisher_main(Datum arg)
 {
 	sigjmp_buf	local_sigjmp_buf;
 	volatile long timeout = 0;
+	Oid			db = DatumGetObjectId(arg);
 
 	pqsignal(SIGHUP, SignalHandlerForConfigReload);
 	pqsignal(SIGTERM, die);
 	BackgroundWorkerUnblockSignals();
-	BackgroundWorkerInitializeConnection(es_guc_database, NULL, 0);
+	my_pub = es_publisher_slot_of(db);
+	if (my_pub == NULL)
+		proc_exit(0);
+	my_pub->pid = MyProcPid;
+	on_shmem_exit(es_publisher_detach, (Datum) 0);
+	BackgroundWorkerInitializeConnectionByOid(db, InvalidOid, 0);
 	pgstat_report_appname("elfsofa event publisher");
-	serves_this_db = 1;
 	/*
 	 * Its position need not survive a crash the instant it commits: after a
 	 * crash it re-sends at most the last few batches (subscribers dedupe by
 	 * id), and not waiting for the WAL flush keeps it off the disk's queue.
 	 */
 	SetConfigOption("synchronous_commit", "off", PGC_SUSET, PGC_S_OVERRIDE);
+	if (!es_publisher_prepare())
+		es_publisher_leave(ES_PUB_ABSENT);
+	/* (elfsofa.publisher as ALTER DATABASE ... SET left it) */
+	if (!es_guc_publisher)
+		es_publisher_leave(ES_PUB_DISABLED);
 
-	SpinLockAcquire(&es_shared->mutex);
-	es_shared->latch = MyLatch;
-	es_shared->pid = MyProcPid;
-	SpinLockRelease(&es_shared->mutex);
-	on_shmem_exit(es_publisher_detach, (Datum) 0);
-	elog(LOG, "elfsofa event publisher started for database \"%s\"", es_guc_database);
+	my_pub->latch = MyLatch;
+	my_pub->last_id = 0;
+	my_pub->published = 0;
+	es_publisher_slot_set(my_pub, ES_PUB_RUNNING);
+	elog(LOG, "elfsofa event publisher started for database \"%s\"", my_dbname);
 
 	/* An ordinary error (say, the extension being dropped meanwhile) is logged and retried. */
 	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
@@ -338,11 +337,13 @@ es_publisher_main(Datum arg)
 			ProcessConfigFile(PGC_SIGHUP);
 		}
 		n = es_publish_batch(&blocked, &no_extension);
+		if (no_extension && !es_publisher_prepare())
+			es_publisher_leave(ES_PUB_ABSENT);
 		/* Let a busy shop's commits gather: one transaction sends many NOTIFYs. */
 		if (n > 0 && n < ES_PUBLISH_BATCH && es_guc_publisher_delay > 0)
 			pg_usleep(es_guc_publisher_delay * 1000L);
 		if (no_extension)
-			timeout = 5000;
+			timeout = 0;
 		else if (n == ES_PUBLISH_BATCH)
 			timeout = 0;		/* more may be waiting */
 		else if (blocked)
@@ -352,34 +353,60 @@ es_publisher_main(Datum arg)
 	}
 }
 
+/* Names of EsPublisherState, as publisher_status() shows them. */
+const char *
+es_publisher_state_name(int state)
+{
+	switch (state)
+	{
+		case ES_PUB_WANTED:
+			return "wanted";
+		case ES_PUB_STARTING:
+			return "starting";
+		case ES_PUB_RUNNING:
+			return "running";
+		case ES_PUB_ABSENT:
+			return "absent";
+		case ES_PUB_DISABLED:
+			return "disabled";
+		case ES_PUB_STOPPED:
+			return "stopped";
+		case ES_PUB_NO_WORKER:
+			return "no_worker";
+		default:
+			return "none";
+	}
+}
+
 /* SQL: elfsofa.publisher_status(), for operators and tests. */
 Datum
 es_publisher_status(PG_FUNCTION_ARGS)
 {
 	StringInfoData buf;
 	bool		worker = es_publisher_serves_this_database();
-	pid_t		pid = 0;
-	int64		last_id = 0;
-	int64		published = 0;
+	EsPublisherSlot *slot = es_publisher_my_slot(false);
+	pid_t		pid = slot ? slot->pid : 0;
+	int64		last_id = slot ? slot->last_id : 0;
+	int64		published = slot ? slot->published : 0;
+	char	   *dbname = get_database_name(MyDatabaseId);
 
-	if (es_shared)
-	{
-		SpinLockAcquire(&es_shared->mutex);
-		pid = es_shared->pid;
-		last_id = es_shared->last_id;
-		published = es_shared->published;
-		SpinLockRelease(&es_shared->mutex);
-	}
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"mode\": \"%s\", \"database\": ", worker ? "worker" : "commit");
-	if (es_guc_database && es_guc_database[0] && es_shared)
-		es_json_quote(&buf, es_guc_database);
+	appendStringInfo(&buf, "{\"mode\": \"%s\", \"publisher\": \"%s\", \"database\": ",
+					 worker ? "worker" : "commit", es_publisher_state_name(es_publisher_state()));
+	if (dbname)
+		es_json_quote(&buf, dbname);
 	else
 		appendStringInfoString(&buf, "null");
 	if (worker && pid != 0)
-		appendStringInfo(&buf, ", \"worker_pid\": %d, \"last_id\": " INT64_FORMAT ", \"published\": " INT64_FORMAT "}",
+		appendStringInfo(&buf, ", \"worker_pid\": %d, \"last_id\": " INT64_FORMAT ", \"published\": " INT64_FORMAT,
 						 (int) pid, last_id, published);
 	else
-		appendStringInfoString(&buf, ", \"worker_pid\": null, \"last_id\": null, \"published\": null}");
+		appendStringInfoString(&buf, ", \"worker_pid\": null, \"last_id\": null, \"published\": null");
+	/* how events_since decides what is final: see watermark.c */
+	if (es_watermark_precise())
+		appendStringInfo(&buf, ", \"watermark\": \"precise\", \"final_below\": " INT64_FORMAT "}",
+						 es_events_watermark());
+	else
+		appendStringInfoString(&buf, ", \"watermark\": \"xid\", \"final_below\": null}");
 	PG_RETURN_DATUM(DirectFunctionCall1(jsonb_in, CStringGetDatum(buf.data)));
 }

@@ -11,6 +11,9 @@
  */
 #include "ops/ops.h"
 
+#include "events/events.h"
+#include "miscadmin.h"
+
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
 #include "lib/stringinfo.h"
@@ -560,6 +563,33 @@ shop_metrics(Report *r)
 			metric(r, "elfsofa_carts_open", NULL, NULL, col_num(i, 2));
 }
 
+/*
+ * The event publisher of this database (src/events/launcher.c): warn when it
+ * cannot get a background worker, so events are NOTIFYed at commit.
+ */
+static void
+check_publisher(Report *r)
+{
+	int			state = es_publisher_state();
+
+	if (!es_publisher_available())
+		add_check(r, "event_publisher", CHECK_SKIPPED,
+				  "no background publisher (elfsofa not in shared_preload_libraries, or elfsofa.database is empty): writers NOTIFY at commit");
+	else if (state == ES_PUB_NO_WORKER)
+		add_check(r, "event_publisher", CHECK_WARN,
+				  psprintf("no background worker left for this database's publisher (max_worker_processes = %d): writers NOTIFY at commit",
+						   max_worker_processes));
+	else if (state == ES_PUB_STOPPED)
+		add_check(r, "event_publisher", CHECK_WARN, "the publisher could not start (see the server log): writers NOTIFY at commit");
+	else if (state == ES_PUB_RUNNING)
+		add_check(r, "event_publisher", CHECK_OK, "a background publisher NOTIFYs this database's events");
+	else if (!es_guc_publisher || state == ES_PUB_DISABLED)
+		add_check(r, "event_publisher", CHECK_OK, "elfsofa.publisher is off here: writers NOTIFY at commit");
+	else
+		add_check(r, "event_publisher", CHECK_OK,
+				  psprintf("publisher %s: writers NOTIFY at commit until it runs", es_publisher_state_name(state)));
+}
+
 /* Runs every check; r's buffers must live in the caller's context. */
 static void
 collect(Report *r)
@@ -574,6 +604,7 @@ collect(Report *r)
 	check_partitions(r);
 	check_archiving(r);
 	check_event_consumers(r);
+	check_publisher(r);
 	check_dead_letters(r);
 	check_cron(r);
 	check_low_stock(r);

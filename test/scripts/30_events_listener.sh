@@ -2,8 +2,9 @@
 # elfsofa-listen under fire: four writers commit (and roll back) events with
 # overlapping transactions while the listener is stopped and restarted, and
 # its connection is killed; it must print every committed event exactly once.
-# Runs twice: in database postgres (elfsofa.database: the background worker
-# NOTIFYs) and in a second database (the writers NOTIFY at commit).
+# Runs twice: in database postgres (the background publisher NOTIFYs) and in
+# a second database kept in commit mode (elfsofa.publisher = off there: the
+# writers NOTIFY at commit).
 source "$(dirname "$0")/../tap.sh"
 LISTEN=$ES_BINDIR/elfsofa-listen
 OUT=$ES_TMP/listener
@@ -13,9 +14,13 @@ tap_ok "$([ -x "$LISTEN" ]; echo $?)" "elfsofa-listen is installed next to the s
 
 q -c "DROP DATABASE IF EXISTS elfsofa_listen_commit" -c "CREATE DATABASE elfsofa_listen_commit" >/dev/null
 q -d postgres -c "CREATE EXTENSION IF NOT EXISTS elfsofa" >/dev/null
-q -d elfsofa_listen_commit -c "CREATE EXTENSION elfsofa" >/dev/null
+q -d elfsofa_listen_commit -c "CREATE EXTENSION elfsofa" -c "ALTER DATABASE elfsofa_listen_commit SET elfsofa.publisher = off" >/dev/null
+for _ in $(seq 1 50); do   # (started by the launcher once CREATE EXTENSION committed)
+    [ "$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'mode'")" = worker ] && break
+    sleep 0.1
+done
 tap_is "$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'mode'")" worker "database postgres is served by the background publisher"
-tap_is "$(q -d elfsofa_listen_commit -c "SELECT elfsofa.publisher_status()->>'mode'")" commit "another database NOTIFYs at commit"
+tap_is "$(q -d elfsofa_listen_commit -c "SELECT elfsofa.publisher_status()->>'mode'")" commit "a database with elfsofa.publisher = off NOTIFYs at commit"
 
 # writer <db> <n>: 300 transactions; every 7th rolls back, every 5th stays open a while
 writer() {
@@ -113,6 +118,25 @@ if [ "$(q -d postgres -c "SELECT to_regproc('elfsofa.process_order') IS NOT NULL
     done
     tap_is "$n" 1 "worker: the publisher queued the order confirmation of order $oid"
 fi
+
+# A forged NOTIFY (anyone may NOTIFY the channel) announcing a huge id makes a
+# commit-mode listener poll every 5 ms only for a moment, not until restart.
+# Its catch-up queries are counted in the server log (log_statement for its
+# session only), in a window that starts 3 s after the forgery.
+q -d elfsofa_listen_commit -c "SELECT 1" >/dev/null
+PGDATABASE=elfsofa_listen_commit PGOPTIONS="-c log_statement=all" PGAPPNAME=elfsofa-listen-forged \
+    "$LISTEN" >"$OUT/forged.out" 2>"$OUT/forged.err" &
+fpid=$!
+sleep 1
+lbackend=$(q -d elfsofa_listen_commit -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'elfsofa-listen-forged'")
+q -d elfsofa_listen_commit -c "NOTIFY elfsofa_events, '{\"id\": 999999999999, \"topic\": \"forged\", \"key\": null}'" >/dev/null
+sleep 3
+before=$(grep -c "\[$lbackend\] .*execute elfsofa_listen_since" "$ES_TMP/log/server.log")
+sleep 3
+after=$(grep -c "\[$lbackend\] .*execute elfsofa_listen_since" "$ES_TMP/log/server.log")
+kill -TERM $fpid; wait $fpid
+tap_ok "$([ -n "$lbackend" ] && [ $((after - before)) -lt 60 ]; echo $?)" \
+    "commit mode: after a forged NOTIFY the listener is back to idle polling ($((after - before)) catch-ups in 3 s; 5 ms polling would be ~600)"
 
 q -c "DROP DATABASE elfsofa_listen_commit" >/dev/null
 tap_done

@@ -1,15 +1,34 @@
 #!/usr/bin/env bash
 # The background publisher (database postgres = elfsofa.database): a plain
 # LISTEN session receives every committed event once, in id order, with the
-# contract's payload; nothing for rolled-back work; the short form for an event
+# contract's payload (no data by default; with elfsofa.notify_data, the data); nothing for rolled-back work; the short form for an event
 # too big for NOTIFY; and when the worker is terminated mid-stream, the
 # postmaster restarts it and it resumes from its stored position.
 source "$(dirname "$0")/../tap.sh"
 OUT=$ES_TMP/publisher
 mkdir -p "$OUT"
 q -d postgres -c "CREATE EXTENSION IF NOT EXISTS elfsofa" >/dev/null
-pid0=$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'worker_pid'")
+for _ in $(seq 1 50); do   # (the launcher starts it once CREATE EXTENSION committed)
+    pid0=$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'worker_pid'")
+    [ -n "$pid0" ] && break
+    sleep 0.1
+done
 tap_ok "$([ -n "$pid0" ]; echo $?)" "the publisher runs (pid $pid0)"
+
+# By default a payload names the event only: anyone who can connect may LISTEN.
+( echo "LISTEN elfsofa_events;"; sleep 2; echo "SELECT 1;" ) | psql -X -q -d postgres >"$OUT/listen-default.out" 2>&1 &
+lpid=$!
+sleep 0.5
+id=$(q -d postgres -c "SELECT elfsofa.emit_event('publisher.test', 'private', '{\"customer_id\": \"c-1\", \"total\": 990}')")
+wait $lpid
+tap_is "$(grep -o 'with payload ".*" received' "$OUT/listen-default.out" | sed 's/^with payload "//; s/" received$//')" \
+    "{\"id\": $id, \"topic\": \"publisher.test\", \"key\": \"private\"}" \
+    "by default the payload is {id, topic, key}: no data for anyone who can LISTEN"
+
+# The rest runs with elfsofa.notify_data on (the data rides along when it fits).
+q -d postgres -c "ALTER SYSTEM SET elfsofa.notify_data = on" -c "SELECT pg_reload_conf()" >/dev/null
+trap 'q -d postgres -c "ALTER SYSTEM RESET elfsofa.notify_data" -c "SELECT pg_reload_conf()" >/dev/null' EXIT
+sleep 0.5
 start=$(q -d postgres -c "SELECT coalesce(max(id), 0) FROM elfsofa.events")
 
 # a LISTEN session that prints what it received after 12 s
@@ -79,26 +98,32 @@ for line in open(sys.argv[1]):
     "$(q -d postgres -c "SELECT '{\"id\": ' || id || ', \"topic\": \"publisher.test\", \"key\": ' || to_json(key)::text || ', \"data\": ' || data::text || '}' FROM elfsofa.events WHERE id > $start AND key LIKE 'tricky%'")" \
     "the payload's key and data are the text to_json and jsonb_out give, escapes and all"
 
-# The horizon: a transaction of this database that holds an xid holds events back
-# (it could still commit a smaller id); one of another database does not.
-hold() {   # hold <db>: a transaction with an xid, open for 3 s
-    psql -X -q -d "$1" -c "BEGIN" -c "SELECT pg_current_xact_id()" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
+# The watermark: only a transaction that took a smaller event id holds events
+# back (it could still commit it); one that merely holds an xid does not, in
+# this database or another.
+hold() {   # hold <db> <sql>: a transaction that ran <sql>, open for 3 s
+    psql -X -q -d "$1" -c "BEGIN" -c "$2" -c "SELECT pg_sleep(3)" -c "COMMIT" >/dev/null &
     HOLD=$!
     sleep 0.5
 }
 since_count() { q -d postgres -c "SELECT count(*) FROM elfsofa.events_since($1)"; }
 q -c "DROP DATABASE IF EXISTS elfsofa_other" -c "CREATE DATABASE elfsofa_other" >/dev/null
 base=$(q -d postgres -c "SELECT max(id) FROM elfsofa.events")
-hold elfsofa_other
+hold elfsofa_other "SELECT pg_current_xact_id()"
 emit "SELECT elfsofa.emit_event('publisher.test', 'other-db')"
 tap_is "$(since_count "$base")" 1 "a transaction open in another database does not hold events back"
 wait $HOLD
 base=$(q -d postgres -c "SELECT max(id) FROM elfsofa.events")
-hold postgres
-emit "SELECT elfsofa.emit_event('publisher.test', 'same-db')"
-tap_is "$(since_count "$base")" 0 "a transaction open in this database holds later events back"
+hold postgres "SELECT pg_current_xact_id()"
+emit "SELECT elfsofa.emit_event('publisher.test', 'same-db-xid')"
+tap_is "$(since_count "$base")" 1 "a transaction of this database with an xid but no event id does not hold events back"
 wait $HOLD
-tap_is "$(since_count "$base")" 1 "... and releases them when it ends"
+base=$(q -d postgres -c "SELECT max(id) FROM elfsofa.events")
+hold postgres "SELECT elfsofa.emit_event('publisher.test', 'same-db-held')"
+emit "SELECT elfsofa.emit_event('publisher.test', 'same-db')"
+tap_is "$(since_count "$base")" 0 "a transaction holding a smaller event id holds later events back"
+wait $HOLD
+tap_is "$(since_count "$base")" 2 "... and releases them, in order, when it ends"
 q -c "DROP DATABASE elfsofa_other" >/dev/null
 
 # The worker reports its table statistics: the notification rows it queues count
