@@ -9,7 +9,7 @@
 #     quiet and then with an unrelated transaction (BEGIN; INSERT into another table)
 #     left idle for the whole run, in the same bench run; ratio idle/quiet.
 #     --timing reads created_at, so it takes every event through events_since.
-#  3. catch-up: elfsofa-listen reading 200,000 backlog events through events_since.
+#  3. catch-up: elfsofa-listen reading 100,000 backlog events (EVENTS_BACKLOG) through events_since.
 # Uses process_order when the orders area has landed, else a stand-in order transaction.
 # About 100 s with the default BENCH_SECONDS=10 (EVENTS_ROUNDS=2).
 set -u
@@ -139,8 +139,8 @@ echo "-- 1. throughput, 8 clients, ${SECS}s per run, mean of $ROUNDS rounds (elf
 # run costs ~40-100 us per order in whichever mode drew it); each run is followed by
 # a VACUUM ANALYZE of what it wrote, whose CPU is reported per order on its own.
 psql -X -q -c "ALTER SYSTEM SET autovacuum = off" -c "SELECT pg_reload_conf()" >/dev/null
-PGOPTIONS='-c elfsofa.emit_events=off' pgbench -n -c 8 -j 2 -T 5 $(script $DB) $DB >/dev/null 2>&1
-pgbench -n -c 8 -j 2 -T 5 $(script $DB) $DB >/dev/null 2>&1
+PGOPTIONS='-c elfsofa.emit_events=off' pgbench -n -c 8 -j 2 -T 3 $(script $DB) $DB >/dev/null 2>&1
+pgbench -n -c 8 -j 2 -T 3 $(script $DB) $DB >/dev/null 2>&1
 psql -X -q -d $DB -c "VACUUM ANALYZE" >/dev/null
 T_OFF=0; T_ON=0; C_OFF=0; C_ON=0; M_OFF=0; M_ON=0
 run_off() {
@@ -163,6 +163,7 @@ printf '%-34s %6d tps  %5d us CPU/tx  vacuum %3d  ratio tps %.2f, CPU %.2f, CPU 
     "events on ($MODE mode)" $((T_ON / ROUNDS)) $((C_ON / ROUNDS)) $((M_ON / ROUNDS)) \
     "$(echo "$T_ON / $T_OFF" | bc -l)" "$(echo "$C_OFF / $C_ON" | bc -l)" "$(echo "($C_OFF + $M_OFF) / ($C_ON + $M_ON)" | bc -l)"
 
+echo "   (section 1: $(($(date +%s) - T_START)) s since the start)"
 echo "-- 2. commit -> subscriber latency at 500 tx/s (${SECS}s, 4 clients), quiet and with an unrelated transaction idle"
 IDLE_IN=$OUT/events_idle.in
 # latency <label>: one pgbench run with a --timing listener; sets P50, P99, MAX, N
@@ -195,7 +196,8 @@ idle_start() {   # BEGIN; INSERT; and then nothing, in a session of its own
 idle_end() {
     IDLE_STATE=$(psql -X -A -t -d $DB -c "SELECT string_agg(state, ',') FROM pg_stat_activity WHERE query LIKE 'INSERT INTO public.bench_other%'")
     IDLE_SEEN=$(wc -l <"$OUT/events_latency_idle.jsonl")
-    echo "COMMIT;" >&$IDLE_FD; exec {IDLE_FD}>&-
+    # (\q: processes started since hold the fifo open too, so psql would not see its end)
+    printf 'COMMIT;\n\\q\n' >&$IDLE_FD; exec {IDLE_FD}>&-
     wait $IDLE_PID 2>/dev/null
 }
 L_FROM=$(psql -X -A -t -d $DB -c "SELECT coalesce(max(id), 0) FROM elfsofa.events")
@@ -208,10 +210,12 @@ echo "   (the idle transaction was '$IDLE_STATE' at the end of the run; the list
 printf 'idle / quiet: p50 %.2fx, p99 %.2fx (target: p99 within 2x of quiet and < 50 ms)\n' \
     "$(echo "$P50 / $Q50" | bc -l)" "$(echo "$P99 / $Q99" | bc -l)"
 
-echo "-- 3. catch-up through events_since (elfsofa-listen, batches of 5000)"
+echo "   (section 2: $(($(date +%s) - T_START)) s since the start)"
+BACKLOG=${EVENTS_BACKLOG:-100000}
+echo "-- 3. catch-up of $BACKLOG events through events_since (elfsofa-listen, batches of 5000)"
 psql -X -q -d $DB -c "TRUNCATE elfsofa.events" \
     -c "SET elfsofa.emit_events = off" \
-    -c "INSERT INTO elfsofa.events (topic, key, data) SELECT 'bench.backlog', g::text, jsonb_build_object('order_id', g, 'total', 1780.00, 'items', 2) FROM generate_series(1, 200000) g" \
+    -c "INSERT INTO elfsofa.events (topic, key, data) SELECT 'bench.backlog', g::text, jsonb_build_object('order_id', g, 'total', 1780.00, 'items', 2) FROM generate_series(1, $BACKLOG) g" \
     -c "VACUUM ANALYZE elfsofa.events"
 last=$(psql -X -A -t -d $DB -c "SELECT max(id) FROM elfsofa.events")
 first=$(psql -X -A -t -d $DB -c "SELECT min(id) - 1 FROM elfsofa.events")
@@ -229,4 +233,4 @@ psql -X -q -d $DB -c "DO \$\$ DECLARE a bigint := $first; b bigint; BEGIN LOOP S
 t1=$(date +%s.%N)
 printf 'events_since in SQL (batches of 10000): %.0f events/s\n' "$(echo "$n / ($t1 - $t0)" | bc -l)"
 rm -f "$OUT/events_catchup.state"
-echo "events bench: $(($(date +%s) - T_START)) s"
+echo "events bench: $(($(date +%s) - T_START)) s (and a server restart)"
