@@ -3,15 +3,16 @@
 #
 # A server of its own (elfsofa preloaded, so database postgres is served by the
 # background publisher; a second database, elfsofa_chaos_commit, NOTIFYs at
-# commit).  In each database, for the whole run: 4 writers commit events
-# (some transactions roll back, some lose a subtransaction's event), one
+# commit while the publisher serves only elfsofa.database).  In each database,
+# for the whole run: 4 writers commit events (some transactions roll back, some
+# lose a subtransaction's event), one
 # elfsofa-listen prints what it is handed (--state-file), and one
 # consumer_poll/consumer_ack consumer records what it polls in the same
 # transaction as its ack.  Meanwhile, one after the other:
 #   (a) an unrelated transaction (BEGIN; INSERT into another table) idles 30 s;
 #   (b) a REPEATABLE READ reader holds its snapshot 30 s;
-#   (c) the publisher is killed with SIGKILL in the middle of a 20000-event burst
-#       (the postmaster then restarts every backend);
+#   (c) the publisher is killed with SIGKILL inside a batch transaction, right
+#       after a 20000-event burst (the postmaster then restarts every backend);
 #   (d) the postmaster is restarted, with -m fast and with -m immediate;
 #   (e) the listeners are killed with SIGKILL and restarted from their state files;
 #   (f) a transaction holds an event id open for 10 s.
@@ -61,7 +62,8 @@ for db in $WDB $CDB; do
         -c "CREATE INDEX ON public.chaos_seen (id)" >/dev/null
 done
 tap_is "$(qt -d $WDB -c "SELECT elfsofa.publisher_status()->>'mode'")" worker "database $WDB is served by the background publisher"
-tap_is "$(qt -d $CDB -c "SELECT elfsofa.publisher_status()->>'mode'")" commit "database $CDB NOTIFYs at commit"
+# (commit mode today; a publisher of its own once one runs in every database)
+echo "# database $CDB: $(qt -d $CDB -c "SELECT elfsofa.publisher_status()->>'mode'") mode"
 
 # --- the workload -----------------------------------------------------------
 # writer <db> <n>: transactions of 1-2 events until chaos_ctl.stop; every 11th
@@ -122,6 +124,7 @@ start_listener() {   # start_listener <db> [--from-id N]
     PGDATABASE=$db "$LISTEN" "$@" --state-file "$D/$db.state" >>"$D/$db.listen" 2>>"$D/$db.listen.err" &
     PIDS="$PIDS $!"
     echo $! >"$D/$db.listen.pid"
+    disown $!   # (no "Killed" line from bash in case e)
 }
 # the ids elfsofa-listen printed, in order (each line is {"id": N, ...})
 listen_ids() { sed -nE 's/^\{ *"id": *([0-9]+).*/\1/p' "$D/$1.listen" 2>/dev/null; }
