@@ -6,8 +6,10 @@
  * never past an id that an in-flight transaction may still commit.  So after
  * a restart or a lost connection it catches up from its last id with no gap,
  * and it prints no id twice (ids only grow; with --state-file the last
- * printed id survives restarts).  LISTEN is issued before every catch-up, so
- * nothing committed in between is missed.
+ * printed id survives restarts, and when stdout is a file it appends to,
+ * the last line there counts too, should it die between the two).  LISTEN
+ * is issued before every catch-up, so nothing committed in between is
+ * missed.
  *
  * Live events: where elfsofa's background publisher sends the NOTIFYs
  * (publisher_status() says "worker"), it sends every committed event once, in
@@ -32,11 +34,13 @@
  * SIGTERM/SIGINT stop it after the batch being printed; its state is saved.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/select.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -108,6 +112,52 @@ load_state(void)
 	if (fscanf(f, "%lld", &v) == 1 && v >= 0)
 		last_id = v;
 	fclose(f);
+}
+
+/*
+ * When stdout is a regular file (elfsofa-listen >>events.jsonl), its last
+ * line is the last event printed: a kill between printing a line and saving
+ * the state file must not print that event again after a restart.  Raises
+ * last_id to the id of the last complete line.
+ */
+static void
+resume_after_output(void)
+{
+	struct stat st;
+	char		buf[65536];
+	off_t		from;
+	ssize_t		n;
+	char	   *end;
+	char	   *line;
+	int			fd;
+
+	if (fstat(STDOUT_FILENO, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size == 0)
+		return;
+	from = st.st_size > (off_t) sizeof(buf) - 1 ? st.st_size - (off_t) sizeof(buf) + 1 : 0;
+	/* (>> opens it write-only: read it through a descriptor of our own) */
+	fd = open("/proc/self/fd/1", O_RDONLY);
+	if (fd < 0)
+		return;
+	n = pread(fd, buf, sizeof(buf) - 1, from);
+	close(fd);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	/* a line cut by the kill stays alone on its line (a reader skips it) */
+	if (buf[n - 1] != '\n')
+	{
+		fputc('\n', stdout);
+		fflush(stdout);
+	}
+	/* the last complete line */
+	end = strrchr(buf, '\n');
+	if (end == NULL)
+		return;
+	*end = '\0';
+	line = strrchr(buf, '\n');
+	line = line ? line + 1 : buf;
+	if (strncmp(line, "{\"id\": ", 7) == 0 && atoll(line + 7) > last_id)
+		last_id = atoll(line + 7);
 }
 
 /*
@@ -406,7 +456,11 @@ main(int argc, char **argv)
 			conninfo = argv[i];
 	}
 	if (last_id < 0)
+	{
 		load_state();
+		if (last_id >= 0)
+			resume_after_output();
+	}
 	signal(SIGTERM, on_signal);
 	signal(SIGINT, on_signal);
 	signal(SIGPIPE, SIG_IGN);
