@@ -391,8 +391,9 @@ es_publisher_status(PG_FUNCTION_ARGS)
 	char	   *dbname = get_database_name(MyDatabaseId);
 
 	initStringInfo(&buf);
-	appendStringInfo(&buf, "{\"mode\": \"%s\", \"publisher\": \"%s\", \"database\": ",
-					 worker ? "worker" : "commit", es_publisher_state_name(es_publisher_state()));
+	appendStringInfo(&buf, "{\"mode\": \"%s\", \"publisher\": \"%s\", \"publishers\": %s, \"database\": ",
+					 worker ? "worker" : "commit", es_publisher_state_name(es_publisher_state()),
+					 es_publisher_available() ? "true" : "false");
 	if (dbname)
 		es_json_quote(&buf, dbname);
 	else
