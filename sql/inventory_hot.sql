@@ -36,7 +36,7 @@ SELECT * FROM hot_stock;
 SELECT elfsofa.process_order('{"customer_id": "11111111-1111-1111-1111-111111111111", "items": [{"sku": "ELF-HOT", "quantity": 2}]}');
 :err
 SELECT elfsofa.process_order('{"customer_id": "11111111-1111-1111-1111-111111111111", "items": [{"sku": "ELF-HOT", "quantity": 1}]}',
-                             '[{"sku": "ELF-HOT", "location": "bangkok", "quantity": 1}]');
+                             '[{"sku": "ELF-HOT", "location": "bangkok", "quantity": 1}]') - 'order_number';
 SELECT elfsofa.process_order('{"customer_id": "11111111-1111-1111-1111-111111111111", "items": [{"sku": "ELF-HOT", "quantity": 1}]}',
                              '[{"sku": "ELF-HOT", "location": "main", "quantity": 1}]') - 'order_id' - 'order_number';
 :err
