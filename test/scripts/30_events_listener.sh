@@ -14,7 +14,9 @@ tap_ok "$([ -x "$LISTEN" ]; echo $?)" "elfsofa-listen is installed next to the s
 
 q -c "DROP DATABASE IF EXISTS elfsofa_listen_commit" -c "CREATE DATABASE elfsofa_listen_commit" >/dev/null
 q -d postgres -c "CREATE EXTENSION IF NOT EXISTS elfsofa" >/dev/null
-q -d elfsofa_listen_commit -c "CREATE EXTENSION elfsofa" -c "ALTER DATABASE elfsofa_listen_commit SET elfsofa.publisher = off" >/dev/null
+# (the setting first: CREATE EXTENSION's commit would start a publisher)
+q -c "ALTER DATABASE elfsofa_listen_commit SET elfsofa.publisher = off" >/dev/null
+q -d elfsofa_listen_commit -c "CREATE EXTENSION elfsofa" >/dev/null
 for _ in $(seq 1 50); do   # (started by the launcher once CREATE EXTENSION committed)
     [ "$(q -d postgres -c "SELECT elfsofa.publisher_status()->>'mode'")" = worker ] && break
     sleep 0.1

@@ -52,7 +52,8 @@ tap_is "$(grep 'with payload' "$OUT/listen.out" | grep -vc "from server process 
 tap_is "$(q -d $DB -c "SELECT last_id >= $first + 4 FROM elfsofa.event_publisher")" t "its stored position passed them"
 
 # a database with elfsofa.publisher = off stays in commit mode
-q -d $DB2 -c "CREATE EXTENSION elfsofa" -c "ALTER DATABASE $DB2 SET elfsofa.publisher = off" >/dev/null
+q -c "ALTER DATABASE $DB2 SET elfsofa.publisher = off" >/dev/null
+q -d $DB2 -c "CREATE EXTENSION elfsofa" >/dev/null
 q -d $DB2 -c "SELECT elfsofa.emit_event('launcher.test', 'off')" >/dev/null
 sleep 1
 tap_is "$(status $DB2 mode)" commit "elfsofa.publisher = off keeps a database in commit mode"
