@@ -10,12 +10,28 @@
  * here is moved by a fixed offset at the normal rate, so the waits need no
  * scaling: these versions go straight to the kernel and libfaketime keeps
  * faking only the clock.
+ *
+ * libfaketime also shares a semaphore and a page of shared memory among the
+ * processes it starts, named after the process that made them, for modes
+ * that need a common start (not ours: a fixed offset).  A process that made
+ * them unlinks them at exit while its children still name them; a process
+ * killed with SIGKILL leaves them behind, and a later process given the same
+ * pid cannot make its own: it exits with "sem_open failed and recreation
+ * attempts failed" (a calendar run lost this way, long after the kills of the
+ * chaos and crash suites).  sem_open below refuses libfaketime's names, and
+ * libfaketime then goes on without the shared state, each process on its own
+ * clock with the same offset.
  */
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <semaphore.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <signal.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
 #include <sys/syscall.h>
@@ -140,4 +156,36 @@ sleep(unsigned int seconds)
 	if (nanosleep(&ts, &rem) == 0)
 		return 0;
 	return (unsigned int) rem.tv_sec;
+}
+
+sem_t *
+sem_open(const char *name, int oflag, ...)
+{
+	static sem_t *(*real_sem_open) (const char *, int, ...);
+	mode_t		mode = 0;
+	unsigned int value = 0;
+
+	if (strncmp(name, "/faketime_", strlen("/faketime_")) == 0)
+	{
+		errno = EACCES;
+		return SEM_FAILED;
+	}
+	if (real_sem_open == NULL)
+		real_sem_open = (sem_t *(*) (const char *, int, ...)) dlsym(RTLD_NEXT, "sem_open");
+	if (real_sem_open == NULL)
+	{
+		errno = ENOSYS;
+		return SEM_FAILED;
+	}
+	if (oflag & O_CREAT)
+	{
+		va_list		ap;
+
+		va_start(ap, oflag);
+		mode = va_arg(ap, mode_t);
+		value = va_arg(ap, unsigned int);
+		va_end(ap);
+		return real_sem_open(name, oflag, mode, value);
+	}
+	return real_sem_open(name, oflag);
 }

@@ -166,6 +166,7 @@ es_faketime_prepare() {
     fi
     chmod 755 "$ES_FAKETIME_SHIM_DIR" "$ES_FAKETIME_SHIM_DIR/calendar_waits.so"
     ES_FAKETIME_PRELOAD="$ES_FAKETIME_SHIM_DIR/calendar_waits.so $ES_FAKETIME_LIB"
+    unset FAKETIME_SHARED    # no shared state (see test/calendar_waits.c)
 }
 
 # The libfaketime offset (FAKETIME="+<it>") that puts the clock at $1, a time in
