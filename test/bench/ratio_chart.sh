@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# test/bench/ratio_chart.sh <csv> <svg> <title> — draws the ratio columns of a
-# bench CSV (header: case,..., then columns named <a>_vs_<b>) as a horizontal
-# bar chart in plain SVG: one group of bars per row, one bar per ratio, its
-# value written at its end, and a dashed line at 1.0x (parity).  awk only.
+# test/bench/ratio_chart.sh <csv> <svg> <title> [<what the bars are> [<what 1x means>]] — draws
+# the ratio columns of a bench CSV (header: case,..., then columns named
+# <a>_vs_<b>) as a horizontal bar chart in plain SVG: one group of bars per
+# row, one bar per ratio, its value written at its end, and a dashed line at
+# 1.0x (parity).  Rows without a number in a ratio column draw no bar.  awk only.
 set -u
 csv=$1 svg=$2 title=$3
-awk -F, -v title="$title" '
+what=${4:-"bars: elfsofa's throughput over the other's (CPU, instructions: the other's per order over elfsofa's);"}
+ahead=${5:-"right of the dashed line (1x) elfsofa is ahead"}
+awk -F, -v title="$title" -v what="$what" -v ahead="$ahead" '
 function esc(s) { gsub(/&/, "\\&amp;", s); gsub(/</, "\\&lt;", s); gsub(/>/, "\\&gt;", s); return s }
 NR == 1 {
     for (i = 1; i <= NF; i++) if ($i ~ /_vs_/) { col[++nc] = i; lab = $i; sub(/_vs_/, " vs ", lab); name[nc] = lab }
@@ -24,12 +27,13 @@ END {
     printf "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"%d\" height=\"%d\" font-family=\"sans-serif\" font-size=\"12\">\n", left + width + 80, h
     printf "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n"
     printf "<text x=\"10\" y=\"22\" font-size=\"15\" font-weight=\"bold\">%s</text>\n", esc(title)
-    printf "<text x=\"10\" y=\"40\">bars: elfsofa%ss throughput over the other%ss (CPU, instructions: the other%ss per order over elfsofa%ss);</text>\n", "\047", "\047", "\047", "\047"
-    printf "<text x=\"10\" y=\"56\">right of the dashed line (1x) elfsofa is ahead</text>\n"
+    printf "<text x=\"10\" y=\"40\">%s</text>\n", esc(what)
+    printf "<text x=\"10\" y=\"56\">%s</text>\n", esc(ahead)
     y = top
     for (r = 1; r <= nr; r++) {
         gy = y
         for (k = 1; k <= nc; k++) {
+            if (val[r, k] !~ /^[0-9.]+$/) { y += bar; continue }
             v = val[r, k] + 0; w = v / max * width
             printf "<rect x=\"%d\" y=\"%d\" width=\"%.1f\" height=\"%d\" fill=\"%s\"/>\n", left, y, w, bar - 2, colour[k]
             printf "<text x=\"%.1f\" y=\"%d\">%s</text>\n", left + w + 4, y + bar - 5, esc(val[r, k] "x")
