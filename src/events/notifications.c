@@ -146,6 +146,20 @@ static const char *const nq_cols[NQ_NCOLS] = {
 };
 static EsLeafWriter queue_writer = {"notifications", NQ_NCOLS, nq_cols};
 
+/* Rows collected between es_queue_batch_begin() and es_queue_batch_flush(). */
+typedef struct EsQueueBatch
+{
+	int			n;
+	int			cap;
+	Datum	   *kind;
+	Datum	   *order_id;
+	Datum	   *event_id;
+	Datum	   *customer;
+	Datum	   *data;
+} EsQueueBatch;
+
+static EsQueueBatch *queue_batch = NULL;
+
 /* Closed before commit; forgotten at every end (an error may leave it open). */
 static void
 es_queue_xact_callback(XactEvent event, void *arg)
@@ -160,6 +174,7 @@ es_queue_xact_callback(XactEvent event, void *arg)
 		case XACT_EVENT_ABORT:
 		case XACT_EVENT_PREPARE:
 			es_leaf_forget(&queue_writer);
+			queue_batch = NULL; /* (an error between begin and flush: its memory is gone) */
 			break;
 		default:
 			break;
@@ -257,19 +272,6 @@ es_queue_payload(Jsonb *data, int64 order_id, Datum name, bool name_null)
 	return JsonbValueToJsonb(pushJsonbValue(&st, WJB_END_OBJECT, NULL));
 }
 
-/* Rows collected between es_queue_batch_begin() and es_queue_batch_flush(). */
-typedef struct EsQueueBatch
-{
-	int			n;
-	int			cap;
-	Datum	   *kind;
-	Datum	   *order_id;
-	Datum	   *event_id;
-	Datum	   *customer;
-	Datum	   *data;
-} EsQueueBatch;
-
-static EsQueueBatch *queue_batch = NULL;
 
 /* From now on queue rows are collected (in the current memory context) until the flush. */
 void

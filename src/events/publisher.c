@@ -305,14 +305,21 @@ es_publisher_main(Datum arg)
 	es_publisher_slot_set(my_pub, ES_PUB_RUNNING);
 	elog(LOG, "elfsofa event publisher started for database \"%s\"", my_dbname);
 
-	/* An ordinary error (say, the extension being dropped meanwhile) is logged and retried. */
+	/*
+	 * An ordinary error (say, the extension being dropped meanwhile) is logged
+	 * and retried.  The error context callbacks of the frames the error left
+	 * (SPI's, the parser's) are gone with them: error_context_stack must not
+	 * keep pointing there, or the next message walks dead stack (a loop in
+	 * errfinish that ignores every signal, or a segfault).
+	 */
 	if (sigsetjmp(local_sigjmp_buf, 1) != 0)
 	{
+		error_context_stack = NULL;
 		HOLD_INTERRUPTS();
 		EmitErrorReport();
 		AbortCurrentTransaction();
-		FlushErrorState();
 		MemoryContextSwitchTo(TopMemoryContext);
+		FlushErrorState();
 		RESUME_INTERRUPTS();
 		timeout = 1000;
 	}

@@ -66,14 +66,38 @@ wait_mode $DB worker
 pid=$(status $DB worker_pid)
 tap_ok "$([ -n "$pid" ]; echo $?)" "CREATE EXTENSION again: a publisher serves it again (pid $pid)"
 
+# an error inside the publisher (here its own table's column renamed under
+# it) is logged and retried: once it is put back the publisher publishes again
+# (after a second error too: the error context of the first must not outlive it)
+log=$ES_TMP/log/server.log
+q -d $DB -c "ALTER TABLE elfsofa.event_publisher RENAME COLUMN last_id TO last_id_moved" >/dev/null
+q -d $DB -c "SELECT elfsofa.emit_event('launcher.test', 'while-broken')" >/dev/null
+errs=0
+for _ in $(seq 1 80); do
+    errs=$(grep -c "\[$pid\] .*column \"last_id\" does not exist" "$log")
+    [ "$errs" -ge 3 ] && break
+    sleep 0.1
+done
+tap_ok "$([ "$errs" -ge 3 ]; echo $?)" "the publisher logs the error and retries it ($errs errors logged)"
+timeout 20 psql -X -q -d $DB -c "ALTER TABLE elfsofa.event_publisher RENAME COLUMN last_id_moved TO last_id" >/dev/null
+after=$(q -d $DB -c "SELECT elfsofa.emit_event('launcher.test', 'repaired')" | head -1)
+ok=1
+for _ in $(seq 1 50); do
+    [ "$(q -d $DB -c "SELECT last_id >= ${after:-0} FROM elfsofa.event_publisher")" = t ] && { ok=0; break; }
+    sleep 0.1
+done
+tap_ok $ok "repaired: the same publisher (pid $pid) publishes the next event within 5 s"
+tap_is "$(status $DB worker_pid)/$(grep -c "\[$pid\] .*terminated by signal\|(PID $pid) was terminated" "$log")" "$pid/0" \
+    "... still running, never crashed"
+
 # statements that need the database to themselves are not refused because of it
-tap_ok "$(q -c "ALTER DATABASE $DB RENAME TO ${DB}_renamed" >"$OUT/rename.out" 2>&1; echo $?)" \
+tap_ok "$(timeout 30 psql -X -q -At -v ON_ERROR_STOP=1 -c "ALTER DATABASE $DB RENAME TO ${DB}_renamed" >"$OUT/rename.out" 2>&1; echo $?)" \
     "ALTER DATABASE ... RENAME succeeds while its publisher runs $(head -c 200 "$OUT/rename.out")"
 q -d ${DB}_renamed -c "SELECT elfsofa.emit_event('launcher.test', 'after-rename')" >/dev/null
 wait_mode ${DB}_renamed worker
 tap_is "$(status ${DB}_renamed mode)" worker "a publisher serves the renamed database"
 pid=$(status ${DB}_renamed worker_pid)
-tap_ok "$(q -c "DROP DATABASE ${DB}_renamed" >"$OUT/drop.out" 2>&1; echo $?)" \
+tap_ok "$(timeout 30 psql -X -q -At -v ON_ERROR_STOP=1 -c "DROP DATABASE ${DB}_renamed" >"$OUT/drop.out" 2>&1; echo $?)" \
     "DROP DATABASE succeeds while its publisher runs $(head -c 200 "$OUT/drop.out")"
 tap_ok "$(backend_gone "${pid:-0}"; echo $?)" "... and its publisher is gone"
 tap_is "$(q -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'elfsofa publisher launcher'")" 1 \
