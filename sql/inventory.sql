@@ -44,6 +44,41 @@ SELECT elfsofa.available(NULL);
 SELECT count(*) AS ledger_rows, sum(delta_on_hand) AS ledger_sum FROM elfsofa.stock_ledger;
 SELECT sum(on_hand) AS on_hand FROM elfsofa.stock_levels;
 
+-- adjust_stock: a counted correction of one location, never below what is reserved
+SELECT elfsofa.adjust_stock('ELF-3S-GRY', -2, 'main', 'count: 2 damaged');
+SELECT elfsofa.adjust_stock('ELF-3S-GRY', 3, 'bangkok');
+SELECT location, on_hand, reserved FROM elfsofa.stock_levels ORDER BY location;
+SELECT location, delta_on_hand, delta_reserved, reason, actor, note
+  FROM elfsofa.stock_ledger WHERE reason = 'adjust' ORDER BY id;
+-- every stock change announced with the location's totals after it
+SELECT topic, key, data FROM elfsofa.events WHERE topic = 'inventory.updated' ORDER BY id;
+-- rejections: each leaves stock, ledger and events unchanged
+SELECT elfsofa.adjust_stock('ELF-3S-GRY', 0);
+:err
+SELECT elfsofa.adjust_stock('ELF-3S-GRY', 100001);
+:err
+SELECT elfsofa.adjust_stock('ELF-3S-GRY', -100001);
+:err
+SELECT elfsofa.adjust_stock('ELF-3S-GRY', NULL);
+:err
+SELECT elfsofa.adjust_stock(NULL, 1);
+:err
+SELECT elfsofa.adjust_stock('NO-SUCH-SKU', 1);
+:err
+SELECT elfsofa.adjust_stock('ELF-3S-GRY', 1, 'chiangmai');
+:err
+SELECT elfsofa.adjust_stock('ELF-3S-GRY', 1, 'Bad Location!');
+:err
+SELECT elfsofa.adjust_stock('ELF-3S-GRY', 1, 'main', repeat('x', 1001));
+:err
+SELECT elfsofa.adjust_stock('ELF-3S-GRY', -11);
+:err
+SELECT elfsofa.adjust_stock('ELF-L-BLU', -1);
+:err
+SELECT count(*) AS ledger_rows, sum(delta_on_hand) AS ledger_sum FROM elfsofa.stock_ledger;
+SELECT sum(on_hand) AS on_hand FROM elfsofa.stock_levels;
+SELECT count(*) AS stock_events FROM elfsofa.events WHERE topic = 'inventory.updated';
+
 -- the table itself refuses impossible states
 \set VERBOSITY terse
 UPDATE elfsofa.stock_levels SET on_hand = -1;

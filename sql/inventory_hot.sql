@@ -47,6 +47,15 @@ SELECT elfsofa.restock('ELF-HOT', 6);
 SELECT bucket, on_hand, reserved FROM elfsofa.stock_levels
  WHERE product_id = (SELECT id FROM elfsofa.products WHERE sku = 'ELF-HOT') AND location = 'main' ORDER BY bucket;
 
+-- adjust_stock of a hot product: the new totals spread over the buckets again;
+-- below what is reserved is PT409
+SELECT elfsofa.adjust_stock('ELF-HOT', -3, 'main', 'count');
+SELECT bucket, on_hand, reserved FROM elfsofa.stock_levels
+ WHERE product_id = (SELECT id FROM elfsofa.products WHERE sku = 'ELF-HOT') AND location = 'main' ORDER BY bucket;
+SELECT elfsofa.adjust_stock('ELF-HOT', -100, 'main');
+:err
+SELECT * FROM hot_stock;
+
 -- cancel, ship and return of hot orders
 SELECT elfsofa.cancel_order(1)->>'status' AS status;
 SELECT elfsofa.set_order_status(2, 'confirmed')->>'status' AS status;
@@ -76,3 +85,17 @@ SELECT elfsofa.set_stock_buckets('ELF-HOT', 1);
 SELECT * FROM hot_stock;
 SELECT elfsofa.set_stock_buckets('ELF-HOT', 2);
 SELECT * FROM hot_stock;
+
+-- every inventory.updated event carries the location's totals after its change:
+-- on_hand - reserved = available in each, and the last of each location is the stock now
+SELECT count(*) AS stock_events,
+       count(*) FILTER (WHERE NOT (data ? 'on_hand' AND data ? 'reserved' AND data ? 'available')) AS missing_totals,
+       count(*) FILTER (WHERE (data->>'on_hand')::int - (data->>'reserved')::int <> (data->>'available')::int) AS inconsistent,
+       array_agg(DISTINCT data->>'reason' ORDER BY data->>'reason') AS reasons
+  FROM elfsofa.events WHERE topic = 'inventory.updated';
+SELECT h.sku, h.location, h.on_hand, h.reserved, e.data->>'on_hand' AS event_on_hand, e.data->>'reserved' AS event_reserved
+  FROM hot_stock h
+  LEFT JOIN LATERAL (SELECT data FROM elfsofa.events
+                      WHERE topic = 'inventory.updated' AND key = h.sku AND data->>'location' = h.location
+                      ORDER BY id DESC LIMIT 1) e ON true
+ WHERE h.sku = 'ELF-HOT';

@@ -32,8 +32,8 @@ PG_FUNCTION_INFO_V1(elfsofa_set_stock_buckets);
 /*
  * One bucket with qty free: the first unlocked one from this backend's
  * bucket ($4) up, read in index order (usually the first row read), then
- * the ones below it; RETURNING the location's availability after (the other
- * buckets as of the statement's start).
+ * the ones below it; RETURNING the location's availability and reservations
+ * after (the other buckets as of the statement's start).
  */
 #define HOT_RESERVE(cond, lock) \
 	"UPDATE elfsofa.stock_levels s SET reserved = s.reserved + $3, updated_at = now() " \
@@ -41,8 +41,7 @@ PG_FUNCTION_INFO_V1(elfsofa_set_stock_buckets);
 	"  (SELECT k.bucket FROM elfsofa.stock_levels k " \
 	"    WHERE k.product_id = $1 AND k.location = $2 AND " cond " AND k.on_hand - k.reserved >= $3 " \
 	"    ORDER BY k.bucket LIMIT 1 " lock ") " \
-	"RETURNING s.on_hand - s.reserved + (SELECT COALESCE(sum(o.on_hand - o.reserved), 0)::int " \
-	"  FROM elfsofa.stock_levels o WHERE o.product_id = $1 AND o.location = $2 AND o.bucket <> s.bucket)"
+	"RETURNING s.on_hand - s.reserved, s.reserved, " ES_OTHER_BUCKETS("s.bucket")
 
 static EsPlan hot_skip_plan = {
 	HOT_RESERVE("k.bucket >= $4", "FOR UPDATE SKIP LOCKED"),
@@ -64,8 +63,7 @@ static EsPlan hot_wait_plan = {
 	"  (SELECT k.bucket FROM elfsofa.stock_levels k "
 	"    WHERE k.product_id = $1 AND k.location = $2 AND k.on_hand - k.reserved >= $3 "
 	"    ORDER BY (k.bucket + 64 - $4) % 64 LIMIT 1) "
-	"RETURNING s.on_hand - s.reserved + (SELECT COALESCE(sum(o.on_hand - o.reserved), 0)::int "
-	"  FROM elfsofa.stock_levels o WHERE o.product_id = $1 AND o.location = $2 AND o.bucket <> s.bucket)",
+	"RETURNING s.on_hand - s.reserved, s.reserved, " ES_OTHER_BUCKETS("s.bucket"),
 	4, {INT8OID, TEXTOID, INT4OID, INT2OID}, .generic = true
 };
 
@@ -119,7 +117,7 @@ es_stock_has_buckets(void)
  * when not.
  */
 static bool
-try_in_subxact(EsPlan *plan, EsPlan *plan2, Datum *args, int32 *available_after)
+try_in_subxact(EsPlan *plan, EsPlan *plan2, Datum *args, int32 *available_after, int32 *reserved_after)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -134,9 +132,7 @@ try_in_subxact(EsPlan *plan, EsPlan *plan2, Datum *args, int32 *available_after)
 			es_exec(plan2, args, NULL, false, 0);
 		if (SPI_processed == 1)
 		{
-			bool		isnull;
-
-			*available_after = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+			es_stock_returned(available_after, reserved_after);
 			ok = true;
 		}
 	}
@@ -171,14 +167,14 @@ try_in_subxact(EsPlan *plan, EsPlan *plan2, Datum *args, int32 *available_after)
  * still takes the buckets in order.
  */
 bool
-es_hot_reserve(const EsStockAlloc *al, int32 *available_after)
+es_hot_reserve(const EsStockAlloc *al, int32 *available_after, int32 *reserved_after)
 {
 	Datum		args[4] = {Int64GetDatum(al->product_id), CStringGetTextDatum(al->location),
 	Int32GetDatum(al->qty), Int16GetDatum((int16) (MyProcPid % Max(al->buckets, 1)))};
 
-	if (try_in_subxact(&hot_skip_plan, &hot_skip_below_plan, args, available_after))
+	if (try_in_subxact(&hot_skip_plan, &hot_skip_below_plan, args, available_after, reserved_after))
 		return true;
-	return try_in_subxact(&hot_wait_plan, NULL, args, available_after);
+	return try_in_subxact(&hot_wait_plan, NULL, args, available_after, reserved_after);
 }
 
 static Datum

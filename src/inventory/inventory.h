@@ -27,6 +27,7 @@ typedef struct EsStockAlloc
 	char	   *location;
 	int32		qty;
 	int32		available_after;	/* on_hand - reserved at the location after the reservation */
+	int32		reserved_after; /* reserved at the location after it (on_hand is their sum) */
 	bool		automatic;
 	int			buckets;		/* products.stock_buckets: > 1 for a hot product */
 } EsStockAlloc;
@@ -47,7 +48,20 @@ extern EsStockChangeListener es_stock_change_listener;
 /* in stock.c: one stock row changed and its ledger row written together */
 extern bool es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_reserved,
 						   const char *reason, int64 order_id, const char *actor, const char *note,
-						   int32 *available);
+						   int32 *available, int32 *reserved);
+
+/*
+ * in stock.c: a location's stock after a change, from the first row of the
+ * last statement: (available, reserved) of the changed row, and optionally a
+ * third column int[] {available, reserved} of the location's other buckets.
+ */
+extern void es_stock_returned(int32 *available, int32 *reserved);
+
+/* The third column es_stock_returned reads: the other buckets of ($1, $2) than s.bucket. */
+#define ES_OTHER_BUCKETS(bucket) \
+	"(SELECT ARRAY[COALESCE(sum(o.on_hand - o.reserved), 0), COALESCE(sum(o.reserved), 0)]::int[] " \
+	"   FROM elfsofa.stock_levels o WHERE o.product_id = $1 AND o.location = $2 AND o.bucket <> " bucket ")"
+
 
 /*
  * in buckets.c: hot products, whose stock at a location is split over
@@ -59,7 +73,7 @@ extern bool es_stock_apply(int64 product_id, const char *location, int32 d_on_ha
  * puts all its reserved units on bucket 0 (where releases look first).
  */
 extern bool es_stock_has_buckets(void);
-extern bool es_hot_reserve(const EsStockAlloc *al, int32 *available_after);
+extern bool es_hot_reserve(const EsStockAlloc *al, int32 *available_after, int32 *reserved_after);
 extern void es_stock_even_out(int64 product_id, const char *location, int32 *on_hand, int32 *reserved);
 
 /*

@@ -18,7 +18,7 @@
 static EsPlan reserve_plan = {
 	"UPDATE elfsofa.stock_levels SET reserved = reserved + $3, updated_at = now() "
 	"WHERE product_id = $1 AND location = $2 AND bucket = $4 AND on_hand - reserved >= $3 "
-	"RETURNING on_hand - reserved",
+	"RETURNING on_hand - reserved, reserved",
 	4, {INT8OID, TEXTOID, INT4OID, INT2OID}, .generic = true
 };
 
@@ -26,15 +26,15 @@ static EsPlan reserve_plan = {
 static EsPlan reserve_v10_plan = {
 	"UPDATE elfsofa.stock_levels SET reserved = reserved + $3, updated_at = now() "
 	"WHERE product_id = $1 AND location = $2 AND on_hand - reserved >= $3 AND $4 = 0 "
-	"RETURNING on_hand - reserved",
+	"RETURNING on_hand - reserved, reserved",
 	4, {INT8OID, TEXTOID, INT4OID, INT2OID}, .generic = true
 };
 static EsPlan lock_one_v10_plan = {
-	"SELECT location, 0::smallint, on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 FOR UPDATE",
+	"SELECT location, 0::smallint, on_hand - reserved, reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 FOR UPDATE",
 	2, {INT8OID, TEXTOID}, .generic = true
 };
 static EsPlan lock_all_v10_plan = {
-	"SELECT location, 0::smallint, on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 "
+	"SELECT location, 0::smallint, on_hand - reserved, reserved FROM elfsofa.stock_levels WHERE product_id = $1 "
 	"ORDER BY location <> 'main', location FOR UPDATE",
 	1, {INT8OID}, .generic = true
 };
@@ -42,14 +42,14 @@ static bool v10;
 
 /* Every bucket of one location, locked in bucket order, for an exact decision. */
 static EsPlan lock_one_plan = {
-	"SELECT location, bucket, on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 "
+	"SELECT location, bucket, on_hand - reserved, reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 "
 	"ORDER BY bucket FOR UPDATE",
 	2, {INT8OID, TEXTOID}, .generic = true
 };
 
 /* Every location (and bucket) of one product, locked in the global order: main, then the others by name. */
 static EsPlan lock_all_plan = {
-	"SELECT location, bucket, on_hand - reserved FROM elfsofa.stock_levels WHERE product_id = $1 "
+	"SELECT location, bucket, on_hand - reserved, reserved FROM elfsofa.stock_levels WHERE product_id = $1 "
 	"ORDER BY location <> 'main', location, bucket FOR UPDATE",
 	1, {INT8OID}, .generic = true
 };
@@ -88,7 +88,8 @@ lock_order_cmp(const void *a, const void *b)
 
 /* Appends a reserved line with the location's availability after it. */
 static void
-push_reserved(EsStockAlloc **lines, int *nlines, int *maxlines, const EsStockAlloc *al, int32 available_after)
+push_reserved(EsStockAlloc **lines, int *nlines, int *maxlines, const EsStockAlloc *al, int32 available_after,
+			  int32 reserved_after)
 {
 	if (*nlines == *maxlines)
 	{
@@ -97,16 +98,8 @@ push_reserved(EsStockAlloc **lines, int *nlines, int *maxlines, const EsStockAll
 	}
 	(*lines)[*nlines] = *al;
 	(*lines)[*nlines].available_after = available_after;
+	(*lines)[*nlines].reserved_after = reserved_after;
 	(*nlines)++;
-}
-
-/* The reserve UPDATE's RETURNING value. */
-static int32
-returned_available(void)
-{
-	bool		isnull;
-
-	return DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 }
 
 /* One locked stock row: a bucket of a location, with what it has free. */
@@ -115,9 +108,10 @@ typedef struct LockedRow
 	char	   *location;
 	int16		bucket;
 	int32		avail;
+	int32		rsv;
 } LockedRow;
 
-/* Reads the rows a lock plan returned (location, bucket, available). */
+/* Reads the rows a lock plan returned (location, bucket, available, reserved). */
 static LockedRow *
 locked_rows(int *n)
 {
@@ -133,6 +127,7 @@ locked_rows(int *n)
 		rows[r].location = SPI_getvalue(t, SPI_tuptable->tupdesc, 1);
 		rows[r].bucket = DatumGetInt16(SPI_getbinval(t, SPI_tuptable->tupdesc, 2, &isnull));
 		rows[r].avail = Max(DatumGetInt32(SPI_getbinval(t, SPI_tuptable->tupdesc, 3, &isnull)), 0);
+		rows[r].rsv = DatumGetInt32(SPI_getbinval(t, SPI_tuptable->tupdesc, 4, &isnull));
 	}
 	SPI_freetuptable(SPI_tuptable);
 	return rows;
@@ -181,7 +176,7 @@ take_from(const EsStockAlloc *al, const char *location, LockedRow *rows, int nro
  * long): sorted into the global lock order first, then each one taken from
  * its named location, or for an automatic one from main and, when main is
  * short, the other locations by name.  *allocs and *nallocs become the lines
- * actually taken, each with the row's availability after it.  SPI must be
+ * actually taken, each with the location's availability and reservations after it.  SPI must be
  * connected.
  */
 void
@@ -209,6 +204,7 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 			int			nloc;
 			char	  **loc;
 			int32	   *avail;
+			int32	   *rsv;
 			int64		total_avail = 0;
 			int32		need;
 			int			nrows;
@@ -219,10 +215,11 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 			if (al->buckets > 1 && !v10)
 			{
 				int32		after;
+				int32		rsv_after;
 
-				if (es_hot_reserve(al, &after))
+				if (es_hot_reserve(al, &after, &rsv_after))
 				{
-					push_reserved(&lines, &nlines, &maxlines, al, after);
+					push_reserved(&lines, &nlines, &maxlines, al, after, rsv_after);
 					continue;
 				}
 			}
@@ -232,7 +229,11 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 				es_exec(v10 ? &reserve_v10_plan : &reserve_plan, args, NULL, false, 0);
 				if (SPI_processed == 1)
 				{
-					push_reserved(&lines, &nlines, &maxlines, al, returned_available());
+					int32		after;
+					int32		rsv_after;
+
+					es_stock_returned(&after, &rsv_after);
+					push_reserved(&lines, &nlines, &maxlines, al, after, rsv_after);
 					continue;
 				}
 			}
@@ -241,13 +242,17 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 			{
 				/* a placed allocation: lock its rows, then decide on what they hold now */
 				int32		now_avail = 0;
+				int32		now_rsv = 0;
 				int			nrows;
 				LockedRow  *rows;
 
 				es_exec(v10 ? &lock_one_v10_plan : &lock_one_plan, args, NULL, false, 0);
 				rows = locked_rows(&nrows);
 				for (int r = 0; r < nrows; r++)
+				{
 					now_avail += rows[r].avail;
+					now_rsv += rows[r].rsv;
+				}
 				if (now_avail < al->qty)
 					ereport(ERROR,
 							(errcode(ES_ERRCODE_CONFLICT),
@@ -255,7 +260,7 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 							 errdetail("sku \"%s\" has %d available at location \"%s\"; the order needs %d.",
 									   al->sku, Max(now_avail, 0), al->location, al->qty)));
 				take_from(al, al->location, rows, nrows, 0, al->qty);
-				push_reserved(&lines, &nlines, &maxlines, al, now_avail - al->qty);
+				push_reserved(&lines, &nlines, &maxlines, al, now_avail - al->qty, now_rsv + al->qty);
 				continue;
 			}
 
@@ -265,6 +270,7 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 			/* per location: its buckets summed (rows come grouped by location) */
 			loc = palloc(sizeof(char *) * Max(nrows, 1));
 			avail = palloc(sizeof(int32) * Max(nrows, 1));
+			rsv = palloc(sizeof(int32) * Max(nrows, 1));
 			first = palloc(sizeof(int) * Max(nrows, 1));
 			nloc = 0;
 			for (int r = 0; r < nrows; r++)
@@ -273,9 +279,11 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 				{
 					loc[nloc] = rows[r].location;
 					avail[nloc] = 0;
+					rsv[nloc] = 0;
 					first[nloc++] = r;
 				}
 				avail[nloc - 1] += rows[r].avail;
+				rsv[nloc - 1] += rows[r].rsv;
 				total_avail += rows[r].avail;
 			}
 			if (total_avail < al->qty)
@@ -323,7 +331,7 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 				{
 					EsStockAlloc		part = {.item = al->item, .product_id = al->product_id, .sku = al->sku, .location = loc[r], .qty = take, .automatic = true, .buckets = al->buckets};
 
-					push_reserved(&lines, &nlines, &maxlines, &part, avail[r] - take);
+					push_reserved(&lines, &nlines, &maxlines, &part, avail[r] - take, rsv[r] + take);
 				}
 			}
 			Assert(need == 0);

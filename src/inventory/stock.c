@@ -7,10 +7,12 @@
 #include "inventory/inventory.h"
 
 #include "catalog/pg_type.h"
+#include "utils/array.h"
 #include "utils/builtins.h"
 
 PG_FUNCTION_INFO_V1(elfsofa_restock);
 PG_FUNCTION_INFO_V1(elfsofa_available);
+PG_FUNCTION_INFO_V1(elfsofa_adjust_stock);
 
 /* Told of every restock; set by src/init.c to the events area's announcer. */
 EsStockChangeListener es_stock_change_listener = NULL;
@@ -60,6 +62,24 @@ unknown_sku(const char *sku)
 			 errdetail("No product has sku \"%s\".", sku)));
 }
 
+/* The optional note argument of a stock change: NULL, or at most ES_MAX_TEXT_LEN bytes. */
+static char *
+note_arg(FunctionCallInfo fcinfo, int argno)
+{
+	char	   *note;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	note = text_to_cstring(PG_GETARG_TEXT_PP(argno));
+	if (strlen(note) > ES_MAX_TEXT_LEN)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("note is too long"),
+				 errdetail("Argument \"note\" has %zu bytes; at most %d are allowed.",
+						   strlen(note), ES_MAX_TEXT_LEN)));
+	return note;
+}
+
 /* elfsofa.restock(sku, quantity, location, note) returns the new on-hand count */
 Datum
 elfsofa_restock(PG_FUNCTION_ARGS)
@@ -67,7 +87,7 @@ elfsofa_restock(PG_FUNCTION_ARGS)
 	char	   *sku = es_require_text(fcinfo, 0, "sku", 64);
 	int32		qty = es_require_quantity(fcinfo, 1, "quantity");
 	char	   *location = PG_ARGISNULL(2) ? "main" : es_require_text(fcinfo, 2, "location", 32);
-	char	   *note = NULL;
+	char	   *note = note_arg(fcinfo, 3);
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
@@ -75,16 +95,6 @@ elfsofa_restock(PG_FUNCTION_ARGS)
 	int32		reserved;
 
 	es_check_location(location, "location");
-	if (!PG_ARGISNULL(3))
-	{
-		note = text_to_cstring(PG_GETARG_TEXT_PP(3));
-		if (strlen(note) > ES_MAX_TEXT_LEN)
-			ereport(ERROR,
-					(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-					 errmsg("note is too long"),
-					 errdetail("Argument \"note\" has %zu bytes; at most %d are allowed.",
-							   strlen(note), ES_MAX_TEXT_LEN)));
-	}
 
 	SPI_connect();
 	values[0] = CStringGetTextDatum(sku);
@@ -146,27 +156,26 @@ elfsofa_available(PG_FUNCTION_ARGS)
 /*
  * One stock row changed and its ledger row, in one statement (es_stock_apply):
  * bucket 0, the only row of a product that is not hot, when it can take the
- * change; RETURNING the location's availability (other buckets as of the
- * statement's start).
+ * change; RETURNING the row's availability and reservations and those of
+ * the location's other buckets (as of the statement's start).
  */
 static EsPlan stock_effect_plan = {
 	"WITH s AS (UPDATE elfsofa.stock_levels SET on_hand = on_hand + $3, reserved = reserved + $4, updated_at = now() "
 	"           WHERE product_id = $1 AND location = $2 AND bucket = 0 "
 	"             AND reserved + $4 >= 0 AND on_hand + $3 >= reserved + $4 "
-	"           RETURNING on_hand - reserved AS available), "
+	"           RETURNING on_hand - reserved AS available, reserved), "
 	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, order_id, actor, note) "
 	"      SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM s) "
-	"SELECT available + (SELECT COALESCE(sum(o.on_hand - o.reserved), 0)::int FROM elfsofa.stock_levels o "
-	"                     WHERE o.product_id = $1 AND o.location = $2 AND o.bucket <> 0) FROM s",
+	"SELECT available, reserved, " ES_OTHER_BUCKETS("0") " FROM s",
 	8, {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
 };
 
 static EsPlan stock_effect_v10_plan = {
 	"WITH s AS (UPDATE elfsofa.stock_levels SET on_hand = on_hand + $3, reserved = reserved + $4, updated_at = now() "
-	"           WHERE product_id = $1 AND location = $2 RETURNING on_hand - reserved AS available), "
+	"           WHERE product_id = $1 AND location = $2 RETURNING on_hand - reserved AS available, reserved), "
 	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, order_id, actor, note) "
 	"      SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM s) "
-	"SELECT available FROM s",
+	"SELECT available, reserved FROM s",
 	8, {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
 };
 
@@ -197,14 +206,14 @@ static EsPlan ledger_plan = {
  * (always, for a product that is not hot); otherwise a release or a shipment
  * is spread over the location's buckets, all locked in bucket order (bucket
  * 0, perhaps held already, first), which are then evened out.  Sets
- * *available to the location's on_hand - reserved after the change; false
+ * *available and *reserved to the location's after the change; false
  * when there is no stock row for (product_id, location).  SPI must be
  * connected.
  */
 bool
 es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_reserved,
 			   const char *reason, int64 order_id, const char *actor, const char *note,
-			   int32 *available)
+			   int32 *available, int32 *reserved)
 {
 	Datum		v[8];
 	char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
@@ -232,13 +241,13 @@ es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_
 		es_exec(&stock_effect_v10_plan, v, n, false, 0);
 		if (SPI_processed != 1)
 			return false;
-		*available = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		es_stock_returned(available, reserved);
 		return true;
 	}
 	es_exec(&stock_effect_plan, v, n, false, 0);
 	if (SPI_processed == 1)
 	{
-		*available = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+		es_stock_returned(available, reserved);
 		return true;
 	}
 
@@ -283,5 +292,160 @@ es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_
 	es_exec(&ledger_plan, v, n, false, 0);
 	es_stock_even_out(product_id, location, &h, &r);
 	*available = h - r;
+	*reserved = r;
 	return true;
+}
+
+void
+es_stock_returned(int32 *available, int32 *reserved)
+{
+	HeapTuple	t = SPI_tuptable->vals[0];
+	TupleDesc	desc = SPI_tuptable->tupdesc;
+	bool		isnull;
+
+	*available = DatumGetInt32(SPI_getbinval(t, desc, 1, &isnull));
+	*reserved = DatumGetInt32(SPI_getbinval(t, desc, 2, &isnull));
+	if (desc->natts >= 3)
+	{
+		Datum		others = SPI_getbinval(t, desc, 3, &isnull);
+
+		if (!isnull)
+		{
+			ArrayType  *a = DatumGetArrayTypeP(others);
+			int32	   *v = (int32 *) ARR_DATA_PTR(a);
+
+			/* built by ES_OTHER_BUCKETS: two ints, never NULL */
+			if (ARR_NDIM(a) != 1 || ARR_DIMS(a)[0] != 2 || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != INT4OID)
+				elog(ERROR, "elfsofa: unexpected stock totals array");
+			*available += v[0];
+			*reserved += v[1];
+		}
+	}
+}
+
+/*
+ * elfsofa.adjust_stock(sku, delta, location, note): a counted correction of
+ * one location's on-hand stock (shrinkage, damage, a miscount), never below
+ * what open orders hold reserved.  The location's rows are locked in bucket
+ * order; the new totals go to bucket 0 and, for a hot product, are spread
+ * over its buckets again.  One ledger row (reason adjust), one
+ * inventory.updated event; returns the new on-hand count.
+ */
+static EsPlan adjust_product_plan = {
+	"SELECT id, stock_buckets FROM elfsofa.products WHERE sku = $1",
+	1, {TEXTOID}
+};
+static EsPlan adjust_product_v10_plan = {
+	"SELECT id, 1::smallint FROM elfsofa.products WHERE sku = $1",
+	1, {TEXTOID}
+};
+static EsPlan adjust_lock_plan = {
+	"SELECT on_hand, reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 "
+	"ORDER BY bucket FOR UPDATE",
+	2, {INT8OID, TEXTOID}
+};
+static EsPlan adjust_lock_v10_plan = {
+	"SELECT on_hand, reserved FROM elfsofa.stock_levels WHERE product_id = $1 AND location = $2 FOR UPDATE",
+	2, {INT8OID, TEXTOID}
+};
+static EsPlan adjust_set_plan = {
+	"UPDATE elfsofa.stock_levels SET on_hand = CASE WHEN bucket = 0 THEN $3 ELSE 0 END, "
+	"       reserved = CASE WHEN bucket = 0 THEN $4 ELSE 0 END, updated_at = now() "
+	"WHERE product_id = $1 AND location = $2",
+	4, {INT8OID, TEXTOID, INT4OID, INT4OID}
+};
+static EsPlan adjust_set_v10_plan = {
+	"UPDATE elfsofa.stock_levels SET on_hand = $3, reserved = $4, updated_at = now() "
+	"WHERE product_id = $1 AND location = $2",
+	4, {INT8OID, TEXTOID, INT4OID, INT4OID}
+};
+static EsPlan adjust_ledger_plan = {
+	"INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, actor, note) "
+	"VALUES ($1, $2, $3, 0, 'adjust', $4, $5)",
+	5, {INT8OID, TEXTOID, INT4OID, TEXTOID, TEXTOID}
+};
+
+Datum
+elfsofa_adjust_stock(PG_FUNCTION_ARGS)
+{
+	char	   *sku = es_require_text(fcinfo, 0, "sku", 64);
+	int32		delta;
+	char	   *location = PG_ARGISNULL(2) ? "main" : es_require_text(fcinfo, 2, "location", 32);
+	char	   *note = note_arg(fcinfo, 3);
+	bool		v10;
+	bool		isnull;
+	int64		product_id;
+	int16		buckets;
+	int64		h = 0;
+	int64		r = 0;
+	int32		on_hand;
+	int32		reserved;
+
+	es_arg_not_null(fcinfo, 1, "delta");
+	delta = PG_GETARG_INT32(1);
+	if (delta == 0 || delta < -ES_MAX_QUANTITY || delta > ES_MAX_QUANTITY)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("delta must be between -%d and %d and not 0", ES_MAX_QUANTITY, ES_MAX_QUANTITY),
+				 errdetail("Argument \"delta\" was %d.", delta)));
+	es_check_location(location, "location");
+
+	SPI_connect();
+	v10 = !es_stock_has_buckets();
+	{
+		Datum		s = CStringGetTextDatum(sku);
+
+		es_exec(v10 ? &adjust_product_v10_plan : &adjust_product_plan, &s, NULL, false, 0);
+	}
+	if (SPI_processed == 0)
+		unknown_sku(sku);
+	product_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
+	buckets = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	{
+		Datum		la[2] = {Int64GetDatum(product_id), CStringGetTextDatum(location)};
+
+		es_exec(v10 ? &adjust_lock_v10_plan : &adjust_lock_plan, la, NULL, false, 0);
+	}
+	if (SPI_processed == 0)
+		ereport(ERROR,
+				(errcode(ES_ERRCODE_NOT_FOUND),
+				 errmsg("no stock at location"),
+				 errdetail("sku \"%s\" has no stock row at location \"%s\".", sku, location),
+				 errhint("elfsofa.restock creates it.")));
+	for (uint64 i = 0; i < SPI_processed; i++)
+	{
+		h += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 1, &isnull));
+		r += DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[i], SPI_tuptable->tupdesc, 2, &isnull));
+	}
+	if (h + delta < r)
+		ereport(ERROR,
+				(errcode(ES_ERRCODE_CONFLICT),
+				 errmsg("insufficient stock"),
+				 errdetail("sku \"%s\" has %lld on hand at location \"%s\", %lld of them reserved; an adjustment of %d would leave fewer than reserved.",
+						   sku, (long long) h, location, (long long) r, delta)));
+	if (h + delta > PG_INT32_MAX)
+		ereport(ERROR,
+				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
+				 errmsg("stock would overflow"),
+				 errdetail("sku \"%s\" has %lld on hand at location \"%s\"; argument \"delta\" was %d.",
+						   sku, (long long) h, location, delta)));
+	on_hand = (int32) (h + delta);
+	reserved = (int32) r;
+	{
+		Datum		v[4] = {Int64GetDatum(product_id), CStringGetTextDatum(location), Int32GetDatum(on_hand),
+		Int32GetDatum(reserved)};
+		Datum		lv[5] = {v[0], v[1], Int32GetDatum(delta), CStringGetTextDatum(es_actor()),
+		note ? CStringGetTextDatum(note) : (Datum) 0};
+		char		ln[5] = {' ', ' ', ' ', ' ', note ? ' ' : 'n'};
+
+		es_exec(v10 ? &adjust_set_v10_plan : &adjust_set_plan, v, NULL, false, 0);
+		if (buckets > 1 && !v10)
+			es_stock_even_out(product_id, location, &on_hand, &reserved);
+		es_exec(&adjust_ledger_plan, lv, ln, false, 0);
+	}
+	if (es_stock_change_listener)
+		es_stock_change_listener(sku, location, on_hand, reserved, delta, 0, "adjust");
+	SPI_finish();
+
+	PG_RETURN_INT32(on_hand);
 }

@@ -185,15 +185,18 @@ change_status(int64 order_id, const char *to, const char *note, bool cancel, Mem
 			int32		d_on_hand = effect == EFFECT_RELEASE ? 0 : effect == EFFECT_SHIP ? -q : q;
 			int32		d_reserved = effect == EFFECT_RETURN ? 0 : -q;
 			int32		available;
+			int32		reserved;
 
 			if (!es_stock_apply(DatumGetInt64(SPI_getbinval(t, lines->tupdesc, 1, &isnull)), location,
-								d_on_hand, d_reserved, reason, order_id, actor, note, &available))
+								d_on_hand, d_reserved, reason, order_id, actor, note, &available, &reserved))
 				elog(ERROR, "elfsofa: stock row of order " INT64_FORMAT " line %s@%s is missing", order_id, sku, location);
 
 			st = NULL;
 			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
 			es_jb_str(&st, "sku", sku);
 			es_jb_str(&st, "location", location);
+			es_jb_int(&st, "on_hand", available + reserved);
+			es_jb_int(&st, "reserved", reserved);
 			es_jb_int(&st, "available", available);
 			es_jb_int(&st, "delta_on_hand", d_on_hand);
 			es_jb_int(&st, "delta_reserved", d_reserved);

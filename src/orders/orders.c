@@ -345,7 +345,10 @@ order_events(Order *o, Placed *p)
 			ev.n = 0;
 			es_jo_str(&ev, "sku", it->sku);
 			es_jo_str(&ev, "location", al->location);
+			es_jo_int(&ev, "on_hand", al->available_after + al->reserved_after);
+			es_jo_int(&ev, "reserved", al->reserved_after);
 			es_jo_int(&ev, "available", al->available_after);
+			es_jo_int(&ev, "delta_on_hand", 0);
 			es_jo_int(&ev, "delta_reserved", al->qty);
 			es_jo_str(&ev, "reason", "reserve");
 			es_jo_int(&ev, "order_id", p->order_id);

@@ -4,7 +4,7 @@
 -- each Supabase role.
 \set QUIET 1
 BEGIN;
-SELECT plan(43);
+SELECT plan(46);
 
 \i test/pgtap_probe.sql
 
@@ -125,6 +125,8 @@ INSERT INTO elfsofa.orders (id, order_number, customer_id, total) VALUES (901, '
 SELECT is(pg_temp.probe('anon', '{"role":"anon"}', $$SELECT elfsofa.available('TAPSEC-1')$$), '4', 'anon reads stock availability');
 SELECT is(pg_temp.probe('anon', '{"role":"anon"}', $$SELECT count(*) FROM elfsofa.orders$$), '42501', 'anon cannot read orders');
 SELECT is(pg_temp.probe('anon', '{"role":"anon"}', $$SELECT elfsofa.restock('TAPSEC-1', 1)$$), '42501', 'anon cannot restock');
+SELECT is(pg_temp.probe('anon', '{"role":"anon"}', $$SELECT elfsofa.adjust_stock('TAPSEC-1', -1)$$), '42501', 'anon cannot adjust stock');
+SELECT is(pg_temp.probe('authenticated', :'claims_a', $$SELECT elfsofa.adjust_stock('TAPSEC-1', -1)$$), '42501', 'a customer cannot adjust stock');
 SELECT is(pg_temp.probe('anon', '{"role":"anon"}', $$INSERT INTO elfsofa.customers (email) VALUES ('x@example.com')$$), '42501', 'anon cannot write customers');
 SELECT is(pg_temp.probe('authenticated', :'claims_a', $$SELECT string_agg(order_number, ',') FROM elfsofa.orders$$), 'ELF-2026-000901',
           'a customer reads only her own orders');
@@ -150,6 +152,8 @@ SELECT is(pg_temp.probe('service_role', '{"role":"service_role"}', $$SELECT coun
           'service_role reads every order');
 SELECT is(pg_temp.probe('service_role', '{"role":"service_role"}', $$SELECT elfsofa.restock('TAPSEC-1', 1)$$), '5',
           'service_role restocks');
+SELECT is(pg_temp.probe('service_role', '{"role":"service_role"}', $$SELECT elfsofa.adjust_stock('TAPSEC-1', -1)$$), '3',
+          'service_role adjusts stock');
 -- the write guard holds even where a table privilege was granted by mistake
 SELECT is((SELECT array_agg(c.relname::text ORDER BY c.relname) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid
             WHERE t.tgname = 'elfsofa_customer_guard' AND NOT t.tgisinternal AND NOT c.relispartition),

@@ -107,6 +107,15 @@ COMMENT ON FUNCTION @extschema@.set_stock_buckets(text, integer) IS
   'Marks sku hot (buckets 2..64) or not (1): splits its stock at every location into that many bucket rows, the free units spread evenly, so concurrent orders of it lock different rows. Briefly locks stock_levels against all writers. Returns buckets. 22023 on bad input, PT404 on unknown sku.';
 REVOKE ALL ON FUNCTION @extschema@.set_stock_buckets(text, integer) FROM PUBLIC;
 
+-- Every stock change is announced (issue 17), a counted correction too.
+CREATE FUNCTION @extschema@.adjust_stock(sku text, delta integer, location text DEFAULT 'main', note text DEFAULT NULL)
+RETURNS integer
+LANGUAGE c VOLATILE
+AS 'MODULE_PATHNAME', 'elfsofa_adjust_stock';
+COMMENT ON FUNCTION @extschema@.adjust_stock(text, integer, text, text) IS
+  'Corrects the on-hand count of sku at location by delta (-100000..100000, not 0), e.g. after a stock count; writes one stock_ledger row (reason adjust) and an inventory.updated event; returns the new on-hand count. 22023 on bad input, PT404 on unknown sku or a location without stock of it, PT409 when fewer units than reserved would remain.';
+REVOKE ALL ON FUNCTION @extschema@.adjust_stock(text, integer, text, text) FROM PUBLIC;
+
 SELECT @extschema@.grant_api();
 
 -- The partition sets' settings are audited (retention decides what history is
