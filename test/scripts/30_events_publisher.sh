@@ -79,7 +79,27 @@ for line in open(sys.argv[1]):
     print(json.loads(line)["id"])
 PY
 tap_is "$(wc -l <"$OUT/want")" 17 "17 committed events (5 + 1 awkward + 1 big + 5 in one transaction + 5 while the worker restarted)"
-tap_ok "$(cmp -s "$OUT/want" "$OUT/got"; echo $?)" "LISTEN received each committed id once, in id order"
+# Exactly once and in id order, except around the restart: an event written in
+# the moment no publisher ran is NOTIFYed by its writer at commit, and again by
+# the new publisher from its stored position (README: around the switch an
+# event may be announced twice, never lost; subscribers drop repeats by id).
+restart_ids=$(q -d postgres -c "SELECT string_agg(id::text, ' ' ORDER BY id) FROM elfsofa.events WHERE id > $start AND key LIKE 'c_'")
+tap_is "$(python3 - "$OUT/want" "$OUT/got" "$restart_ids" <<'PY'
+import sys
+want = [int(x) for x in open(sys.argv[1]).read().split()]
+got = [int(x) for x in open(sys.argv[2]).read().split()]
+restart = set(int(x) for x in sys.argv[3].split())
+problems = []
+steady = [i for i in got if i not in restart]
+if steady != [i for i in want if i not in restart]:
+    problems.append("outside the restart got %s" % steady)
+if sorted(set(i for i in got if i in restart)) != sorted(restart):
+    problems.append("restart events missing: %s" % sorted(restart - set(got)))
+if set(got) - set(want):
+    problems.append("never committed: %s" % sorted(set(got) - set(want)))
+print("; ".join(problems) or "ok")
+PY
+)" ok "LISTEN received each committed id once, in id order (events written while the publisher restarted: at least once; $(($(wc -l <"$OUT/got") - $(wc -l <"$OUT/want"))) repeated)"
 tap_ok "$(grep -q rolled-back "$OUT/payloads"; [ $? -ne 0 ]; echo $?)" "nothing for the rolled-back event"
 tap_is "$(python3 -c '
 import json, sys
