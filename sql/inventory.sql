@@ -79,6 +79,12 @@ SELECT count(*) AS ledger_rows, sum(delta_on_hand) AS ledger_sum FROM elfsofa.st
 SELECT sum(on_hand) AS on_hand FROM elfsofa.stock_levels;
 SELECT count(*) AS stock_events FROM elfsofa.events WHERE topic = 'inventory.updated';
 
+-- a count that takes available below the low-stock threshold (5) also raises
+-- inventory.low_stock, once: not again while it stays below
+SELECT elfsofa.adjust_stock('ELF-3S-GRY', -6);
+SELECT elfsofa.adjust_stock('ELF-3S-GRY', -1);
+SELECT topic, key, data FROM elfsofa.events WHERE topic = 'inventory.low_stock' ORDER BY id;
+
 -- the table itself refuses impossible states
 \set VERBOSITY terse
 UPDATE elfsofa.stock_levels SET on_hand = -1;

@@ -716,14 +716,18 @@ es_consumer_ack(PG_FUNCTION_ARGS)
 
 /*
  * es_events_stock_changed announces a stock change the inventory area made
- * itself (restock): inventory.updated with the row after it, keyed by sku.
+ * itself (restock, adjust_stock): inventory.updated with the location's
+ * totals after it, keyed by sku; and inventory.low_stock when available fell
+ * below threshold (>= 0) with this change, as an order's reservation does.
  * SPI must be connected.
  */
 void
 es_events_stock_changed(const char *sku, const char *location, int32 on_hand, int32 reserved,
-						int32 delta_on_hand, int32 delta_reserved, const char *reason)
+						int32 delta_on_hand, int32 delta_reserved, const char *reason, int32 threshold)
 {
 	EsJo		ev = {0};
+	int64		available = (int64) on_hand - reserved;
+	int64		before = available - delta_on_hand + delta_reserved;
 
 	if (!es_guc_emit_events)
 		return;
@@ -736,4 +740,14 @@ es_events_stock_changed(const char *sku, const char *location, int32 on_hand, in
 	es_jo_int(&ev, "delta_reserved", delta_reserved);
 	es_jo_str(&ev, "reason", reason);
 	(void) es_emit_event("inventory.updated", sku, es_jo_finish(&ev));
+	if (threshold >= 0 && available < threshold && before >= threshold)
+	{
+		EsJo		low = {0};
+
+		es_jo_str(&low, "sku", sku);
+		es_jo_str(&low, "location", location);
+		es_jo_int(&low, "available", available);
+		es_jo_int(&low, "threshold", threshold);
+		(void) es_emit_event("inventory.low_stock", sku, es_jo_finish(&low));
+	}
 }

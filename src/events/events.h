@@ -117,6 +117,7 @@ extern char *es_guc_database;
 
 /* in events.c: inventory.updated for a stock change of the inventory area (see inventory.h) */
 extern void es_events_stock_changed(const char *sku, const char *location, int32 on_hand, int32 reserved,
-									int32 delta_on_hand, int32 delta_reserved, const char *reason);
+									int32 delta_on_hand, int32 delta_reserved, const char *reason,
+									int32 threshold);
 
 #endif							/* ES_EVENTS_H */

@@ -36,13 +36,16 @@ typedef struct EsStockAlloc
 extern void es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs);
 
 /*
- * in stock.c: told of a stock change inventory made itself (restock), with
- * the row after it; SPI is connected.  The events area announces it
- * (inventory.updated); src/init.c connects the two, which sit side by side.
+ * in stock.c: told of a stock change inventory made itself (restock,
+ * adjust_stock), with the location's totals after it and the product's
+ * low-stock threshold (-1: none to check); SPI is connected.  The events area
+ * announces it (inventory.updated, and inventory.low_stock when available
+ * fell below the threshold); src/init.c connects the two, which sit side by
+ * side.
  */
 typedef void (*EsStockChangeListener) (const char *sku, const char *location, int32 on_hand,
 									   int32 reserved, int32 delta_on_hand, int32 delta_reserved,
-									   const char *reason);
+									   const char *reason, int32 threshold);
 extern EsStockChangeListener es_stock_change_listener;
 
 /* in stock.c: one stock row changed and its ledger row written together */

@@ -116,7 +116,7 @@ elfsofa_restock(PG_FUNCTION_ARGS)
 		es_stock_even_out(DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull)),
 						  location, &on_hand, &reserved);
 	if (es_stock_change_listener)
-		es_stock_change_listener(sku, location, on_hand, reserved, qty, 0, "restock");
+		es_stock_change_listener(sku, location, on_hand, reserved, qty, 0, "restock", -1);
 	SPI_finish();
 
 	PG_RETURN_INT32(on_hand);
@@ -332,11 +332,11 @@ es_stock_returned(int32 *available, int32 *reserved)
  * inventory.updated event; returns the new on-hand count.
  */
 static EsPlan adjust_product_plan = {
-	"SELECT id, stock_buckets FROM elfsofa.products WHERE sku = $1",
+	"SELECT id, stock_buckets, low_stock_threshold FROM elfsofa.products WHERE sku = $1",
 	1, {TEXTOID}
 };
 static EsPlan adjust_product_v10_plan = {
-	"SELECT id, 1::smallint FROM elfsofa.products WHERE sku = $1",
+	"SELECT id, 1::smallint, low_stock_threshold FROM elfsofa.products WHERE sku = $1",
 	1, {TEXTOID}
 };
 static EsPlan adjust_lock_plan = {
@@ -376,6 +376,7 @@ elfsofa_adjust_stock(PG_FUNCTION_ARGS)
 	bool		isnull;
 	int64		product_id;
 	int16		buckets;
+	int32		threshold;
 	int64		h = 0;
 	int64		r = 0;
 	int32		on_hand;
@@ -401,6 +402,7 @@ elfsofa_adjust_stock(PG_FUNCTION_ARGS)
 		unknown_sku(sku);
 	product_id = DatumGetInt64(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 1, &isnull));
 	buckets = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 2, &isnull));
+	threshold = DatumGetInt32(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 3, &isnull));
 	{
 		Datum		la[2] = {Int64GetDatum(product_id), CStringGetTextDatum(location)};
 
@@ -444,7 +446,7 @@ elfsofa_adjust_stock(PG_FUNCTION_ARGS)
 		es_exec(&adjust_ledger_plan, lv, ln, false, 0);
 	}
 	if (es_stock_change_listener)
-		es_stock_change_listener(sku, location, on_hand, reserved, delta, 0, "adjust");
+		es_stock_change_listener(sku, location, on_hand, reserved, delta, 0, "adjust", threshold);
 	SPI_finish();
 
 	PG_RETURN_INT32(on_hand);
