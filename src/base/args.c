@@ -60,17 +60,26 @@ es_invalid_arg(const char *msg, const char *detail, const char *hint)
 char *
 es_require_text(FunctionCallInfo fcinfo, int argno, const char *argname, int maxlen)
 {
-	text	   *t;
 	char	   *s;
 
 	es_arg_not_null(fcinfo, argno, argname);
-	t = PG_GETARG_TEXT_PP(argno);
-	s = text_to_cstring(t);
+	s = es_optional_text(fcinfo, argno, argname, maxlen);
 	if (s[0] == '\0')
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
 				 errmsg("%s must not be empty", argname),
 				 errdetail("Argument \"%s\" was an empty string.", argname)));
+	return s;
+}
+
+char *
+es_optional_text(FunctionCallInfo fcinfo, int argno, const char *argname, int maxlen)
+{
+	char	   *s;
+
+	if (PG_ARGISNULL(argno))
+		return NULL;
+	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
 	if (maxlen > 0 && strlen(s) > (size_t) maxlen)
 		ereport(ERROR,
 				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),

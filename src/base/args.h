@@ -16,6 +16,8 @@
 
 /* Validation helpers: raise 22023 naming the argument. */
 extern char *es_require_text(FunctionCallInfo fcinfo, int argno, const char *argname, int maxlen);
+/* An optional text argument: NULL when SQL NULL, else at most maxlen bytes (empty allowed). */
+extern char *es_optional_text(FunctionCallInfo fcinfo, int argno, const char *argname, int maxlen);
 extern int32 es_require_quantity(FunctionCallInfo fcinfo, int argno, const char *argname);
 extern void es_check_location(const char *location, const char *argname);
 

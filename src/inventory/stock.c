@@ -62,24 +62,6 @@ unknown_sku(const char *sku)
 			 errdetail("No product has sku \"%s\".", sku)));
 }
 
-/* The optional note argument of a stock change: NULL, or at most ES_MAX_TEXT_LEN bytes. */
-static char *
-note_arg(FunctionCallInfo fcinfo, int argno)
-{
-	char	   *note;
-
-	if (PG_ARGISNULL(argno))
-		return NULL;
-	note = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (strlen(note) > ES_MAX_TEXT_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("note is too long"),
-				 errdetail("Argument \"note\" has %zu bytes; at most %d are allowed.",
-						   strlen(note), ES_MAX_TEXT_LEN)));
-	return note;
-}
-
 /* elfsofa.restock(sku, quantity, location, note) returns the new on-hand count */
 Datum
 elfsofa_restock(PG_FUNCTION_ARGS)
@@ -87,7 +69,7 @@ elfsofa_restock(PG_FUNCTION_ARGS)
 	char	   *sku = es_require_text(fcinfo, 0, "sku", 64);
 	int32		qty = es_require_quantity(fcinfo, 1, "quantity");
 	char	   *location = PG_ARGISNULL(2) ? "main" : es_require_text(fcinfo, 2, "location", 32);
-	char	   *note = note_arg(fcinfo, 3);
+	char	   *note = es_optional_text(fcinfo, 3, "note", ES_MAX_TEXT_LEN);
 	Datum		values[5];
 	char		nulls[5] = {' ', ' ', ' ', ' ', ' '};
 	bool		isnull;
@@ -328,8 +310,8 @@ es_stock_returned(int32 *available, int32 *reserved)
  * one location's on-hand stock (shrinkage, damage, a miscount), never below
  * what open orders hold reserved.  The location's rows are locked in bucket
  * order; the new totals go to bucket 0 and, for a hot product, are spread
- * over its buckets again.  One ledger row (reason adjust), one
- * inventory.updated event; returns the new on-hand count.
+ * over its buckets again.  One ledger row (reason adjust, through
+ * ledger_plan), one inventory.updated event; returns the new on-hand count.
  */
 static EsPlan adjust_product_plan = {
 	"SELECT id, stock_buckets, low_stock_threshold FROM elfsofa.products WHERE sku = $1",
@@ -359,11 +341,6 @@ static EsPlan adjust_set_v10_plan = {
 	"WHERE product_id = $1 AND location = $2",
 	4, {INT8OID, TEXTOID, INT4OID, INT4OID}
 };
-static EsPlan adjust_ledger_plan = {
-	"INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, actor, note) "
-	"VALUES ($1, $2, $3, 0, 'adjust', $4, $5)",
-	5, {INT8OID, TEXTOID, INT4OID, TEXTOID, TEXTOID}
-};
 
 Datum
 elfsofa_adjust_stock(PG_FUNCTION_ARGS)
@@ -371,7 +348,7 @@ elfsofa_adjust_stock(PG_FUNCTION_ARGS)
 	char	   *sku = es_require_text(fcinfo, 0, "sku", 64);
 	int32		delta;
 	char	   *location = PG_ARGISNULL(2) ? "main" : es_require_text(fcinfo, 2, "location", 32);
-	char	   *note = note_arg(fcinfo, 3);
+	char	   *note = es_optional_text(fcinfo, 3, "note", ES_MAX_TEXT_LEN);
 	bool		v10;
 	bool		isnull;
 	int64		product_id;
@@ -385,10 +362,8 @@ elfsofa_adjust_stock(PG_FUNCTION_ARGS)
 	es_arg_not_null(fcinfo, 1, "delta");
 	delta = PG_GETARG_INT32(1);
 	if (delta == 0 || delta < -ES_MAX_QUANTITY || delta > ES_MAX_QUANTITY)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("delta must be between -%d and %d and not 0", ES_MAX_QUANTITY, ES_MAX_QUANTITY),
-				 errdetail("Argument \"delta\" was %d.", delta)));
+		es_invalid_arg(psprintf("delta must be between -%d and %d and not 0", ES_MAX_QUANTITY, ES_MAX_QUANTITY),
+					   psprintf("Argument \"delta\" was %d.", delta), NULL);
 	es_check_location(location, "location");
 
 	SPI_connect();
@@ -426,24 +401,23 @@ elfsofa_adjust_stock(PG_FUNCTION_ARGS)
 				 errdetail("sku \"%s\" has %lld on hand at location \"%s\", %lld of them reserved; an adjustment of %d would leave fewer than reserved.",
 						   sku, (long long) h, location, (long long) r, delta)));
 	if (h + delta > PG_INT32_MAX)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("stock would overflow"),
-				 errdetail("sku \"%s\" has %lld on hand at location \"%s\"; argument \"delta\" was %d.",
-						   sku, (long long) h, location, delta)));
+		es_invalid_arg("stock would overflow",
+					   psprintf("sku \"%s\" has %lld on hand at location \"%s\"; argument \"delta\" was %d.",
+								sku, (long long) h, location, delta), NULL);
 	on_hand = (int32) (h + delta);
 	reserved = (int32) r;
 	{
 		Datum		v[4] = {Int64GetDatum(product_id), CStringGetTextDatum(location), Int32GetDatum(on_hand),
 		Int32GetDatum(reserved)};
-		Datum		lv[5] = {v[0], v[1], Int32GetDatum(delta), CStringGetTextDatum(es_actor()),
-		note ? CStringGetTextDatum(note) : (Datum) 0};
-		char		ln[5] = {' ', ' ', ' ', ' ', note ? ' ' : 'n'};
+		/* the ledger row as es_stock_apply writes one: no order */
+		Datum		lv[8] = {v[0], v[1], Int32GetDatum(delta), Int32GetDatum(0), CStringGetTextDatum("adjust"),
+		(Datum) 0, CStringGetTextDatum(es_actor()), note ? CStringGetTextDatum(note) : (Datum) 0};
+		char		ln[8] = {' ', ' ', ' ', ' ', ' ', 'n', ' ', note ? ' ' : 'n'};
 
 		es_exec(v10 ? &adjust_set_v10_plan : &adjust_set_plan, v, NULL, false, 0);
 		if (buckets > 1 && !v10)
 			es_stock_even_out(product_id, location, &on_hand, &reserved);
-		es_exec(&adjust_ledger_plan, lv, ln, false, 0);
+		es_exec(&ledger_plan, lv, ln, false, 0);
 	}
 	if (es_stock_change_listener)
 		es_stock_change_listener(sku, location, on_hand, reserved, delta, 0, "adjust", threshold);

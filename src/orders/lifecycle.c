@@ -114,20 +114,13 @@ require_order_id(FunctionCallInfo fcinfo)
 	return PG_GETARG_INT64(0);
 }
 
+/* An optional note or reason: NULL when absent or empty. */
 static char *
 optional_note(FunctionCallInfo fcinfo, int argno, const char *argname)
 {
-	char	   *s;
+	char	   *s = es_optional_text(fcinfo, argno, argname, ES_MAX_TEXT_LEN);
 
-	if (PG_ARGISNULL(argno))
-		return NULL;
-	s = text_to_cstring(PG_GETARG_TEXT_PP(argno));
-	if (strlen(s) > ES_MAX_TEXT_LEN)
-		ereport(ERROR,
-				(errcode(ERRCODE_INVALID_PARAMETER_VALUE),
-				 errmsg("%s is too long", argname),
-				 errdetail("Argument \"%s\" has %zu bytes; at most %d are allowed.", argname, strlen(s), ES_MAX_TEXT_LEN)));
-	return s[0] ? s : NULL;
+	return s && s[0] ? s : NULL;
 }
 
 /*
