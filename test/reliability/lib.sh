@@ -37,6 +37,35 @@ rel_fresh_server() {
 # The postmaster's pid (first line of postmaster.pid), empty when none.
 rel_pm_pid() { head -1 "$ES_TMP/data/postmaster.pid" 2>/dev/null; }
 
+# rel_server_pids: every live process of this server (postmaster, backends,
+# background workers), found by its working directory, which PostgreSQL sets
+# to the data directory.  A list taken from the postmaster's children misses
+# a backend forked a moment later, and such a straggler keeps the old shared
+# memory attached, so the next start refuses to run.
+rel_server_pids() {
+    local d p
+    d=$(readlink -f "$ES_TMP/data")
+    for p in /proc/[0-9]*; do
+        [ "$(readlink "$p/cwd" 2>/dev/null)" = "$d" ] && echo "${p#/proc/}"
+    done
+}
+
+# rel_wait_server_gone <postmaster pid>: after a SIGKILL, give orphaned
+# processes time to see the dead postmaster and exit, kill what is left, and
+# wait until the dead postmaster has been reaped too: until then its pid still
+# answers kill -0, and a new postmaster that finds it in postmaster.pid refuses
+# to start ("lock file already exists").  Returns 1 if anything survives 30 s.
+rel_wait_server_gone() {
+    local pm=$1 left i
+    for i in $(seq 1 150); do
+        left=$(rel_server_pids)
+        [ -z "$left" ] && [ ! -e "/proc/$pm" ] && return 0
+        [ "$i" -ge 25 ] && [ -n "$left" ] && kill -9 $left 2>/dev/null
+        sleep 0.2
+    done
+    return 1
+}
+
 # Server log lines that mean a backend crashed or the server had to reset.
 rel_crash_lines() {
     grep -hE 'terminated by signal|server process .* (was terminated|exited with exit code)|terminating any other active server processes|all server processes terminated' \

@@ -51,22 +51,24 @@ for cycle in $(seq 1 "$CYCLES"); do
         how="postmaster and every backend at once (power cut)"
         kill -9 "$pm" $kids 2>/dev/null
     fi
-    # Orphaned backends notice the dead postmaster and exit; force the stragglers.
-    for _ in $(seq 1 50); do
-        alive=""
-        for k in $kids; do kill -0 "$k" 2>/dev/null && alive="$alive $k"; done
-        [ -z "$alive" ] && break
-        sleep 0.2
-    done
-    [ -n "$alive" ] && kill -9 $alive 2>/dev/null
+    # Orphaned backends notice the dead postmaster and exit; force the stragglers
+    # (every process of this server, not only the children listed above).
+    rel_wait_server_gone "$pm"
+    tap_ok $? "cycle $cycle: no process of the killed server is left"
     kill "$ack" 2>/dev/null; wait "$ack" 2>/dev/null
     wait "$pgb" 2>/dev/null
     tap_ok $([ "$mid" -gt "$before" ]; echo $?) "cycle $cycle: orders were being placed when killed ($((mid - before)) in flight window, $how)"
 
     logsize=$(stat -c %s "$ES_TMP/log/server.log")
-    es_start_server </dev/null 2>/dev/null
+    (es_start_server </dev/null) 2>"$W/start-$cycle.err"
     q -d shop -c "SELECT 1" >/dev/null
-    tap_ok $? "cycle $cycle: server restarted after SIGKILL"
+    up=$?
+    tap_ok $up "cycle $cycle: server restarted after SIGKILL"
+    if [ $up -ne 0 ]; then
+        sed 's/^/# /' "$W/start-$cycle.err" | tail -20
+        tap_done
+        exit 1
+    fi
     tail -c +$((logsize + 1)) "$ES_TMP/log/server.log" | grep "database system was interrupted\|database system was not properly shut down" >/dev/null
     tap_ok $? "cycle $cycle: the restart ran crash recovery"
 
