@@ -364,14 +364,18 @@ es_launcher_scan(bool want)
 		dbs[ndbs++] = d->oid;
 		if (want && d->datallowconn && !d->datistemplate && es_database_allowed(NameStr(d->datname)))
 		{
+			bool		full;
+
 			SpinLockAcquire(&es_launch->mutex);
-			if (es_slot_find(d->oid, true) < 0)
+			full = es_slot_find(d->oid, true) < 0;
+			SpinLockRelease(&es_launch->mutex);
+			/* (never ereport holding a spinlock) */
+			if (full)
 				ereport(LOG,
 						(errmsg("elfsofa: no slot left for the event publisher of database \"%s\"",
 								NameStr(d->datname)),
 						 errdetail("Its events are NOTIFYed by each writer at commit."),
 						 errhint("Raise max_worker_processes.")));
-			SpinLockRelease(&es_launch->mutex);
 		}
 	}
 	table_endscan(scan);
@@ -394,6 +398,24 @@ es_launcher_scan(bool want)
 	}
 	SpinLockRelease(&es_launch->mutex);
 	pfree(dbs);
+}
+
+/* A database for a log line: its name in quotes, or its OID when it is gone. */
+static const char *
+es_launcher_dbname(Oid db)
+{
+	static char name[NAMEDATALEN + 16];	/* (quotes, or "with OID " and digits) */
+	char	   *found;
+
+	SetCurrentStatementStartTimestamp();
+	StartTransactionCommand();
+	found = get_database_name(db);
+	if (found)
+		snprintf(name, sizeof(name), "\"%s\"", found);
+	else
+		snprintf(name, sizeof(name), "with OID %u", db);
+	CommitTransactionCommand();
+	return name;
 }
 
 /* Starts the publisher of slot i; false when no worker slot is left. */
@@ -492,8 +514,8 @@ es_launcher_main(Datum arg)
 				handles[i] = NULL;
 				if (first)
 					ereport(LOG,
-							(errmsg("elfsofa: no background worker left for the event publisher of database %u",
-									s->dboid),
+							(errmsg("elfsofa: no background worker left for the event publisher of database %s",
+									es_launcher_dbname(s->dboid)),
 							 errdetail("Its events are NOTIFYed by each writer at commit until one is free."),
 							 errhint("Raise max_worker_processes.")));
 			}
