@@ -715,39 +715,66 @@ es_consumer_ack(PG_FUNCTION_ARGS)
 }
 
 /*
+ * The inventory.updated payload, made here for every stock change (orders,
+ * lifecycle, restock, adjust_stock): the location's totals after it, the
+ * deltas and why; order_id 0 when no order made it.
+ */
+Jsonb *
+es_stock_updated_json(const char *sku, const char *location, int32 on_hand, int32 reserved,
+					  int32 delta_on_hand, int32 delta_reserved, const char *reason, int64 order_id)
+{
+	EsJo		ev = {0};
+
+	es_jo_str(&ev, "sku", sku);
+	es_jo_str(&ev, "location", location);
+	es_jo_int(&ev, "on_hand", on_hand);
+	es_jo_int(&ev, "reserved", reserved);
+	es_jo_int(&ev, "available", (int64) on_hand - reserved);
+	es_jo_int(&ev, "delta_on_hand", delta_on_hand);
+	es_jo_int(&ev, "delta_reserved", delta_reserved);
+	es_jo_str(&ev, "reason", reason);
+	if (order_id != 0)
+		es_jo_int(&ev, "order_id", order_id);
+	return es_jo_finish(&ev);
+}
+
+/*
+ * The inventory.low_stock payload when a change that took `taken` units off
+ * available (a negative count: added them) left it below threshold (>= 0) and it was not below before;
+ * NULL otherwise (so it is sent once per crossing).
+ */
+Jsonb *
+es_low_stock_json(const char *sku, const char *location, int64 available, int64 taken, int32 threshold)
+{
+	EsJo		low = {0};
+
+	if (threshold < 0 || available >= threshold || available + taken < threshold)
+		return NULL;
+	es_jo_str(&low, "sku", sku);
+	es_jo_str(&low, "location", location);
+	es_jo_int(&low, "available", available);
+	es_jo_int(&low, "threshold", threshold);
+	return es_jo_finish(&low);
+}
+
+/*
  * es_events_stock_changed announces a stock change the inventory area made
- * itself (restock, adjust_stock): inventory.updated with the location's
- * totals after it, keyed by sku; and inventory.low_stock when available fell
- * below threshold (>= 0) with this change, as an order's reservation does.
- * SPI must be connected.
+ * itself (restock, adjust_stock): inventory.updated, and inventory.low_stock
+ * when available fell below threshold (-1: none to check) with this change,
+ * as an order's reservation does.  SPI must be connected.
  */
 void
 es_events_stock_changed(const char *sku, const char *location, int32 on_hand, int32 reserved,
 						int32 delta_on_hand, int32 delta_reserved, const char *reason, int32 threshold)
 {
-	EsJo		ev = {0};
-	int64		available = (int64) on_hand - reserved;
-	int64		before = available - delta_on_hand + delta_reserved;
+	Jsonb	   *low;
 
 	if (!es_guc_emit_events)
 		return;
-	es_jo_str(&ev, "sku", sku);
-	es_jo_str(&ev, "location", location);
-	es_jo_int(&ev, "on_hand", on_hand);
-	es_jo_int(&ev, "reserved", reserved);
-	es_jo_int(&ev, "available", on_hand - reserved);
-	es_jo_int(&ev, "delta_on_hand", delta_on_hand);
-	es_jo_int(&ev, "delta_reserved", delta_reserved);
-	es_jo_str(&ev, "reason", reason);
-	(void) es_emit_event("inventory.updated", sku, es_jo_finish(&ev));
-	if (threshold >= 0 && available < threshold && before >= threshold)
-	{
-		EsJo		low = {0};
-
-		es_jo_str(&low, "sku", sku);
-		es_jo_str(&low, "location", location);
-		es_jo_int(&low, "available", available);
-		es_jo_int(&low, "threshold", threshold);
-		(void) es_emit_event("inventory.low_stock", sku, es_jo_finish(&low));
-	}
+	(void) es_emit_event("inventory.updated", sku,
+						 es_stock_updated_json(sku, location, on_hand, reserved, delta_on_hand, delta_reserved, reason, 0));
+	low = es_low_stock_json(sku, location, (int64) on_hand - reserved,
+							(int64) delta_reserved - delta_on_hand, threshold);
+	if (low)
+		(void) es_emit_event("inventory.low_stock", sku, low);
 }

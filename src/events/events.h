@@ -115,6 +115,12 @@ extern bool es_guc_notify_data;
 extern int	es_guc_event_max_bytes;
 extern char *es_guc_database;
 
+/* in events.c: the payloads of inventory.updated and (NULL when not crossed) inventory.low_stock */
+extern Jsonb *es_stock_updated_json(const char *sku, const char *location, int32 on_hand, int32 reserved,
+									int32 delta_on_hand, int32 delta_reserved, const char *reason, int64 order_id);
+extern Jsonb *es_low_stock_json(const char *sku, const char *location, int64 available, int64 taken,
+								int32 threshold);
+
 /* in events.c: inventory.updated for a stock change of the inventory area (see inventory.h) */
 extern void es_events_stock_changed(const char *sku, const char *location, int32 on_hand, int32 reserved,
 									int32 delta_on_hand, int32 delta_reserved, const char *reason,

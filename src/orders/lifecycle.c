@@ -184,18 +184,9 @@ change_status(int64 order_id, const char *to, const char *note, bool cancel, Mem
 								d_on_hand, d_reserved, reason, order_id, actor, note, &available, &reserved))
 				elog(ERROR, "elfsofa: stock row of order " INT64_FORMAT " line %s@%s is missing", order_id, sku, location);
 
-			st = NULL;
-			pushJsonbValue(&st, WJB_BEGIN_OBJECT, NULL);
-			es_jb_str(&st, "sku", sku);
-			es_jb_str(&st, "location", location);
-			es_jb_int(&st, "on_hand", available + reserved);
-			es_jb_int(&st, "reserved", reserved);
-			es_jb_int(&st, "available", available);
-			es_jb_int(&st, "delta_on_hand", d_on_hand);
-			es_jb_int(&st, "delta_reserved", d_reserved);
-			es_jb_str(&st, "reason", reason);
-			es_jb_int(&st, "order_id", order_id);
-			es_emit_event("inventory.updated", sku, es_jb_finish(&st));
+			es_emit_event("inventory.updated", sku,
+						  es_stock_updated_json(sku, location, available + reserved, reserved,
+												d_on_hand, d_reserved, reason, order_id));
 		}
 	}
 

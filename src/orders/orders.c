@@ -341,31 +341,20 @@ order_events(Order *o, Placed *p)
 		{
 			Alloc	   *al = &o->allocs[a];
 			OrderItem  *it = &o->items[al->item];
+			Jsonb	   *low;
 
-			ev.n = 0;
-			es_jo_str(&ev, "sku", it->sku);
-			es_jo_str(&ev, "location", al->location);
-			es_jo_int(&ev, "on_hand", al->available_after + al->reserved_after);
-			es_jo_int(&ev, "reserved", al->reserved_after);
-			es_jo_int(&ev, "available", al->available_after);
-			es_jo_int(&ev, "delta_on_hand", 0);
-			es_jo_int(&ev, "delta_reserved", al->qty);
-			es_jo_str(&ev, "reason", "reserve");
-			es_jo_int(&ev, "order_id", p->order_id);
 			p->ev_topic[p->nev] = "inventory.updated";
 			p->ev_key[p->nev] = it->sku;
-			p->ev_data[p->nev++] = es_jo_finish(&ev);
-
-			if (al->available_after < it->threshold && al->available_after + al->qty >= it->threshold)
+			p->ev_data[p->nev++] = es_stock_updated_json(it->sku, al->location,
+														 al->available_after + al->reserved_after, al->reserved_after,
+														 0, al->qty, "reserve", p->order_id);
+			/* (a reservation takes qty off available) */
+			low = es_low_stock_json(it->sku, al->location, al->available_after, al->qty, it->threshold);
+			if (low)
 			{
-				ev.n = 0;
-				es_jo_str(&ev, "sku", it->sku);
-				es_jo_str(&ev, "location", al->location);
-				es_jo_int(&ev, "available", al->available_after);
-				es_jo_int(&ev, "threshold", it->threshold);
 				p->ev_topic[p->nev] = "inventory.low_stock";
 				p->ev_key[p->nev] = it->sku;
-				p->ev_data[p->nev++] = es_jo_finish(&ev);
+				p->ev_data[p->nev++] = low;
 			}
 		}
 	}
