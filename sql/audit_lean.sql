@@ -48,7 +48,8 @@ CREATE TEMP TABLE first_version AS
   SELECT 'payments', jsonb_build_object('id', p.id), to_jsonb(p) FROM elfsofa.payments p;
 
 -- audit_log: the INSERTs of the order, its lines and its payment carry the key
--- only; everything else as before (the stock rows' UPDATEs keep old and new)
+-- only; the stock rows' reservations are recorded by their ledger rows alone
+-- (below); everything else as before
 SELECT table_name, operation, count(*) AS n, count(*) FILTER (WHERE new_data IS NULL) AS key_only
   FROM elfsofa.audit_log WHERE table_name IN ('orders', 'order_lines', 'payments', 'stock_levels')
  GROUP BY 1, 2 ORDER BY 1, 2;
@@ -80,6 +81,55 @@ SELECT p.sku, sum(g.delta_on_hand) AS on_hand, sum(g.delta_reserved) AS reserved
        string_agg(g.reason::text, ',' ORDER BY g.id) AS reasons
   FROM elfsofa.products p JOIN elfsofa.stock_ledger g ON g.product_id = p.id GROUP BY p.id, p.sku ORDER BY p.sku;
 SELECT topic, key, data - 'order_number' - 'customer_id' AS data FROM elfsofa.events_since(0) WHERE topic <> 'product.changed' ORDER BY id;
+
+-- stock_levels: a reservation's story entry comes from its ledger row (an id
+-- from the audit sequence, the audit facts), with on_hand and reserved before
+-- and after, between the restock's INSERT and the shipment's UPDATE (audited)
+SELECT h.operation, h.actor, h.db_user = current_user AS db_user, h.old_data - 'updated_at' AS old_data,
+       h.new_data - 'updated_at' AS new_data, h.changed_columns,
+       (h.new_data ->> 'updated_at')::timestamptz = h.logged_at AS updated_at_set,
+       h.txid = (SELECT a.txid FROM elfsofa.audit_log a WHERE a.table_name = 'orders' AND a.operation = 'INSERT') AS orders_txid
+  FROM elfsofa.products p, elfsofa.audit_history('elfsofa.stock_levels', jsonb_build_object('product_id', p.id, 'location', 'main', 'bucket', 0)) h
+ WHERE p.sku = 'LEAN-2';
+SELECT g.reason, g.audit_id IS NOT NULL AS stands_for_audit_row, g.txid IS NOT NULL AS txid, g.db_user = current_user AS db_user
+  FROM elfsofa.stock_ledger g JOIN elfsofa.products p ON p.id = g.product_id WHERE p.sku = 'LEAN-2' ORDER BY g.id;
+-- two reservations of one row in one transaction (the second leaves
+-- updated_at as it was), a DBA's own UPDATE in between (audited), a hot
+-- product (its bucket rows audited as before); then every stock row's story,
+-- replayed from its first version, must end at the row as it is now
+BEGIN;
+SELECT elfsofa.process_order('{"customer_id": "33333333-3333-3333-3333-333333333333", "items": [{"sku": "LEAN-1", "quantity": 1}]}') ->> 'status' AS status;
+UPDATE elfsofa.stock_levels SET on_hand = on_hand + 5 WHERE product_id = (SELECT id FROM elfsofa.products WHERE sku = 'LEAN-1');
+SELECT elfsofa.process_order('{"customer_id": "33333333-3333-3333-3333-333333333333", "items": [{"sku": "LEAN-1", "quantity": 2}]}') ->> 'status' AS status;
+COMMIT;
+SELECT elfsofa.set_stock_buckets('LEAN-3', 2);
+SELECT elfsofa.process_order('{"customer_id": "33333333-3333-3333-3333-333333333333", "items": [{"sku": "LEAN-3", "quantity": 1}]}') ->> 'status' AS status;
+SELECT h.operation, h.old_data - 'updated_at' AS old_data, h.new_data - 'updated_at' AS new_data, h.changed_columns
+  FROM elfsofa.products p, elfsofa.audit_history('elfsofa.stock_levels', jsonb_build_object('product_id', p.id, 'location', 'main', 'bucket', 0)) h
+ WHERE p.sku = 'LEAN-1';
+CREATE FUNCTION pg_temp.replay(pk jsonb) RETURNS jsonb LANGUAGE plpgsql AS $$
+DECLARE h record; img jsonb; c text; bad text := '';
+BEGIN
+  FOR h IN SELECT * FROM elfsofa.audit_history('elfsofa.stock_levels', pk) LOOP
+    IF h.operation = 'INSERT' THEN img := h.new_data;
+    ELSE
+      FOREACH c IN ARRAY h.changed_columns LOOP
+        IF img -> c IS DISTINCT FROM h.old_data -> c
+           AND NOT (c = 'updated_at' AND (img ->> c)::timestamptz = (h.old_data ->> c)::timestamptz) THEN
+          bad := bad || format(' %s: %s then %s;', c, img -> c, h.old_data -> c);
+        END IF;
+      END LOOP;
+      img := img || h.new_data;
+    END IF;
+  END LOOP;
+  RETURN jsonb_build_object('mismatches', bad, 'ends_at_row', img - 'updated_at' = (SELECT to_jsonb(s) - 'updated_at' FROM elfsofa.stock_levels s WHERE to_jsonb(s) @> pk),
+                            'updated_at', (img ->> 'updated_at')::timestamptz = (SELECT s.updated_at FROM elfsofa.stock_levels s WHERE to_jsonb(s) @> pk));
+END $$;
+SELECT p.sku, s.bucket, pg_temp.replay(jsonb_build_object('product_id', s.product_id, 'location', s.location, 'bucket', s.bucket)) AS replayed
+  FROM elfsofa.stock_levels s JOIN elfsofa.products p ON p.id = s.product_id ORDER BY 1, 2;
+-- audit ids: one sequence for audit rows and the ledger rows that stand in for them
+SELECT count(*) = count(DISTINCT id) AS unique_ids
+  FROM (SELECT id FROM elfsofa.audit_log UNION ALL SELECT audit_id FROM elfsofa.stock_ledger WHERE audit_id IS NOT NULL) x;
 
 -- a table of one's own with the option: the first version comes back from the
 -- DELETE's image with the UPDATEs undone, excluded columns stay out, and a

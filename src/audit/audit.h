@@ -193,5 +193,6 @@ extern void audit_writer_invalidate(Oid relid);
 extern void audit_refresh_facts(void);
 extern void audit_flush_index(void);
 extern void audit_insert(Datum *vals, bool *nulls);
+extern void audit_stamp(EsAuditStamp *stamp);
 
 #endif							/* ES_AUDIT_H */

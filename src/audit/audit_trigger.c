@@ -50,6 +50,7 @@ es_audit_init(void)
 							 "On by default: the audit triggers fire ALWAYS. A superuser may turn it off for a bulk load; restoring a dump turns it off in the restoring session.",
 							 &audit_replica_writes, true,
 							 PGC_SUSET, 0, NULL, NULL, NULL);
+	es_audit_stamp = audit_stamp;
 }
 
 /* ---------------------------------------------------------------------
@@ -235,6 +236,14 @@ audit_row(TriggerData *td, int op)
 	audit_insert(vals, nulls);
 }
 
+/* Whether rel is elfsofa.stock_levels. */
+static bool
+audit_is_stock_levels(Relation rel)
+{
+	return strcmp(RelationGetRelationName(rel), "stock_levels") == 0 &&
+		RelationGetNamespace(rel) == get_namespace_oid("elfsofa", true);
+}
+
 /* AFTER ROW insert/update/delete and AFTER STATEMENT truncate. */
 Datum
 es_audit_trigger(PG_FUNCTION_ARGS)
@@ -273,6 +282,9 @@ es_audit_trigger(PG_FUNCTION_ARGS)
 		op = OP_UPDATE;
 	else
 		op = OP_DELETE;
+	/* a reservation whose stock_ledger row stands in for this row (base/request.h) */
+	if (op == OP_UPDATE && es_audit_stock_in_ledger && audit_is_stock_levels(td->tg_relation))
+		return PointerGetDatum(NULL);
 	if (!audit_xact.active)
 		audit_refresh_facts();	/* op_text lives in the transaction state */
 	audit_row(td, op);

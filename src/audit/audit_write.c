@@ -417,6 +417,32 @@ audit_insert(Datum *vals, bool *nulls)
 		es_leaf_close(&audit_writer);
 }
 
+/*
+ * audit_stamp gives a change that another record stands in for (see
+ * base/request.h) what its audit row would have held: the next audit id and
+ * this transaction's facts, in the caller's memory context.
+ */
+void
+audit_stamp(EsAuditStamp *stamp)
+{
+	audit_register_callbacks();
+	audit_refresh_facts();
+	if (!OidIsValid(audit_xact.seqid))
+	{
+		audit_xact.seqid = get_relname_relid("audit_log_id_seq", get_namespace_oid("elfsofa", false));
+		if (!OidIsValid(audit_xact.seqid))
+			ereport(ERROR,
+					(errcode(ERRCODE_UNDEFINED_TABLE),
+					 errmsg("audit log sequence elfsofa.audit_log_id_seq does not exist"),
+					 errhint("Reinstall the elfsofa extension.")));
+	}
+	stamp->id = nextval_internal(audit_xact.seqid, false);
+	stamp->txid = audit_xact.txid;
+	stamp->db_user = TextDatumGetCString(audit_xact.db_user);
+	stamp->actor_role = audit_xact.actor_role_null ? NULL : TextDatumGetCString(audit_xact.actor_role);
+	stamp->application_name = audit_xact.appname_null ? NULL : TextDatumGetCString(audit_xact.appname);
+}
+
 /* After each audit row: keep its hash index entries for the bucket-ordered write. */
 static void
 audit_leaf_inserted(EsLeafWriter *w, TupleTableSlot *slot)

@@ -32,6 +32,9 @@
 #include "utils/snapmgr.h"
 #include "utils/syscache.h"
 
+void		(*es_audit_stamp) (EsAuditStamp *stamp) = NULL;
+bool		es_audit_stock_in_ledger = false;
+
 char	   *es_guc_actor = NULL;
 
 Jsonb *

@@ -24,6 +24,31 @@ extern char *es_guc_actor;
 /* Defines elfsofa.actor; called once from _PG_init. */
 extern void es_request_init(void);
 
+/*
+ * The audit facts of a change whose own record stands in for its audit_log
+ * row: process_order's stock reservations are recorded by their stock_ledger
+ * rows alone.  id comes from audit_log's sequence (so such a row sorts among
+ * the audit rows), the others are what the audit row would have held;
+ * actor_role and application_name may be NULL.  The audit area sets the
+ * function at load (es_audit_init); NULL until then.
+ */
+typedef struct EsAuditStamp
+{
+	int64		id;
+	int64		txid;
+	char	   *db_user;
+	char	   *actor_role;
+	char	   *application_name;
+} EsAuditStamp;
+extern void (*es_audit_stamp) (EsAuditStamp *stamp);
+
+/*
+ * True while inventory reserves stock for an order on a row whose ledger row
+ * will stand in for its audit row (a product that is not hot): the audit
+ * trigger writes no row for an UPDATE of elfsofa.stock_levels meanwhile.
+ */
+extern bool es_audit_stock_in_ledger;
+
 /* Whether the outer role is privileged: superuser, BYPASSRLS or member of service_role. */
 extern bool es_role_is_privileged(void);
 

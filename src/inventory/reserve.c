@@ -134,6 +134,32 @@ locked_rows(int *n)
 }
 
 /*
+ * reserve_row runs the conditional reserve UPDATE of one stock row (args as
+ * reserve_plan's).  For a product that is not hot the order's stock_ledger
+ * row of it, written with an audit id and the audit facts (orders/orders.c),
+ * stands in for its audit row, so the audit trigger is told to skip it.
+ */
+static void
+reserve_row(const EsStockAlloc *al, Datum *args)
+{
+	if (v10 || al->buckets > 1)
+	{
+		es_exec(v10 ? &reserve_v10_plan : &reserve_plan, args, NULL, false, 0);
+		return;
+	}
+	es_audit_stock_in_ledger = true;
+	PG_TRY();
+	{
+		es_exec(&reserve_plan, args, NULL, false, 0);
+	}
+	PG_FINALLY();
+	{
+		es_audit_stock_in_ledger = false;
+	}
+	PG_END_TRY();
+}
+
+/*
  * take_from: reserves qty at one location from its locked rows (rows[from]
  * on, while they are of that location), bucket by bucket; evens the buckets
  * out after when there are several.
@@ -154,7 +180,7 @@ take_from(const EsStockAlloc *al, const char *location, LockedRow *rows, int nro
 		if (take == 0)
 			continue;
 		need -= take;
-		es_exec(v10 ? &reserve_v10_plan : &reserve_plan, a, NULL, false, 0);
+		reserve_row(al, a);
 		if (SPI_processed != 1)
 			elog(ERROR, "elfsofa: locked stock row of sku \"%s\" at \"%s\" refused %d units",
 				 al->sku, location, take);
@@ -226,7 +252,7 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 			else
 			{
 				/* fast path: the whole quantity from the named (or main) row */
-				es_exec(v10 ? &reserve_v10_plan : &reserve_plan, args, NULL, false, 0);
+				reserve_row(al, args);
 				if (SPI_processed == 1)
 				{
 					int32		after;

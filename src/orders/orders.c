@@ -146,8 +146,36 @@ static EsPlan payment_ref_plan = {
  * as direct inserts (es_outbox_write).
  * $2 = {order_number, payment_status, note, idempotency_key},
  * $12 = {method, provider, provider_ref, status}.
+ * A ledger row whose audit id ($14, per line) is set stands in for the audit
+ * row of its reservation (inventory/reserve.c): it carries the audit facts,
+ * $15 = {db_user, actor_role, application_name} and $16 = txid.
  */
 static EsPlan write_plan = {
+	"WITH o AS ("
+	"  INSERT INTO elfsofa.orders (id, order_number, customer_id, payment_status, payment_method, "
+	"                              total, shipping_address, note, idempotency_key) "
+	"  VALUES ($1, $2[1], $3, $2[2], $12[1], $4, $5, $2[3], $2[4]) "
+	"  RETURNING created_at), "
+	"l AS (INSERT INTO elfsofa.order_lines (order_id, line_no, product_id, sku, location, quantity, "
+	"                                       unit_price, line_total, created_at) "
+	"  SELECT $1, u.n, u.pid, u.sku, u.loc, u.q, u.price, u.price * u.q, o.created_at "
+	"  FROM o, unnest($6::bigint[], $7::text[], $8::text[], $9::int[], $10::numeric[]) "
+	"          WITH ORDINALITY AS u(pid, sku, loc, q, price, n)), "
+	"g AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_reserved, reason, order_id, actor, "
+	"                                        audit_id, txid, db_user, actor_role, application_name) "
+	"  SELECT u.pid, u.loc, u.q, '" ES_LEDGER_RESERVE "', $1, $11, u.aid, "
+	"         CASE WHEN u.aid IS NOT NULL THEN $16 END, CASE WHEN u.aid IS NOT NULL THEN $15[1] END, "
+	"         CASE WHEN u.aid IS NOT NULL THEN $15[2] END, CASE WHEN u.aid IS NOT NULL THEN $15[3] END "
+	"  FROM unnest($6::bigint[], $8::text[], $9::int[], $14::bigint[]) AS u(pid, loc, q, aid)) "
+	"INSERT INTO elfsofa.payments (order_id, order_created_at, method, amount, provider, provider_ref, status) "
+	"  SELECT $1, o.created_at, $12[1], $13, $12[2], $12[3], $12[4] FROM o WHERE $13 IS NOT NULL",
+	16, {INT8OID, TEXTARRAYOID, UUIDOID, NUMERICOID, JSONBOID,
+		INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, NUMERICARRAYOID, TEXTOID,
+	TEXTARRAYOID, NUMERICOID, INT8ARRAYOID, TEXTARRAYOID, INT8OID}, .generic = true
+};
+
+/* The same in a database still at the 1.0 schema (every reservation audited). */
+static EsPlan write_v10_plan = {
 	"WITH o AS ("
 	"  INSERT INTO elfsofa.orders (id, order_number, customer_id, payment_status, payment_method, "
 	"                              total, shipping_address, note, idempotency_key) "
@@ -413,7 +441,45 @@ order_write(Order *o, Placed *p)
 		else
 			nulls[12] = 'n';
 		values[11] = text_array(pay, 4);
-		es_exec(&write_plan, values, nulls, false, 0);
+		if (es_stock_has_buckets())
+		{
+			/* the reservations of products that are not hot: their ledger rows are their audit rows */
+			Datum	   *aid = palloc(sizeof(Datum) * o->nallocs);
+			bool	   *aid_null = palloc(sizeof(bool) * o->nallocs);
+			int			dims[1] = {o->nallocs};
+			int			lbs[1] = {1};
+			EsAuditStamp st = {0};
+			bool		stamped = false;
+
+			for (int a = 0; a < o->nallocs; a++)
+			{
+				aid_null[a] = o->allocs[a].buckets > 1 || es_audit_stamp == NULL;
+				aid[a] = (Datum) 0;
+				if (!aid_null[a])
+				{
+					es_audit_stamp(&st);
+					aid[a] = Int64GetDatum(st.id);
+					stamped = true;
+				}
+			}
+			values[13] = PointerGetDatum(construct_md_array(aid, aid_null, 1, dims, lbs, INT8OID, 8,
+															FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			if (stamped)
+			{
+				char	   *facts[3] = {st.db_user, st.actor_role, st.application_name};
+
+				values[14] = text_array(facts, 3);
+				values[15] = Int64GetDatum(st.txid);
+			}
+			else
+			{
+				nulls[14] = 'n';
+				nulls[15] = 'n';
+			}
+			es_exec(&write_plan, values, nulls, false, 0);
+		}
+		else
+			es_exec(&write_v10_plan, values, nulls, false, 0);
 		if (p->nev > 0)
 		{
 			int64	   *ev_id = palloc(sizeof(int64) * p->nev);

@@ -130,6 +130,21 @@ CREATE FUNCTION @extschema@.audit_row_image(tbl regclass, pk jsonb)
 RETURNS jsonb LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'es_audit_row_image';
 COMMENT ON FUNCTION @extschema@.audit_row_image(regclass, jsonb) IS 'The row of audited table tbl whose primary key is pk, as its audit rows show it (excluded columns left out), or NULL when there is none; read with the caller''s rights. audit_history starts a story whose INSERT was recorded by key only with it.';
 
+-- process_order's stock reservations (products that are not hot) are
+-- recorded by their stock_ledger rows alone, which carry an audit id and the
+-- audit facts; audit_history and audit_summary read them from there.
+ALTER TABLE @extschema@.stock_ledger
+    ADD COLUMN audit_id bigint,
+    ADD COLUMN txid bigint,
+    ADD COLUMN db_user text,
+    ADD COLUMN actor_role text,
+    ADD COLUMN application_name text;
+COMMENT ON COLUMN @extschema@.stock_ledger.audit_id IS 'Set when this row is also the audit record of its stock_levels UPDATE (process_order''s reservation of a product that is not hot): an id from audit_log''s sequence; audit_log has no row for that UPDATE, and audit_history / audit_summary show it from here. NULL: audit_log recorded the stock change itself.';
+COMMENT ON COLUMN @extschema@.stock_ledger.txid IS 'With audit_id: the top-level transaction id, as audit_log.txid.';
+COMMENT ON COLUMN @extschema@.stock_ledger.db_user IS 'With audit_id: the database user, as audit_log.db_user.';
+COMMENT ON COLUMN @extschema@.stock_ledger.actor_role IS 'With audit_id: the JWT role claim, as audit_log.actor_role.';
+COMMENT ON COLUMN @extschema@.stock_ledger.application_name IS 'With audit_id: application_name, as audit_log.application_name.';
+
 CREATE OR REPLACE FUNCTION @extschema@.audit_history(tbl regclass, pk jsonb)
 RETURNS SETOF @extschema@.audit_log
 LANGUAGE plpgsql STABLE
@@ -138,7 +153,17 @@ DECLARE
     story @extschema@.audit_log[];
     r     @extschema@.audit_log;
     img   jsonb;
+    led   boolean[];
+    cols  text[];
+    od    jsonb;
+    nd    jsonb;
+    ts    timestamptz;
+    pid   bigint;
 BEGIN
+    IF $1 = '@extschema@.stock_levels'::regclass AND jsonb_typeof($2->'product_id') = 'number'
+       AND $2->>'product_id' ~ '^[0-9]{1,18}$' THEN
+        pid := ($2->>'product_id')::bigint;
+    END IF;
     WITH t AS (
         SELECT n.nspname::text AS s, c.relname::text AS r
           FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
@@ -153,9 +178,88 @@ BEGIN
         UNION ALL
         SELECT a.* FROM @extschema@.audit_log a, t
          WHERE a.schema_name = t.s AND a.table_name = t.r AND a.pk IS NULL AND a.operation = 'TRUNCATE'
+        UNION ALL
+        -- stock_levels: process_order's reservations, recorded by their ledger
+        -- rows (audit_id set) instead of audit rows; new_data holds the deltas
+        -- until the walk below, changed_columns NULL marks them
+        SELECT g.audit_id, g.created_at, g.txid, g.actor, g.actor_role, g.db_user, g.application_name,
+               '@extschema@', 'stock_levels', 'UPDATE', $2, NULL, NULL,
+               jsonb_build_object('on_hand', g.delta_on_hand, 'reserved', g.delta_reserved), NULL
+          FROM @extschema@.stock_ledger g
+         WHERE g.product_id = pid AND g.location = $2->>'location'
+           AND $2 = jsonb_build_object('product_id', g.product_id, 'location', g.location, 'bucket', 0)
+           AND g.audit_id IS NOT NULL
     ) h;
     IF story IS NULL THEN
         RETURN;
+    END IF;
+    -- A reservation from the ledger: on_hand and reserved before and after
+    -- it, from the row as it is now (or as its DELETE left it) with every later
+    -- change undone, newest first; updated_at became the transaction's start.
+    led := '{}';
+    FOR i IN 1 .. cardinality(story) LOOP
+        r := story[i];
+        led := led || (r.operation = 'UPDATE' AND r.changed_columns IS NULL);
+    END LOOP;
+    IF true = ANY (led) THEN
+        r := story[cardinality(story)];
+        IF r.operation IN ('INSERT', 'UPDATE') AND r.pk = $2 THEN
+            img := @extschema@.audit_row_image($1, $2);
+        END IF;
+        FOR i IN REVERSE cardinality(story) .. 1 LOOP
+            r := story[i];
+            IF led[i] THEN
+                cols := '{}';
+                od := '{}';
+                nd := '{}';
+                IF (r.new_data->>'on_hand')::int <> 0 THEN
+                    cols := cols || 'on_hand'::text;
+                    nd := nd || jsonb_build_object('on_hand', img->'on_hand');
+                    od := od || jsonb_build_object('on_hand', (img->>'on_hand')::int - (r.new_data->>'on_hand')::int);
+                END IF;
+                IF (r.new_data->>'reserved')::int <> 0 THEN
+                    cols := cols || 'reserved'::text;
+                    nd := nd || jsonb_build_object('reserved', img->'reserved');
+                    od := od || jsonb_build_object('reserved', (img->>'reserved')::int - (r.new_data->>'reserved')::int);
+                END IF;
+                r.changed_columns := cols;
+                IF img IS NULL THEN
+                    r.old_data := NULL;   -- the row's later story is unknown from here
+                    r.new_data := NULL;
+                ELSE
+                    r.old_data := od;
+                    r.new_data := nd;
+                    img := img || od;
+                END IF;
+                story[i] := r;
+            ELSIF r.operation = 'DELETE' THEN
+                img := r.old_data;
+            ELSIF r.operation = 'UPDATE' THEN
+                img := img || r.old_data;
+            ELSE
+                img := NULL;
+            END IF;
+        END LOOP;
+        -- updated_at, oldest first: the value before each reservation
+        ts := NULL;
+        FOR i IN 1 .. cardinality(story) LOOP
+            r := story[i];
+            IF led[i] THEN
+                IF ts IS DISTINCT FROM r.logged_at THEN
+                    r.changed_columns := r.changed_columns || 'updated_at'::text;
+                    r.new_data := r.new_data || jsonb_build_object('updated_at', r.logged_at);
+                    IF ts IS NOT NULL THEN
+                        r.old_data := r.old_data || jsonb_build_object('updated_at', ts);
+                    END IF;
+                    story[i] := r;
+                END IF;
+                ts := r.logged_at;
+            ELSIF r.operation IN ('INSERT', 'UPDATE') AND r.new_data ? 'updated_at' THEN
+                ts := (r.new_data->>'updated_at')::timestamptz;
+            ELSIF r.operation NOT IN ('INSERT', 'UPDATE') THEN
+                ts := NULL;
+            END IF;
+        END LOOP;
     END IF;
     -- An INSERT recorded by key only (tables audited with '@insert_key'): its
     -- new_data is the row as it was first written, i.e. the row as it is now
@@ -185,7 +289,26 @@ BEGIN
     RETURN QUERY SELECT * FROM unnest(story);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}. An INSERT recorded by key only shows the row''s first version, read back from the table.';
+COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}. An INSERT recorded by key only shows the row''s first version, read back from the table. For elfsofa.stock_levels, process_order''s reservations come from their stock_ledger rows (audit_id set), with on_hand, reserved and updated_at before and after.';
+
+CREATE OR REPLACE FUNCTION @extschema@.audit_summary(from_ts timestamptz, to_ts timestamptz)
+RETURNS TABLE (schema_name text, table_name text, operation text, actor text, actor_role text,
+               changes bigint, first_at timestamptz, last_at timestamptz)
+LANGUAGE sql STABLE
+AS $$
+    SELECT a.schema_name, a.table_name, a.operation, a.actor, a.actor_role,
+           count(*), min(a.logged_at), max(a.logged_at)
+      FROM (SELECT l.schema_name, l.table_name, l.operation, l.actor, l.actor_role, l.logged_at
+              FROM @extschema@.audit_log l
+             WHERE l.logged_at >= $1 AND l.logged_at < $2
+            UNION ALL
+            SELECT '@extschema@', 'stock_levels', 'UPDATE', g.actor, g.actor_role, g.created_at
+              FROM @extschema@.stock_ledger g
+             WHERE g.audit_id IS NOT NULL AND g.created_at >= $1 AND g.created_at < $2) a
+     GROUP BY a.schema_name, a.table_name, a.operation, a.actor, a.actor_role
+     ORDER BY a.schema_name, a.table_name, a.operation, a.actor, a.actor_role
+$$;
+COMMENT ON FUNCTION @extschema@.audit_summary(timestamptz, timestamptz) IS 'Compliance summary: number of audited changes per table, operation and actor in [from_ts, to_ts), process_order''s stock reservations (recorded by their stock_ledger rows) included.';
 
 -- Orders, their lines and payments stay in their tables and every later change
 -- to them is audited: their INSERTs are recorded by key only (audit_history
