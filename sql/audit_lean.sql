@@ -104,6 +104,9 @@ SELECT elfsofa.process_order('{"customer_id": "33333333-3333-3333-3333-333333333
 COMMIT;
 SELECT elfsofa.set_stock_buckets('LEAN-3', 2);
 SELECT elfsofa.process_order('{"customer_id": "33333333-3333-3333-3333-333333333333", "items": [{"sku": "LEAN-3", "quantity": 1}]}') ->> 'status' AS status;
+-- the first LEAN-1 order and the hot one cancelled (releases: a ledger row, an audited bucket row)
+SELECT o.id, elfsofa.set_order_status(o.id, 'cancelled') ->> 'status' AS status
+  FROM elfsofa.orders o WHERE o.id IN (2, 4) ORDER BY o.id;
 SELECT h.operation, h.old_data - 'updated_at' AS old_data, h.new_data - 'updated_at' AS new_data, h.changed_columns
   FROM elfsofa.products p, elfsofa.audit_history('elfsofa.stock_levels', jsonb_build_object('product_id', p.id, 'location', 'main', 'bucket', 0)) h
  WHERE p.sku = 'LEAN-1';

@@ -146,10 +146,16 @@ static EsPlan stock_effect_plan = {
 	"           WHERE product_id = $1 AND location = $2 AND bucket = 0 "
 	"             AND reserved + $4 >= 0 AND on_hand + $3 >= reserved + $4 "
 	"           RETURNING on_hand - reserved AS available, reserved), "
-	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, order_id, actor, note) "
-	"      SELECT $1, $2, $3, $4, $5, $6, $7, $8 FROM s) "
+	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, order_id, actor, note, "
+	"                                        audit_id, txid, db_user, actor_role, application_name) "
+	"      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10[1], $10[2], $10[3] FROM s) "
 	"SELECT available, reserved, " ES_OTHER_BUCKETS("0") " FROM s",
-	8, {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID}
+	11, {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID, INT8OID}
+};
+
+/* A product's bucket count, by its primary key. */
+static EsKeyLookup product_buckets_by_id = {
+	"products", "id", 1, {"stock_buckets"}
 };
 
 static EsPlan stock_effect_v10_plan = {
@@ -182,6 +188,61 @@ static EsPlan ledger_plan = {
 };
 
 /*
+ * stock_apply_ledgered runs stock_effect_plan (v, n: its first 8 arguments):
+ * bucket 0 takes the change when it can.  For a product that is not hot its
+ * ledger row stands in for the UPDATE's audit row: it gets an audit id and
+ * the audit facts (base/request.h) and the audit trigger is told to skip the
+ * UPDATE.  True when the row took the change.
+ */
+static bool
+stock_apply_ledgered(int64 product_id, Datum *v, char *n)
+{
+	Datum		buckets;
+	bool		bnull;
+	bool		ledgered;
+	EsAuditStamp st = {0};
+	char	   *facts[3];
+	int			dims[1] = {3};
+	int			lbs[1] = {1};
+	Datum		fd[3];
+	bool		fnull[3];
+
+	ledgered = es_audit_stamp != NULL &&
+		es_key_lookup(&product_buckets_by_id, Int64GetDatum(product_id), &buckets, &bnull) &&
+		!bnull && DatumGetInt16(buckets) <= 1;
+	n[8] = n[9] = n[10] = 'n';
+	if (!ledgered)
+	{
+		es_exec(&stock_effect_plan, v, n, false, 0);
+		return SPI_processed == 1;
+	}
+	es_audit_stamp(&st);
+	facts[0] = st.db_user;
+	facts[1] = st.actor_role;
+	facts[2] = st.application_name;
+	for (int i = 0; i < 3; i++)
+	{
+		fnull[i] = facts[i] == NULL;
+		fd[i] = fnull[i] ? (Datum) 0 : CStringGetTextDatum(facts[i]);
+	}
+	v[8] = Int64GetDatum(st.id);
+	v[9] = PointerGetDatum(construct_md_array(fd, fnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
+	v[10] = Int64GetDatum(st.txid);
+	n[8] = n[9] = n[10] = ' ';
+	es_audit_stock_in_ledger = true;
+	PG_TRY();
+	{
+		es_exec(&stock_effect_plan, v, n, false, 0);
+	}
+	PG_FINALLY();
+	{
+		es_audit_stock_in_ledger = false;
+	}
+	PG_END_TRY();
+	return SPI_processed == 1;
+}
+
+/*
  * es_stock_apply changes one location's stock by (d_on_hand, d_reserved) and
  * writes its ledger row (reason, order, actor, note): the one way other areas
  * change stock (cancel, ship, return, expiry).  Bucket 0 takes it when it can
@@ -197,8 +258,8 @@ es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_
 			   const char *reason, int64 order_id, const char *actor, const char *note,
 			   int32 *available, int32 *reserved)
 {
-	Datum		v[8];
-	char		n[8] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' '};
+	Datum		v[11];
+	char		n[11] = {' ', ' ', ' ', ' ', ' ', ' ', ' ', ' ', 'n', 'n', 'n'};
 	bool		isnull;
 	int			nrows;
 	int16	   *bucket;
@@ -226,8 +287,7 @@ es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_
 		es_stock_returned(available, reserved);
 		return true;
 	}
-	es_exec(&stock_effect_plan, v, n, false, 0);
-	if (SPI_processed == 1)
+	if (stock_apply_ledgered(product_id, v, n))
 	{
 		es_stock_returned(available, reserved);
 		return true;

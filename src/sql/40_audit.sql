@@ -115,8 +115,8 @@ BEGIN
         SELECT a.* FROM @extschema@.audit_log a, t
          WHERE a.schema_name = t.s AND a.table_name = t.r AND a.pk IS NULL AND a.operation = 'TRUNCATE'
         UNION ALL
-        -- stock_levels: process_order's reservations, recorded by their ledger
-        -- rows (audit_id set) instead of audit rows; new_data holds the deltas
+        -- stock_levels: changes recorded by their ledger rows (audit_id set)
+        -- instead of audit rows; new_data holds the deltas
         -- until the walk below, changed_columns NULL marks them
         SELECT g.audit_id, g.created_at, g.txid, g.actor, g.actor_role, g.db_user, g.application_name,
                '@extschema@', 'stock_levels', 'UPDATE', $2, NULL, NULL,
@@ -129,8 +129,7 @@ BEGIN
     IF story IS NULL THEN
         RETURN;
     END IF;
-    -- A reservation from the ledger: on_hand and reserved before and after
-    -- it, from the row as it is now (or as its DELETE left it) with every later
+    -- A change from the ledger: on_hand and reserved before and after it, from the row as it is now (or as its DELETE left it) with every later
     -- change undone, newest first; updated_at became the transaction's start.
     led := '{}';
     FOR i IN 1 .. cardinality(story) LOOP
@@ -176,7 +175,7 @@ BEGIN
                 img := NULL;
             END IF;
         END LOOP;
-        -- updated_at, oldest first: the value before each reservation
+        -- updated_at, oldest first: the value before each change from the ledger
         ts := NULL;
         FOR i IN 1 .. cardinality(story) LOOP
             r := story[i];
@@ -225,7 +224,7 @@ BEGIN
     RETURN QUERY SELECT * FROM unnest(story);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}. An INSERT recorded by key only shows the row''s first version, read back from the table. For elfsofa.stock_levels, process_order''s reservations come from their stock_ledger rows (audit_id set), with on_hand, reserved and updated_at before and after.';
+COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}. An INSERT recorded by key only shows the row''s first version, read back from the table. For elfsofa.stock_levels, the changes recorded by their stock_ledger rows (audit_id set: reservations, cancels, shipments, returns and expiries of products that are not hot) come from there, with on_hand, reserved and updated_at before and after.';
 
 CREATE FUNCTION @extschema@.audit_summary(from_ts timestamptz, to_ts timestamptz)
 RETURNS TABLE (schema_name text, table_name text, operation text, actor text, actor_role text,
@@ -244,7 +243,7 @@ AS $$
      GROUP BY a.schema_name, a.table_name, a.operation, a.actor, a.actor_role
      ORDER BY a.schema_name, a.table_name, a.operation, a.actor, a.actor_role
 $$;
-COMMENT ON FUNCTION @extschema@.audit_summary(timestamptz, timestamptz) IS 'Compliance summary: number of audited changes per table, operation and actor in [from_ts, to_ts), process_order''s stock reservations (recorded by their stock_ledger rows) included.';
+COMMENT ON FUNCTION @extschema@.audit_summary(timestamptz, timestamptz) IS 'Compliance summary: number of audited changes per table, operation and actor in [from_ts, to_ts), the stock changes recorded by their stock_ledger rows (audit_id set) included.';
 
 -- Partitions: src/sql/90_bootstrap_partitions.sql registers audit_log with
 -- the partition manager, which creates the current and next months (not as

@@ -130,8 +130,9 @@ CREATE FUNCTION @extschema@.audit_row_image(tbl regclass, pk jsonb)
 RETURNS jsonb LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'es_audit_row_image';
 COMMENT ON FUNCTION @extschema@.audit_row_image(regclass, jsonb) IS 'The row of audited table tbl whose primary key is pk, as its audit rows show it (excluded columns left out), or NULL when there is none; read with the caller''s rights. audit_history starts a story whose INSERT was recorded by key only with it.';
 
--- process_order's stock reservations (products that are not hot) are
--- recorded by their stock_ledger rows alone, which carry an audit id and the
+-- Stock changes of orders (reservations, cancels, shipments, returns and
+-- expiries of products that are not hot) are recorded by their stock_ledger
+-- rows alone, which carry an audit id and the
 -- audit facts; audit_history and audit_summary read them from there.
 ALTER TABLE @extschema@.stock_ledger
     ADD COLUMN audit_id bigint,
@@ -139,7 +140,7 @@ ALTER TABLE @extschema@.stock_ledger
     ADD COLUMN db_user text,
     ADD COLUMN actor_role text,
     ADD COLUMN application_name text;
-COMMENT ON COLUMN @extschema@.stock_ledger.audit_id IS 'Set when this row is also the audit record of its stock_levels UPDATE (process_order''s reservation of a product that is not hot): an id from audit_log''s sequence; audit_log has no row for that UPDATE, and audit_history / audit_summary show it from here. NULL: audit_log recorded the stock change itself.';
+COMMENT ON COLUMN @extschema@.stock_ledger.audit_id IS 'Set when this row is also the audit record of its stock_levels UPDATE (for a product that is not hot: process_order''s reservation, and the cancel, ship, return or expiry of an order''s stock): an id from audit_log''s sequence; audit_log has no row for that UPDATE, and audit_history / audit_summary show it from here. NULL: audit_log recorded the stock change itself.';
 COMMENT ON COLUMN @extschema@.stock_ledger.txid IS 'With audit_id: the top-level transaction id, as audit_log.txid.';
 COMMENT ON COLUMN @extschema@.stock_ledger.db_user IS 'With audit_id: the database user, as audit_log.db_user.';
 COMMENT ON COLUMN @extschema@.stock_ledger.actor_role IS 'With audit_id: the JWT role claim, as audit_log.actor_role.';
@@ -179,8 +180,8 @@ BEGIN
         SELECT a.* FROM @extschema@.audit_log a, t
          WHERE a.schema_name = t.s AND a.table_name = t.r AND a.pk IS NULL AND a.operation = 'TRUNCATE'
         UNION ALL
-        -- stock_levels: process_order's reservations, recorded by their ledger
-        -- rows (audit_id set) instead of audit rows; new_data holds the deltas
+        -- stock_levels: changes recorded by their ledger rows (audit_id set)
+        -- instead of audit rows; new_data holds the deltas
         -- until the walk below, changed_columns NULL marks them
         SELECT g.audit_id, g.created_at, g.txid, g.actor, g.actor_role, g.db_user, g.application_name,
                '@extschema@', 'stock_levels', 'UPDATE', $2, NULL, NULL,
@@ -193,8 +194,7 @@ BEGIN
     IF story IS NULL THEN
         RETURN;
     END IF;
-    -- A reservation from the ledger: on_hand and reserved before and after
-    -- it, from the row as it is now (or as its DELETE left it) with every later
+    -- A change from the ledger: on_hand and reserved before and after it, from the row as it is now (or as its DELETE left it) with every later
     -- change undone, newest first; updated_at became the transaction's start.
     led := '{}';
     FOR i IN 1 .. cardinality(story) LOOP
@@ -240,7 +240,7 @@ BEGIN
                 img := NULL;
             END IF;
         END LOOP;
-        -- updated_at, oldest first: the value before each reservation
+        -- updated_at, oldest first: the value before each change from the ledger
         ts := NULL;
         FOR i IN 1 .. cardinality(story) LOOP
             r := story[i];
@@ -289,7 +289,7 @@ BEGIN
     RETURN QUERY SELECT * FROM unnest(story);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}. An INSERT recorded by key only shows the row''s first version, read back from the table. For elfsofa.stock_levels, process_order''s reservations come from their stock_ledger rows (audit_id set), with on_hand, reserved and updated_at before and after.';
+COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}. An INSERT recorded by key only shows the row''s first version, read back from the table. For elfsofa.stock_levels, the changes recorded by their stock_ledger rows (audit_id set: reservations, cancels, shipments, returns and expiries of products that are not hot) come from there, with on_hand, reserved and updated_at before and after.';
 
 CREATE OR REPLACE FUNCTION @extschema@.audit_summary(from_ts timestamptz, to_ts timestamptz)
 RETURNS TABLE (schema_name text, table_name text, operation text, actor text, actor_role text,
@@ -308,7 +308,7 @@ AS $$
      GROUP BY a.schema_name, a.table_name, a.operation, a.actor, a.actor_role
      ORDER BY a.schema_name, a.table_name, a.operation, a.actor, a.actor_role
 $$;
-COMMENT ON FUNCTION @extschema@.audit_summary(timestamptz, timestamptz) IS 'Compliance summary: number of audited changes per table, operation and actor in [from_ts, to_ts), process_order''s stock reservations (recorded by their stock_ledger rows) included.';
+COMMENT ON FUNCTION @extschema@.audit_summary(timestamptz, timestamptz) IS 'Compliance summary: number of audited changes per table, operation and actor in [from_ts, to_ts), the stock changes recorded by their stock_ledger rows (audit_id set) included.';
 
 -- Orders, their lines and payments stay in their tables and every later change
 -- to them is audited: their INSERTs are recorded by key only (audit_history
