@@ -132,7 +132,7 @@ try_in_subxact(EsPlan *plan, EsPlan *plan2, Datum *args, int32 *available_after,
 			es_exec(plan2, args, NULL, false, 0);
 		if (SPI_processed == 1)
 		{
-			es_stock_returned(available_after, reserved_after);
+			es_stock_returned(available_after, reserved_after, true);
 			ok = true;
 		}
 	}

@@ -55,10 +55,11 @@ extern bool es_stock_apply(int64 product_id, const char *location, int32 d_on_ha
 
 /*
  * in stock.c: a location's stock after a change, from the first row of the
- * last statement: (available, reserved) of the changed row, and optionally a
- * third column int[] {available, reserved} of the location's other buckets.
+ * last statement: (available, reserved) of the changed row, plus, when
+ * others is set, its third column int[] {available, reserved} of the
+ * location's other buckets (ES_OTHER_BUCKETS).
  */
-extern void es_stock_returned(int32 *available, int32 *reserved);
+extern void es_stock_returned(int32 *available, int32 *reserved, bool others);
 
 /* The third column es_stock_returned reads: the other buckets of ($1, $2) than s.bucket. */
 #define ES_OTHER_BUCKETS(bucket) \

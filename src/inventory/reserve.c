@@ -258,7 +258,7 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 					int32		after;
 					int32		rsv_after;
 
-					es_stock_returned(&after, &rsv_after);
+					es_stock_returned(&after, &rsv_after, false);
 					push_reserved(&lines, &nlines, &maxlines, al, after, rsv_after);
 					continue;
 				}

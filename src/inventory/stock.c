@@ -284,12 +284,12 @@ es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_
 		es_exec(&stock_effect_v10_plan, v, n, false, 0);
 		if (SPI_processed != 1)
 			return false;
-		es_stock_returned(available, reserved);
+		es_stock_returned(available, reserved, false);
 		return true;
 	}
 	if (stock_apply_ledgered(product_id, v, n))
 	{
-		es_stock_returned(available, reserved);
+		es_stock_returned(available, reserved, true);
 		return true;
 	}
 
@@ -339,7 +339,7 @@ es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_
 }
 
 void
-es_stock_returned(int32 *available, int32 *reserved)
+es_stock_returned(int32 *available, int32 *reserved, bool others)
 {
 	HeapTuple	t = SPI_tuptable->vals[0];
 	TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -347,13 +347,13 @@ es_stock_returned(int32 *available, int32 *reserved)
 
 	*available = DatumGetInt32(SPI_getbinval(t, desc, 1, &isnull));
 	*reserved = DatumGetInt32(SPI_getbinval(t, desc, 2, &isnull));
-	if (desc->natts >= 3)
+	if (others)
 	{
-		Datum		others = SPI_getbinval(t, desc, 3, &isnull);
+		Datum		totals = SPI_getbinval(t, desc, 3, &isnull);
 
 		if (!isnull)
 		{
-			ArrayType  *a = DatumGetArrayTypeP(others);
+			ArrayType  *a = DatumGetArrayTypeP(totals);
 			int32	   *v = (int32 *) ARR_DATA_PTR(a);
 
 			/* built by ES_OTHER_BUCKETS: two ints, never NULL */
