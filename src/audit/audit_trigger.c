@@ -236,12 +236,27 @@ audit_row(TriggerData *td, int op)
 	audit_insert(vals, nulls);
 }
 
-/* Whether rel is elfsofa.stock_levels. */
+/*
+ * Whether an UPDATE is of elfsofa.stock_levels, to a row of the product
+ * inventory is changing with a ledger row that stands in for the audit row
+ * (es_audit_stock_in_ledger).
+ */
 static bool
-audit_is_stock_levels(Relation rel)
+audit_in_ledger(TriggerData *td)
 {
-	return strcmp(RelationGetRelationName(rel), "stock_levels") == 0 &&
-		RelationGetNamespace(rel) == get_namespace_oid("elfsofa", true);
+	Relation	rel = td->tg_relation;
+	AttrNumber	att;
+	Datum		d;
+	bool		isnull;
+
+	if (strcmp(RelationGetRelationName(rel), "stock_levels") != 0 ||
+		RelationGetNamespace(rel) != get_namespace_oid("elfsofa", true))
+		return false;
+	att = get_attnum(RelationGetRelid(rel), "product_id");
+	if (att == InvalidAttrNumber)
+		return false;
+	d = slot_getattr(td->tg_newslot, att, &isnull);
+	return !isnull && DatumGetInt64(d) == es_audit_stock_in_ledger;
 }
 
 /* AFTER ROW insert/update/delete and AFTER STATEMENT truncate. */
@@ -283,7 +298,7 @@ es_audit_trigger(PG_FUNCTION_ARGS)
 	else
 		op = OP_DELETE;
 	/* a reservation whose stock_ledger row stands in for this row (base/request.h) */
-	if (op == OP_UPDATE && es_audit_stock_in_ledger && audit_is_stock_levels(td->tg_relation))
+	if (op == OP_UPDATE && es_audit_stock_in_ledger != 0 && audit_in_ledger(td))
 		return PointerGetDatum(NULL);
 	if (!audit_xact.active)
 		audit_refresh_facts();	/* op_text lives in the transaction state */

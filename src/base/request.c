@@ -33,7 +33,7 @@
 #include "utils/syscache.h"
 
 void		(*es_audit_stamp) (EsAuditStamp *stamp) = NULL;
-bool		es_audit_stock_in_ledger = false;
+int64		es_audit_stock_in_ledger = 0;
 
 char	   *es_guc_actor = NULL;
 

@@ -43,11 +43,12 @@ typedef struct EsAuditStamp
 extern void (*es_audit_stamp) (EsAuditStamp *stamp);
 
 /*
- * True while inventory reserves stock for an order on a row whose ledger row
- * will stand in for its audit row (a product that is not hot): the audit
- * trigger writes no row for an UPDATE of elfsofa.stock_levels meanwhile.
+ * Set (to the product's id, else 0) while inventory changes a stock row of an
+ * order whose ledger row stands in for its audit row (a product that is not
+ * hot): the audit trigger writes no row for an UPDATE of that product's row
+ * of elfsofa.stock_levels meanwhile.
  */
-extern bool es_audit_stock_in_ledger;
+extern int64 es_audit_stock_in_ledger;
 
 /* Whether the outer role is privileged: superuser, BYPASSRLS or member of service_role. */
 extern bool es_role_is_privileged(void);

@@ -147,14 +147,14 @@ reserve_row(const EsStockAlloc *al, Datum *args)
 		es_exec(v10 ? &reserve_v10_plan : &reserve_plan, args, NULL, false, 0);
 		return;
 	}
-	es_audit_stock_in_ledger = true;
+	es_audit_stock_in_ledger = al->product_id;
 	PG_TRY();
 	{
 		es_exec(&reserve_plan, args, NULL, false, 0);
 	}
 	PG_FINALLY();
 	{
-		es_audit_stock_in_ledger = false;
+		es_audit_stock_in_ledger = 0;
 	}
 	PG_END_TRY();
 }

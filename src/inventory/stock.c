@@ -229,14 +229,14 @@ stock_apply_ledgered(int64 product_id, Datum *v, char *n)
 	v[9] = PointerGetDatum(construct_md_array(fd, fnull, 1, dims, lbs, TEXTOID, -1, false, TYPALIGN_INT));
 	v[10] = Int64GetDatum(st.txid);
 	n[8] = n[9] = n[10] = ' ';
-	es_audit_stock_in_ledger = true;
+	es_audit_stock_in_ledger = product_id;
 	PG_TRY();
 	{
 		es_exec(&stock_effect_plan, v, n, false, 0);
 	}
 	PG_FINALLY();
 	{
-		es_audit_stock_in_ledger = false;
+		es_audit_stock_in_ledger = 0;
 	}
 	PG_END_TRY();
 	return SPI_processed == 1;
