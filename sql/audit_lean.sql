@@ -130,6 +130,11 @@ BEGIN
 END $$;
 SELECT p.sku, s.bucket, pg_temp.replay(jsonb_build_object('product_id', s.product_id, 'location', s.location, 'bucket', s.bucket)) AS replayed
   FROM elfsofa.stock_levels s JOIN elfsofa.products p ON p.id = s.product_id ORDER BY 1, 2;
+-- keys that name no stock row read no ledger rows, and never fail
+SELECT k, (SELECT count(*) FROM elfsofa.audit_history('elfsofa.stock_levels', k::jsonb)) AS entries
+  FROM unnest(ARRAY['{"product_id": "1", "location": "main", "bucket": 0}', '{"product_id": 1.5, "location": "main", "bucket": 0}',
+                    '{"product_id": 1, "location": "main"}', '{"product_id": 1, "location": "main", "bucket": 1}',
+                    '{"product_id": 99999999999999999999, "location": "main", "bucket": 0}', '[1]', 'null']) AS k;
 -- audit ids: one sequence for audit rows and the ledger rows that stand in for them
 SELECT count(*) = count(DISTINCT id) AS unique_ids
   FROM (SELECT id FROM elfsofa.audit_log UNION ALL SELECT audit_id FROM elfsofa.stock_ledger WHERE audit_id IS NOT NULL) x;
