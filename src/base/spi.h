@@ -24,7 +24,7 @@ typedef struct EsPlan
 {
 	const char *sql;
 	int			nargs;
-	Oid			argtypes[16];
+	Oid			argtypes[20];
 	SPIPlanPtr	plan;
 	bool		generic;		/* always run the generic plan (never replan per call) */
 } EsPlan;

@@ -41,7 +41,7 @@ PG_FUNCTION_INFO_V1(elfsofa_set_stock_buckets);
 	"  (SELECT k.bucket FROM elfsofa.stock_levels k " \
 	"    WHERE k.product_id = $1 AND k.location = $2 AND " cond " AND k.on_hand - k.reserved >= $3 " \
 	"    ORDER BY k.bucket LIMIT 1 " lock ") " \
-	"RETURNING s.on_hand - s.reserved, s.reserved, " ES_OTHER_BUCKETS("s.bucket")
+	"RETURNING s.on_hand - s.reserved, s.reserved, " ES_OTHER_BUCKETS("s.bucket") ", s.bucket"
 
 static EsPlan hot_skip_plan = {
 	HOT_RESERVE("k.bucket >= $4", "FOR UPDATE SKIP LOCKED"),
@@ -63,7 +63,7 @@ static EsPlan hot_wait_plan = {
 	"  (SELECT k.bucket FROM elfsofa.stock_levels k "
 	"    WHERE k.product_id = $1 AND k.location = $2 AND k.on_hand - k.reserved >= $3 "
 	"    ORDER BY (k.bucket + 64 - $4) % 64 LIMIT 1) "
-	"RETURNING s.on_hand - s.reserved, s.reserved, " ES_OTHER_BUCKETS("s.bucket"),
+	"RETURNING s.on_hand - s.reserved, s.reserved, " ES_OTHER_BUCKETS("s.bucket") ", s.bucket",
 	4, {INT8OID, TEXTOID, INT4OID, INT2OID}, .generic = true
 };
 
@@ -117,7 +117,8 @@ es_stock_has_buckets(void)
  * when not.
  */
 static bool
-try_in_subxact(EsPlan *plan, EsPlan *plan2, Datum *args, int32 *available_after, int32 *reserved_after)
+try_in_subxact(EsPlan *plan, EsPlan *plan2, Datum *args, int32 *available_after, int32 *reserved_after,
+			   int16 *bucket)
 {
 	MemoryContext cxt = CurrentMemoryContext;
 	ResourceOwner owner = CurrentResourceOwner;
@@ -127,12 +128,18 @@ try_in_subxact(EsPlan *plan, EsPlan *plan2, Datum *args, int32 *available_after,
 	MemoryContextSwitchTo(cxt);
 	PG_TRY();
 	{
+		/* the reserved bucket's ledger row stands in for its audit row (base/request.h) */
+		es_audit_stock_in_ledger = DatumGetInt64(args[0]);
 		es_exec(plan, args, NULL, false, 0);
 		if (SPI_processed == 0 && plan2 != NULL)
 			es_exec(plan2, args, NULL, false, 0);
+		es_audit_stock_in_ledger = 0;
 		if (SPI_processed == 1)
 		{
+			bool		isnull;
+
 			es_stock_returned(available_after, reserved_after, true);
+			*bucket = DatumGetInt16(SPI_getbinval(SPI_tuptable->vals[0], SPI_tuptable->tupdesc, 4, &isnull));
 			ok = true;
 		}
 	}
@@ -140,6 +147,7 @@ try_in_subxact(EsPlan *plan, EsPlan *plan2, Datum *args, int32 *available_after,
 	{
 		ErrorData  *edata;
 
+		es_audit_stock_in_ledger = 0;
 		MemoryContextSwitchTo(cxt);
 		edata = CopyErrorData();
 		FlushErrorState();
@@ -167,14 +175,14 @@ try_in_subxact(EsPlan *plan, EsPlan *plan2, Datum *args, int32 *available_after,
  * still takes the buckets in order.
  */
 bool
-es_hot_reserve(const EsStockAlloc *al, int32 *available_after, int32 *reserved_after)
+es_hot_reserve(const EsStockAlloc *al, int32 *available_after, int32 *reserved_after, int16 *bucket)
 {
 	Datum		args[4] = {Int64GetDatum(al->product_id), CStringGetTextDatum(al->location),
 	Int32GetDatum(al->qty), Int16GetDatum((int16) (MyProcPid % Max(al->buckets, 1)))};
 
-	if (try_in_subxact(&hot_skip_plan, &hot_skip_below_plan, args, available_after, reserved_after))
+	if (try_in_subxact(&hot_skip_plan, &hot_skip_below_plan, args, available_after, reserved_after, bucket))
 		return true;
-	return try_in_subxact(&hot_wait_plan, NULL, args, available_after, reserved_after);
+	return try_in_subxact(&hot_wait_plan, NULL, args, available_after, reserved_after, bucket);
 }
 
 static Datum

@@ -30,6 +30,9 @@ typedef struct EsStockAlloc
 	int32		reserved_after; /* reserved at the location after it (on_hand is their sum) */
 	bool		automatic;
 	int			buckets;		/* products.stock_buckets: > 1 for a hot product */
+	int16		ledger_bucket;	/* set by es_stock_reserve: the one stock row (bucket) the
+								 * reservation went to, whose ledger row then stands in for
+								 * its audit row; -1 when it was audited itself */
 } EsStockAlloc;
 
 /* in reserve.c: an order's allocations reserved in the global lock order */
@@ -77,7 +80,8 @@ extern void es_stock_returned(int32 *available, int32 *reserved, bool others);
  * puts all its reserved units on bucket 0 (where releases look first).
  */
 extern bool es_stock_has_buckets(void);
-extern bool es_hot_reserve(const EsStockAlloc *al, int32 *available_after, int32 *reserved_after);
+extern bool es_hot_reserve(const EsStockAlloc *al, int32 *available_after, int32 *reserved_after,
+						   int16 *bucket);
 extern void es_stock_even_out(int64 product_id, const char *location, int32 *on_hand, int32 *reserved);
 
 /*

@@ -86,10 +86,14 @@ lock_order_cmp(const void *a, const void *b)
 	return location_cmp(x->location, y->location);
 }
 
-/* Appends a reserved line with the location's availability after it. */
+/*
+ * Appends a reserved line with the location's availability after it, and the
+ * one bucket row it went to when its ledger row stands in for that row's
+ * audit row (-1: audited).
+ */
 static void
 push_reserved(EsStockAlloc **lines, int *nlines, int *maxlines, const EsStockAlloc *al, int32 available_after,
-			  int32 reserved_after)
+			  int32 reserved_after, int16 ledger_bucket)
 {
 	if (*nlines == *maxlines)
 	{
@@ -98,6 +102,7 @@ push_reserved(EsStockAlloc **lines, int *nlines, int *maxlines, const EsStockAll
 	}
 	(*lines)[*nlines] = *al;
 	(*lines)[*nlines].available_after = available_after;
+	(*lines)[*nlines].ledger_bucket = ledger_bucket;
 	(*lines)[*nlines].reserved_after = reserved_after;
 	(*nlines)++;
 }
@@ -242,10 +247,11 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 			{
 				int32		after;
 				int32		rsv_after;
+				int16		bucket;
 
-				if (es_hot_reserve(al, &after, &rsv_after))
+				if (es_hot_reserve(al, &after, &rsv_after, &bucket))
 				{
-					push_reserved(&lines, &nlines, &maxlines, al, after, rsv_after);
+					push_reserved(&lines, &nlines, &maxlines, al, after, rsv_after, bucket);
 					continue;
 				}
 			}
@@ -259,7 +265,7 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 					int32		rsv_after;
 
 					es_stock_returned(&after, &rsv_after, false);
-					push_reserved(&lines, &nlines, &maxlines, al, after, rsv_after);
+					push_reserved(&lines, &nlines, &maxlines, al, after, rsv_after, v10 ? -1 : 0);
 					continue;
 				}
 			}
@@ -286,7 +292,8 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 							 errdetail("sku \"%s\" has %d available at location \"%s\"; the order needs %d.",
 									   al->sku, Max(now_avail, 0), al->location, al->qty)));
 				take_from(al, al->location, rows, nrows, 0, al->qty);
-				push_reserved(&lines, &nlines, &maxlines, al, now_avail - al->qty, now_rsv + al->qty);
+				push_reserved(&lines, &nlines, &maxlines, al, now_avail - al->qty, now_rsv + al->qty,
+							  v10 || al->buckets > 1 ? -1 : 0);
 				continue;
 			}
 
@@ -357,7 +364,8 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 				{
 					EsStockAlloc		part = {.item = al->item, .product_id = al->product_id, .sku = al->sku, .location = loc[r], .qty = take, .automatic = true, .buckets = al->buckets};
 
-					push_reserved(&lines, &nlines, &maxlines, &part, avail[r] - take, rsv[r] + take);
+					push_reserved(&lines, &nlines, &maxlines, &part, avail[r] - take, rsv[r] + take,
+								  v10 || al->buckets > 1 ? -1 : 0);
 				}
 			}
 			Assert(need == 0);

@@ -147,8 +147,9 @@ static EsPlan stock_effect_plan = {
 	"             AND reserved + $4 >= 0 AND on_hand + $3 >= reserved + $4 "
 	"           RETURNING on_hand - reserved AS available, reserved), "
 	"l AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_on_hand, delta_reserved, reason, order_id, actor, note, "
-	"                                        audit_id, txid, db_user, actor_role, application_name) "
-	"      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10[1], $10[2], $10[3] FROM s) "
+	"                                        audit_id, txid, db_user, actor_role, application_name, bucket) "
+	"      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10[1], $10[2], $10[3], "
+	"             CASE WHEN $9 IS NOT NULL THEN 0 END FROM s) "
 	"SELECT available, reserved, " ES_OTHER_BUCKETS("0") " FROM s",
 	11, {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID, INT8OID}
 };

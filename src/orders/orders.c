@@ -148,7 +148,8 @@ static EsPlan payment_ref_plan = {
  * $12 = {method, provider, provider_ref, status}.
  * A ledger row whose audit id ($14, per line) is set stands in for the audit
  * row of its reservation (inventory/reserve.c): it carries the audit facts,
- * $15 = {db_user, actor_role, application_name} and $16 = txid.
+ * $15 = {db_user, actor_role, application_name} and $16 = txid, and the
+ * bucket row the reservation went to ($17).
  */
 static EsPlan write_plan = {
 	"WITH o AS ("
@@ -162,16 +163,17 @@ static EsPlan write_plan = {
 	"  FROM o, unnest($6::bigint[], $7::text[], $8::text[], $9::int[], $10::numeric[]) "
 	"          WITH ORDINALITY AS u(pid, sku, loc, q, price, n)), "
 	"g AS (INSERT INTO elfsofa.stock_ledger (product_id, location, delta_reserved, reason, order_id, actor, "
-	"                                        audit_id, txid, db_user, actor_role, application_name) "
+	"                                        audit_id, txid, db_user, actor_role, application_name, bucket) "
 	"  SELECT u.pid, u.loc, u.q, '" ES_LEDGER_RESERVE "', $1, $11, u.aid, "
 	"         CASE WHEN u.aid IS NOT NULL THEN $16 END, CASE WHEN u.aid IS NOT NULL THEN $15[1] END, "
-	"         CASE WHEN u.aid IS NOT NULL THEN $15[2] END, CASE WHEN u.aid IS NOT NULL THEN $15[3] END "
-	"  FROM unnest($6::bigint[], $8::text[], $9::int[], $14::bigint[]) AS u(pid, loc, q, aid)) "
+	"         CASE WHEN u.aid IS NOT NULL THEN $15[2] END, CASE WHEN u.aid IS NOT NULL THEN $15[3] END, "
+	"         CASE WHEN u.aid IS NOT NULL THEN u.b END "
+	"  FROM unnest($6::bigint[], $8::text[], $9::int[], $14::bigint[], $17::smallint[]) AS u(pid, loc, q, aid, b)) "
 	"INSERT INTO elfsofa.payments (order_id, order_created_at, method, amount, provider, provider_ref, status) "
 	"  SELECT $1, o.created_at, $12[1], $13, $12[2], $12[3], $12[4] FROM o WHERE $13 IS NOT NULL",
-	16, {INT8OID, TEXTARRAYOID, UUIDOID, NUMERICOID, JSONBOID,
+	17, {INT8OID, TEXTARRAYOID, UUIDOID, NUMERICOID, JSONBOID,
 		INT8ARRAYOID, TEXTARRAYOID, TEXTARRAYOID, INT4ARRAYOID, NUMERICARRAYOID, TEXTOID,
-	TEXTARRAYOID, NUMERICOID, INT8ARRAYOID, TEXTARRAYOID, INT8OID}, .generic = true
+	TEXTARRAYOID, NUMERICOID, INT8ARRAYOID, TEXTARRAYOID, INT8OID, INT2ARRAYOID}, .generic = true
 };
 
 /* The same in a database still at the 1.0 schema (every reservation audited). */
@@ -395,8 +397,8 @@ order_events(Order *o, Placed *p)
 static void
 order_write(Order *o, Placed *p)
 {
-	Datum		values[16];
-	char		nulls[16];
+	Datum		values[17];
+	char		nulls[17];
 
 	{
 		char	  **skus = palloc(sizeof(char *) * o->nallocs);
@@ -443,7 +445,10 @@ order_write(Order *o, Placed *p)
 		values[11] = text_array(pay, 4);
 		if (es_stock_has_buckets())
 		{
-			/* the reservations of products that are not hot: their ledger rows are their audit rows */
+			/*
+			 * reservations of one stock row (a hot product's bucket too): their
+			 * ledger rows are their audit rows
+			 */
 			Datum	   *aid = palloc(sizeof(Datum) * o->nallocs);
 			bool	   *aid_null = palloc(sizeof(bool) * o->nallocs);
 			int			dims[1] = {o->nallocs};
@@ -453,7 +458,7 @@ order_write(Order *o, Placed *p)
 
 			for (int a = 0; a < o->nallocs; a++)
 			{
-				aid_null[a] = o->allocs[a].buckets > 1 || es_audit_stamp == NULL;
+				aid_null[a] = o->allocs[a].ledger_bucket < 0 || es_audit_stamp == NULL;
 				aid[a] = (Datum) 0;
 				if (!aid_null[a])
 				{
@@ -464,6 +469,9 @@ order_write(Order *o, Placed *p)
 			}
 			values[13] = PointerGetDatum(construct_md_array(aid, aid_null, 1, dims, lbs, INT8OID, 8,
 															FLOAT8PASSBYVAL, TYPALIGN_DOUBLE));
+			for (int a = 0; a < o->nallocs; a++)
+				aid[a] = Int16GetDatum(Max(o->allocs[a].ledger_bucket, 0));
+			values[16] = PointerGetDatum(construct_array(aid, o->nallocs, INT2OID, 2, true, TYPALIGN_SHORT));
 			if (stamped)
 			{
 				char	   *facts[3] = {st.db_user, st.actor_role, st.application_name};

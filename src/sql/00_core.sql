@@ -113,16 +113,18 @@ CREATE TABLE @extschema@.stock_ledger (
     txid             bigint,
     db_user          text,
     actor_role       text,
-    application_name text
+    application_name text,
+    bucket           smallint
 );
 CREATE INDEX stock_ledger_product_idx ON @extschema@.stock_ledger (product_id, location, id);
 CREATE INDEX stock_ledger_order_idx ON @extschema@.stock_ledger (order_id) WHERE order_id IS NOT NULL;
 COMMENT ON TABLE @extschema@.stock_ledger IS 'Append-only: one row per stock change (who, why, which order). Sums of deltas equal stock_levels.';
-COMMENT ON COLUMN @extschema@.stock_ledger.audit_id IS 'Set when this row is also the audit record of its stock_levels UPDATE (for a product that is not hot: process_order''s reservation, and the cancel, ship, return or expiry of an order''s stock): an id from audit_log''s sequence; audit_log has no row for that UPDATE, and audit_history / audit_summary show it from here. NULL: audit_log recorded the stock change itself.';
+COMMENT ON COLUMN @extschema@.stock_ledger.audit_id IS 'Set when this row is also the audit record of its stock_levels UPDATE (process_order''s reservation on one stock row, a hot product''s bucket too; for a product that is not hot also the cancel, ship, return or expiry of an order''s stock): an id from audit_log''s sequence; audit_log has no row for that UPDATE, and audit_history / audit_summary show it from here. NULL: audit_log recorded the stock change itself.';
 COMMENT ON COLUMN @extschema@.stock_ledger.txid IS 'With audit_id: the top-level transaction id, as audit_log.txid.';
 COMMENT ON COLUMN @extschema@.stock_ledger.db_user IS 'With audit_id: the database user, as audit_log.db_user.';
 COMMENT ON COLUMN @extschema@.stock_ledger.actor_role IS 'With audit_id: the JWT role claim, as audit_log.actor_role.';
 COMMENT ON COLUMN @extschema@.stock_ledger.application_name IS 'With audit_id: application_name, as audit_log.application_name.';
+COMMENT ON COLUMN @extschema@.stock_ledger.bucket IS 'With audit_id: the stock_levels row (bucket) the change went to.';
 
 ---------------------------------------------------------------------------
 -- Customers and CRM

@@ -123,7 +123,7 @@ BEGIN
                jsonb_build_object('on_hand', g.delta_on_hand, 'reserved', g.delta_reserved), NULL
           FROM @extschema@.stock_ledger g
          WHERE g.product_id = pid AND g.location = $2->>'location'
-           AND $2 = jsonb_build_object('product_id', g.product_id, 'location', g.location, 'bucket', 0)
+           AND $2 = jsonb_build_object('product_id', g.product_id, 'location', g.location, 'bucket', coalesce(g.bucket, 0))
            AND g.audit_id IS NOT NULL
     ) h;
     IF story IS NULL THEN
@@ -224,7 +224,7 @@ BEGIN
     RETURN QUERY SELECT * FROM unnest(story);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}. An INSERT recorded by key only shows the row''s first version, read back from the table. For elfsofa.stock_levels, the changes recorded by their stock_ledger rows (audit_id set: reservations, cancels, shipments, returns and expiries of products that are not hot) come from there, with on_hand, reserved and updated_at before and after.';
+COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}. An INSERT recorded by key only shows the row''s first version, read back from the table. For elfsofa.stock_levels, the changes recorded by their stock_ledger rows (audit_id set: an order''s reservations, and for products that are not hot its cancels, shipments, returns and expiries) come from there, with on_hand, reserved and updated_at before and after.';
 
 CREATE FUNCTION @extschema@.audit_summary(from_ts timestamptz, to_ts timestamptz)
 RETURNS TABLE (schema_name text, table_name text, operation text, actor text, actor_role text,

@@ -130,7 +130,7 @@ CREATE FUNCTION @extschema@.audit_row_image(tbl regclass, pk jsonb)
 RETURNS jsonb LANGUAGE C STABLE AS 'MODULE_PATHNAME', 'es_audit_row_image';
 COMMENT ON FUNCTION @extschema@.audit_row_image(regclass, jsonb) IS 'The row of audited table tbl whose primary key is pk, as its audit rows show it (excluded columns left out), or NULL when there is none; read with the caller''s rights. audit_history starts a story whose INSERT was recorded by key only with it.';
 
--- Stock changes of orders (reservations, cancels, shipments, returns and
+-- Stock changes of orders (reservations; cancels, shipments, returns and
 -- expiries of products that are not hot) are recorded by their stock_ledger
 -- rows alone, which carry an audit id and the
 -- audit facts; audit_history and audit_summary read them from there.
@@ -139,12 +139,14 @@ ALTER TABLE @extschema@.stock_ledger
     ADD COLUMN txid bigint,
     ADD COLUMN db_user text,
     ADD COLUMN actor_role text,
-    ADD COLUMN application_name text;
-COMMENT ON COLUMN @extschema@.stock_ledger.audit_id IS 'Set when this row is also the audit record of its stock_levels UPDATE (for a product that is not hot: process_order''s reservation, and the cancel, ship, return or expiry of an order''s stock): an id from audit_log''s sequence; audit_log has no row for that UPDATE, and audit_history / audit_summary show it from here. NULL: audit_log recorded the stock change itself.';
+    ADD COLUMN application_name text,
+    ADD COLUMN bucket smallint;
+COMMENT ON COLUMN @extschema@.stock_ledger.audit_id IS 'Set when this row is also the audit record of its stock_levels UPDATE (process_order''s reservation on one stock row, a hot product''s bucket too; for a product that is not hot also the cancel, ship, return or expiry of an order''s stock): an id from audit_log''s sequence; audit_log has no row for that UPDATE, and audit_history / audit_summary show it from here. NULL: audit_log recorded the stock change itself.';
 COMMENT ON COLUMN @extschema@.stock_ledger.txid IS 'With audit_id: the top-level transaction id, as audit_log.txid.';
 COMMENT ON COLUMN @extschema@.stock_ledger.db_user IS 'With audit_id: the database user, as audit_log.db_user.';
 COMMENT ON COLUMN @extschema@.stock_ledger.actor_role IS 'With audit_id: the JWT role claim, as audit_log.actor_role.';
 COMMENT ON COLUMN @extschema@.stock_ledger.application_name IS 'With audit_id: application_name, as audit_log.application_name.';
+COMMENT ON COLUMN @extschema@.stock_ledger.bucket IS 'With audit_id: the stock_levels row (bucket) the change went to.';
 
 CREATE OR REPLACE FUNCTION @extschema@.audit_history(tbl regclass, pk jsonb)
 RETURNS SETOF @extschema@.audit_log
@@ -188,7 +190,7 @@ BEGIN
                jsonb_build_object('on_hand', g.delta_on_hand, 'reserved', g.delta_reserved), NULL
           FROM @extschema@.stock_ledger g
          WHERE g.product_id = pid AND g.location = $2->>'location'
-           AND $2 = jsonb_build_object('product_id', g.product_id, 'location', g.location, 'bucket', 0)
+           AND $2 = jsonb_build_object('product_id', g.product_id, 'location', g.location, 'bucket', coalesce(g.bucket, 0))
            AND g.audit_id IS NOT NULL
     ) h;
     IF story IS NULL THEN
@@ -289,7 +291,7 @@ BEGIN
     RETURN QUERY SELECT * FROM unnest(story);
 END
 $$;
-COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}. An INSERT recorded by key only shows the row''s first version, read back from the table. For elfsofa.stock_levels, the changes recorded by their stock_ledger rows (audit_id set: reservations, cancels, shipments, returns and expiries of products that are not hot) come from there, with on_hand, reserved and updated_at before and after.';
+COMMENT ON FUNCTION @extschema@.audit_history(regclass, jsonb) IS 'A row''s story, oldest first: every audit_log row whose primary key (or key before a key change) equals pk, plus TRUNCATEs of the table. pk is the full key as a JSON object, e.g. {"id": 42}. An INSERT recorded by key only shows the row''s first version, read back from the table. For elfsofa.stock_levels, the changes recorded by their stock_ledger rows (audit_id set: an order''s reservations, and for products that are not hot its cancels, shipments, returns and expiries) come from there, with on_hand, reserved and updated_at before and after.';
 
 CREATE OR REPLACE FUNCTION @extschema@.audit_summary(from_ts timestamptz, to_ts timestamptz)
 RETURNS TABLE (schema_name text, table_name text, operation text, actor text, actor_role text,
