@@ -19,7 +19,8 @@
  *   4. audit: write those events, audit the new child (es_audit_utility_after).
  * ExecutorStart: audit's deferred index entries are written before any query.
  * shmem_request / shmem_startup (with shared_preload_libraries only): the
- * publishers' slots, the event watermark, then the rate limiter's buckets.
+ * publishers' slots, the event watermark, the rate limiter's buckets, then
+ * the order-number lock.
  */
 #include "postgres.h"
 
@@ -34,6 +35,7 @@
 #include "events/events.h"
 #include "partitions/partitions.h"
 #include "hooks.h"
+#include "orders/orders.h"
 #include "security/security.h"
 
 static ProcessUtility_hook_type prev_process_utility = NULL;
@@ -93,6 +95,7 @@ es_shmem_request(void)
 	es_launcher_shmem_request();
 	es_watermark_shmem_request();
 	es_ratelimit_shmem_request();
+	es_orders_shmem_request();
 }
 
 static void
@@ -103,6 +106,7 @@ es_shmem_startup(void)
 	es_launcher_shmem_startup();
 	es_watermark_shmem_startup();
 	es_ratelimit_shmem_startup();
+	es_orders_shmem_startup();
 }
 
 /*

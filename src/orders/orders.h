@@ -23,6 +23,10 @@
 /* Defines the orders area's settings; called once from _PG_init. */
 extern void es_orders_init(void);
 
+/* The order-number lock in shared memory (src/hooks.c, when preloaded). */
+extern void es_orders_shmem_request(void);
+extern void es_orders_shmem_startup(void);
+
 /* Longest order process_order accepts (lines before merging). */
 #define ES_MAX_ORDER_ITEMS	100
 
