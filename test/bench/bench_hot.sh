@@ -30,8 +30,8 @@ SELECT elfsofa.restock('H-1', 100000) FROM generate_series(1, 19);
 INSERT INTO elfsofa.customers (id, email) SELECT md5('c' || i)::uuid, 'flash' || i || '@example.th' FROM generate_series(1, 1000) i;
 VACUUM ANALYZE elfsofa.products, elfsofa.stock_levels, elfsofa.stock_ledger, elfsofa.customers, bench.one_stock;
 SQL
-# the hot SKU is marked hot (HOT_BUCKETS buckets, default 32), when this elfsofa has set_stock_buckets
-psql -q -X -d $DB -c "SELECT elfsofa.set_stock_buckets('H-1', ${HOT_BUCKETS:-32})" >/dev/null 2>&1 && hotmode="${HOT_BUCKETS:-32} buckets" || hotmode="one row"
+# the hot SKU is marked hot (HOT_BUCKETS buckets, default 64: as many as the most buyers at once, as the README advises), when this elfsofa has set_stock_buckets
+psql -q -X -d $DB -c "SELECT elfsofa.set_stock_buckets('H-1', ${HOT_BUCKETS:-64})" >/dev/null 2>&1 && hotmode="${HOT_BUCKETS:-64} buckets" || hotmode="one row"
 echo "hot bench in database $DB, hot SKU stock: $hotmode"
 
 tps() {  # tps <script> <clients> <nsku> <name>
