@@ -6,7 +6,7 @@
 # 1.0x (parity).  Rows without a number in a ratio column draw no bar.  awk only.
 set -u
 csv=$1 svg=$2 title=$3
-what=${4:-"bars: elfsofa's throughput over the other's (CPU, instructions: the other's per order over elfsofa's);"}
+what=${4:-"bars: elfsofa's throughput over the other's (CPU, WAL, instructions: the other's per order over elfsofa's);"}
 ahead=${5:-"right of the dashed line (1x) elfsofa is ahead"}
 awk -F, -v title="$title" -v what="$what" -v ahead="$ahead" '
 function esc(s) { gsub(/&/, "\\&amp;", s); gsub(/</, "\\&lt;", s); gsub(/>/, "\\&gt;", s); return s }
