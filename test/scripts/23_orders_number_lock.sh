@@ -7,7 +7,8 @@
 # transaction, makes two buyers wait: both must wait on the sequence's lock
 # (cancellable), neither on elfsofa_order_number; a cancel ends one at once,
 # a statement_timeout the other; after the DBA's COMMIT orders flow again, and
-# the numbers stay in id order.
+# the numbers stay in id order.  (Without the preload the lock is an
+# advisory lock: test/scripts/85_reliability_no_preload.sh.)
 source "$(dirname "$0")/../tap.sh"
 es_client_env
 
@@ -75,4 +76,5 @@ tap_is "$(q -d $DB -c "SELECT bool_and(order_number = format('ELF-%s-%s', split_
     "t" "every number carries its own id"
 
 psql -q -X -c "DROP DATABASE IF EXISTS $DB" >/dev/null
+
 tap_done
