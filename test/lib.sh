@@ -29,7 +29,7 @@ es_sudo() {
 
 # Installs whatever of the required packages is missing.
 es_install_packages() {
-    local pkgs="postgresql-$ES_PGVER postgresql-server-dev-$ES_PGVER postgresql-$ES_PGVER-cron postgresql-$ES_PGVER-pgtap pgtap faketime"
+    local pkgs="postgresql-$ES_PGVER postgresql-server-dev-$ES_PGVER postgresql-$ES_PGVER-cron postgresql-$ES_PGVER-pgtap pgtap faketime pgbouncer"
     local missing=""
     for p in $pkgs make gcc; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
