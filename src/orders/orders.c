@@ -8,6 +8,7 @@
 
 #include <math.h>
 
+#include "access/relation.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
 #include "catalog/pg_type.h"
@@ -114,8 +115,9 @@ es_orders_shmem_startup(void)
  * has a smaller id.  The year is the calendar year of that moment in
  * elfsofa.order_number_timezone, not of the transaction's start, which can lie
  * before an order that took its id later.  The sequence's own lock is taken
- * first, so nothing waits on a heavyweight lock (an ALTER SEQUENCE) while
- * holding the LWLock, where it could not be cancelled.
+ * first, and the sequence opened, so nothing waits on a heavyweight lock (an
+ * ALTER SEQUENCE) while holding the LWLock, where the buyers queued behind it
+ * could not be cancelled.
  */
 static int64
 next_order_id(char **number)
@@ -129,7 +131,8 @@ next_order_id(char **number)
 
 	if (order_number_lock != NULL)
 	{
-		LockRelationOid(seq, RowExclusiveLock);
+		/* (opened here too, so that its relcache entry is built before) */
+		relation_close(relation_open(seq, RowExclusiveLock), NoLock);
 		LWLockAcquire(order_number_lock, LW_EXCLUSIVE);
 		id = nextval_internal(seq, true);
 		now = GetCurrentTimestamp();
