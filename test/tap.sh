@@ -29,3 +29,26 @@ tap_done() {    # prints the plan; exit status says whether all passed
 
 # psql returning one unaligned value, failing loudly
 q() { psql -X -A -t -q -v ON_ERROR_STOP=1 "$@"; }
+
+# elfsofa-listen as a subscriber of database $1 from its newest event on,
+# printing into $2/listen.out (state file $2/listen.state).
+listen_start() {    # listen_start <db> <dir>: sets LISTEN_PID and LISTEN_FROM
+    LISTEN_FROM=$(q -d "$1" -c "SELECT coalesce(max(id), 0) FROM elfsofa.events")
+    PGDATABASE=$1 "$ES_BINDIR/elfsofa-listen" --from-id "$LISTEN_FROM" --state-file "$2/listen.state" \
+        >"$2/listen.out" 2>"$2/listen.err" &
+    LISTEN_PID=$!
+    sleep 0.3
+}
+# Waits (10 s at most) until it has printed the newest event, stops it, and
+# prints "<events it printed> <events committed since it started> <ids printed twice>".
+listen_stop() {     # listen_stop <db> <dir>
+    local want
+    want=$(q -d "$1" -c "SELECT max(id) FROM elfsofa.events")
+    for _ in $(seq 1 100); do
+        [ "$(cat "$2/listen.state" 2>/dev/null)" = "$want" ] && break
+        sleep 0.1
+    done
+    kill -TERM "$LISTEN_PID"; wait "$LISTEN_PID"
+    echo "$(wc -l <"$2/listen.out") $(q -d "$1" -c "SELECT count(*) FROM elfsofa.events WHERE id > $LISTEN_FROM")" \
+         "$(grep -o '"id": [0-9]*' "$2/listen.out" | sort | uniq -d | wc -l)"
+}
