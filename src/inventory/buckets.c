@@ -271,8 +271,8 @@ static EsPlan mark_hot_plan = {
 };
 
 static EsPlan locations_plan = {
-	"SELECT DISTINCT location::text, location <> 'main' FROM elfsofa.stock_levels WHERE product_id = $1 "
-	"ORDER BY location <> 'main', location",
+	"SELECT DISTINCT location::text COLLATE \"C\", location <> 'main' FROM elfsofa.stock_levels WHERE product_id = $1 "
+	"ORDER BY 2, 1",
 	1, {INT8OID}
 };
 

@@ -35,7 +35,7 @@ static EsPlan lock_one_v10_plan = {
 };
 static EsPlan lock_all_v10_plan = {
 	"SELECT location, 0::smallint, on_hand - reserved, reserved FROM elfsofa.stock_levels WHERE product_id = $1 "
-	"ORDER BY location <> 'main', location FOR UPDATE",
+	"ORDER BY location <> 'main', location COLLATE \"C\" FOR UPDATE",
 	1, {INT8OID}, .generic = true
 };
 static bool v10;
@@ -50,13 +50,15 @@ static EsPlan lock_one_plan = {
 /* Every location (and bucket) of one product, locked in the global order: main, then the others by name. */
 static EsPlan lock_all_plan = {
 	"SELECT location, bucket, on_hand - reserved, reserved FROM elfsofa.stock_levels WHERE product_id = $1 "
-	"ORDER BY location <> 'main', location, bucket FOR UPDATE",
+	"ORDER BY location <> 'main', location COLLATE \"C\", bucket FOR UPDATE",
 	1, {INT8OID}, .generic = true
 };
 
 /*
  * The global stock-row lock order: product id, then location with "main"
- * first and the others by name (location_cmp).  main comes first because
+ * first and the others by name in byte order (location_cmp; in SQL,
+ * COLLATE "C": the database's own collation may order '_' and '-' otherwise,
+ * and two orders of one set of rows can deadlock).  main comes first because
  * the fast path's conditional UPDATE of the main row may keep that row locked
  * even when it fails (READ COMMITTED re-check after a concurrent update locks
  * the newest version before testing the condition), and the spill-over that

@@ -89,7 +89,7 @@ static EsPlan lock_order_plan = {
 static EsPlan lines_plan = {
 	"SELECT l.product_id, l.location, l.quantity, l.sku "
 	"FROM elfsofa.order_lines l WHERE l.order_id = $1 AND l.created_at = $2 "
-	"ORDER BY l.product_id, l.location <> 'main', l.location",
+	"ORDER BY l.product_id, l.location <> 'main', l.location COLLATE \"C\"",
 	2, {INT8OID, TIMESTAMPTZOID}
 };
 
@@ -520,7 +520,7 @@ static EsPlan lock_orders_stock_plan = {
 	"SELECT s.product_id FROM elfsofa.stock_levels s "
 	"WHERE (s.product_id, s.location) IN "
 	"      (SELECT l.product_id, l.location FROM elfsofa.order_lines l WHERE l.order_id = ANY ($1)) "
-	"ORDER BY s.product_id, s.location <> 'main', s.location, s.bucket "
+	"ORDER BY s.product_id, s.location <> 'main', s.location COLLATE \"C\", s.bucket "
 	"FOR NO KEY UPDATE OF s",
 	1, {INT8ARRAYOID}
 };
@@ -530,7 +530,7 @@ static EsPlan lock_orders_stock_v10_plan = {
 	"SELECT s.product_id FROM elfsofa.stock_levels s "
 	"WHERE (s.product_id, s.location) IN "
 	"      (SELECT l.product_id, l.location FROM elfsofa.order_lines l WHERE l.order_id = ANY ($1)) "
-	"ORDER BY s.product_id, s.location <> 'main', s.location "
+	"ORDER BY s.product_id, s.location <> 'main', s.location COLLATE \"C\" "
 	"FOR NO KEY UPDATE OF s",
 	1, {INT8ARRAYOID}
 };
