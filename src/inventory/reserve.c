@@ -141,15 +141,27 @@ locked_rows(int *n)
 }
 
 /*
+ * Whether the order's stock_ledger row of a reservation through reserve_row,
+ * written with an audit id and the audit facts (orders/orders.c), stands in
+ * for the audit row of its UPDATE: for a product that is not hot (a hot one's
+ * own bucket reservation, buckets.c, is the other case), never at the 1.0
+ * schema.  One rule for the audit trigger's skip and the lines' ledger_bucket.
+ */
+static bool
+ledger_stands_in(const EsStockAlloc *al)
+{
+	return !v10 && al->buckets <= 1;
+}
+
+/*
  * reserve_row runs the conditional reserve UPDATE of one stock row (args as
- * reserve_plan's).  For a product that is not hot the order's stock_ledger
- * row of it, written with an audit id and the audit facts (orders/orders.c),
- * stands in for its audit row, so the audit trigger is told to skip it.
+ * reserve_plan's), telling the audit trigger to skip it when its ledger row
+ * stands in.
  */
 static void
 reserve_row(const EsStockAlloc *al, Datum *args)
 {
-	if (v10 || al->buckets > 1)
+	if (!ledger_stands_in(al))
 	{
 		es_exec(v10 ? &reserve_v10_plan : &reserve_plan, args, NULL, false, 0);
 		return;
@@ -267,7 +279,7 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 					int32		rsv_after;
 
 					es_stock_returned(&after, &rsv_after, false);
-					push_reserved(&lines, &nlines, &maxlines, al, after, rsv_after, v10 ? -1 : 0);
+					push_reserved(&lines, &nlines, &maxlines, al, after, rsv_after, ledger_stands_in(al) ? 0 : -1);
 					continue;
 				}
 			}
@@ -295,7 +307,7 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 									   al->sku, Max(now_avail, 0), al->location, al->qty)));
 				take_from(al, al->location, rows, nrows, 0, al->qty);
 				push_reserved(&lines, &nlines, &maxlines, al, now_avail - al->qty, now_rsv + al->qty,
-							  v10 || al->buckets > 1 ? -1 : 0);
+							  ledger_stands_in(al) ? 0 : -1);
 				continue;
 			}
 
@@ -367,7 +379,7 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 					EsStockAlloc		part = {.item = al->item, .product_id = al->product_id, .sku = al->sku, .location = loc[r], .qty = take, .automatic = true, .buckets = al->buckets};
 
 					push_reserved(&lines, &nlines, &maxlines, &part, avail[r] - take, rsv[r] + take,
-								  v10 || al->buckets > 1 ? -1 : 0);
+								  ledger_stands_in(al) ? 0 : -1);
 				}
 			}
 			Assert(need == 0);
