@@ -127,27 +127,24 @@ next_order_id(char **number)
 	struct pg_tm tm;
 	fsec_t		fsec;
 	int			tz;
+	LOCKTAG		tag;
 	Oid			seq = get_relname_relid("orders_id_seq", get_namespace_oid("elfsofa", false));
 
+	SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, ES_ORDER_NUMBER_LOCK_CLASS, 0, 2);
 	if (order_number_lock != NULL)
 	{
 		/* (opened here too, so that its relcache entry is built before) */
 		relation_close(relation_open(seq, RowExclusiveLock), NoLock);
 		LWLockAcquire(order_number_lock, LW_EXCLUSIVE);
-		id = nextval_internal(seq, true);
-		now = GetCurrentTimestamp();
-		LWLockRelease(order_number_lock);
 	}
 	else
-	{
-		LOCKTAG		tag;
-
-		SET_LOCKTAG_ADVISORY(tag, MyDatabaseId, ES_ORDER_NUMBER_LOCK_CLASS, 0, 2);
 		(void) LockAcquire(&tag, ExclusiveLock, false, false);
-		id = nextval_internal(seq, true);
-		now = GetCurrentTimestamp();
+	id = nextval_internal(seq, true);
+	now = GetCurrentTimestamp();
+	if (order_number_lock != NULL)
+		LWLockRelease(order_number_lock);
+	else
 		LockRelease(&tag, ExclusiveLock, false);
-	}
 
 	if (timestamp2tm(now, &tz, &tm, &fsec, NULL, order_number_tz) != 0)
 		elog(ERROR, "elfsofa: current time out of range");
