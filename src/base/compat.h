@@ -16,6 +16,16 @@
 #include "varatt.h"
 #endif
 
+/*
+ * The context of a setting that only matters with shared_preload_libraries
+ * (shared memory, background workers).  PostgreSQL refuses, with FATAL, a
+ * PGC_POSTMASTER setting defined after startup, so a module loaded later
+ * (CREATE EXTENSION without the preload) defines it for superusers instead.
+ * (Not a version difference, but as much a rule of fitting in.)
+ */
+#define ES_PGC_PRELOADED \
+	(process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SUSET)
+
 /* MarkGUCPrefixReserved replaced EmitWarningsOnPlaceholders in PostgreSQL 15. */
 #if PG_VERSION_NUM >= 150000
 #define ES_MARK_GUC_PREFIX_RESERVED(prefix) MarkGUCPrefixReserved(prefix)

@@ -91,12 +91,7 @@ es_publisher_init(void)
 							   "NOTIFYs from the writing transaction at commit.",
 							   &es_guc_database,
 							   "*",
-							   /*
-							    * PostgreSQL refuses (FATAL) a PGC_POSTMASTER setting
-							    * defined after startup: without the preload there is
-							    * no publisher for it to restrict anyway
-							    */
-							   process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SUSET,
+							   ES_PGC_PRELOADED,
 							   0,
 							   NULL, NULL, NULL);
 	DefineCustomBoolVariable("elfsofa.publisher",

@@ -191,9 +191,7 @@ es_ratelimit_init(void)
 							"Rate-limit buckets kept in shared memory (needs shared_preload_libraries).",
 							"Rounded up to a multiple of 8; a full set of 8 gives up its most refilled bucket. Range 100 to 1000000.",
 							&rl_slots, 10000, 100, 1000000,
-							/* (without the preload: no shared memory to size, see publisher.c) */
-							process_shared_preload_libraries_in_progress ? PGC_POSTMASTER : PGC_SUSET,
-							0, NULL, NULL, NULL);
+							ES_PGC_PRELOADED, 0, NULL, NULL, NULL);
 	DefineCustomStringVariable("elfsofa.rate_limit_client_header",
 							   "Request header (lower case) in which the trusted proxy in front of PostgREST puts the client address.",
 							   "Supabase's gateway appends the client to x-forwarded-for (the default); behind Cloudflare alone use cf-connecting-ip; empty trusts no header (all anonymous callers share one bucket).",
