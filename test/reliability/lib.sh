@@ -34,6 +34,16 @@ rel_fresh_server() {
     es_start_server <<<"$conf"
 }
 
+# rel_own_server <port offset> <name> <what>: a script's server of its own,
+# fresh, on make test's port + offset under $ES_TMP/<name> (extra
+# postgresql.conf lines on stdin), stopped when the script exits; when it does
+# not start, one "not ok" line and the script ends.
+rel_own_server() {
+    rm -rf "${ES_TMP:?}/$2"
+    rel_fresh_server $((ES_PORT + $1)) "$ES_TMP/$2" || { echo "not ok 1 - the $3 server started"; exit 1; }
+    trap es_stop_server EXIT
+}
+
 # The postmaster's pid (first line of postmaster.pid), empty when none.
 rel_pm_pid() { head -1 "$ES_TMP/data/postmaster.pid" 2>/dev/null; }
 

@@ -8,10 +8,7 @@
 source "$(dirname "$0")/../tap.sh"
 source "$ES_ROOT/test/reliability/lib.sh"
 
-rm -rf "$ES_TMP/hot-mix"
-rel_fresh_server $((ES_PORT + 23)) "$ES_TMP/hot-mix" <<<"shared_buffers = '64MB'" ||
-    { echo "not ok 1 - the hot-mix server started"; exit 1; }
-trap es_stop_server EXIT
+rel_own_server 23 hot-mix hot-mix <<<"shared_buffers = '64MB'"
 HM_TMP=$ES_TMP
 
 q >/dev/null <<'SQL'

@@ -8,10 +8,8 @@
 source "$(dirname "$0")/../tap.sh"
 source "$ES_ROOT/test/reliability/lib.sh"
 
-rm -rf "$ES_TMP/last-units-hot"
-rel_fresh_server $((ES_PORT + 21)) "$ES_TMP/last-units-hot" <<<"max_connections = 300
-shared_buffers = '64MB'" || { echo "not ok 1 - the last-units server started"; exit 1; }
-trap es_stop_server EXIT
+rel_own_server 21 last-units-hot last-units <<<"max_connections = 300
+shared_buffers = '64MB'"
 LU_TMP=$ES_TMP
 
 q >/dev/null <<'SQL'

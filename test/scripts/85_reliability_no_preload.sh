@@ -11,10 +11,7 @@
 source "$(dirname "$0")/../tap.sh"
 source "$ES_ROOT/test/reliability/lib.sh"
 
-rm -rf "$ES_TMP/no-preload"
-rel_fresh_server $((ES_PORT + 27)) "$ES_TMP/no-preload" <<<"shared_preload_libraries = 'pg_cron'" ||
-    { echo "not ok 1 - the server without the preload started"; exit 1; }
-trap es_stop_server EXIT
+rel_own_server 27 no-preload no-preload <<<"shared_preload_libraries = 'pg_cron'"
 NP=$ES_TMP
 tap_is "$(q -c "SHOW shared_preload_libraries")" "pg_cron" "a server without elfsofa preloaded"
 
