@@ -22,7 +22,11 @@
 # valgrind, which the machine's load does not move (orders_instructions.sh).
 # Prints the table and writes $OUT/orders.csv and $OUT/orders.svg (a chart of
 # the ratios).  ORDERS_SECONDS (5) is the length of each pgbench cell,
-# ORDERS_WARMUP (2) that of each implementation's warm-up.
+# ORDERS_WARMUP (2) that of each implementation's warm-up.  Each throughput
+# is the median of ORDERS_ROUNDS (3) cells, the implementations taking turns
+# within each round (a burst of load elsewhere on the machine then moves one
+# cell of each, not every cell of one); the table also shows the lowest and
+# highest of each.
 set -u
 cd "$(dirname "$0")/../.."
 SECS=${ORDERS_SECONDS:-5}
@@ -81,21 +85,32 @@ done
 
 CSV=$OUT/orders.csv
 echo "case,clients,skus,elfsofa,plpgsql,plain,floor,elfsofa_vs_plpgsql,elfsofa_vs_plain,elfsofa_vs_floor" >"$CSV"
-printf '\n%-24s %8s %8s %8s %8s %9s %9s %9s\n' "orders tps (${SECS}s each)" elfsofa plpgsql plain floor "e/plpgsql" "e/plain" "e/floor"
+printf '\n%-24s %8s %8s %8s %8s %9s %9s %9s\n' "tps (median of ${ORDERS_ROUNDS:-3}x${SECS}s)" elfsofa plpgsql plain floor "e/plpgsql" "e/plain" "e/floor"
+ROUNDS=${ORDERS_ROUNDS:-3}
+median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+span() { tr ' ' '\n' | grep . | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }'; }
 for run in "1 1000" "8 1000" "8 1"; do
     set -- $run
     c=$1; n=$2
-    e=$(tps test/bench/orders_c.sql "$c" "$n")
-    p=$(PGOPTIONS="$GENERIC" tps test/bench/orders_plpgsql_call.sql "$c" "$n")
-    s=$(tps test/bench/orders_plain_call.sql "$c" "$n")
+    ae=""; ap=""; as=""; af=""
+    for round in $(seq 1 "$ROUNDS"); do
+        ae="$ae $(tps test/bench/orders_c.sql "$c" "$n")"
+        ap="$ap $(PGOPTIONS="$GENERIC" tps test/bench/orders_plpgsql_call.sql "$c" "$n")"
+        as="$as $(tps test/bench/orders_plain_call.sql "$c" "$n")"
+        if [ "$n" = 1 ]; then
+            af="$af $(tps test/bench/orders_lockfloor.sql "$c" "$n")"
+        else
+            af="$af $(PGOPTIONS="$GENERIC" tps test/bench/orders_floor.sql "$c" "$n")"
+        fi
+    done
+    e=$(median <<<"$ae"); p=$(median <<<"$ap"); s=$(median <<<"$as"); f=$(median <<<"$af")
     if [ "$n" = 1 ]; then
-        f=$(tps test/bench/orders_lockfloor.sql "$c" "$n"); label="$c clients, one SKU"
-        cl="tps $c clients one SKU (vs lock floor)"
+        label="$c clients, one SKU"; cl="tps $c clients one SKU (vs lock floor)"
     else
-        f=$(PGOPTIONS="$GENERIC" tps test/bench/orders_floor.sql "$c" "$n"); label="$c client(s), $n SKUs"
-        cl="tps $c client(s) $n SKUs"
+        label="$c client(s), $n SKUs"; cl="tps $c client(s) $n SKUs"
     fi
     printf '%-24s %8s %8s %8s %8s %9s %9s %9s\n' "$label" "$e" "$p" "$s" "$f" "$(ratio "$e" "$p")x" "$(ratio "$e" "$s")x" "$(ratio "$e" "$f")x"
+    [ "$ROUNDS" -gt 1 ] && printf '%-24s %8s %8s %8s %8s\n' "  (lowest-highest)" "$(span <<<"$ae")" "$(span <<<"$ap")" "$(span <<<"$as")" "$(span <<<"$af")"
     echo "$cl,$c,$n,$e,$p,$s,$f,$(ratio "$e" "$p"),$(ratio "$e" "$s"),$(ratio "$e" "$f")" >>"$CSV"
 done
 echo "(one SKU: the floor column is the one-row lock floor, a bare one-statement order on a one-row stock table)"
@@ -138,7 +153,7 @@ echo "wal bytes per order (1 client),1,1000,$wal_e,$wal_p,$wal_s,$wal_f,$(ratio 
 echo "(ratios: throughput of elfsofa relative to the other; for CPU and WAL, the other's per order over elfsofa's;"
 echo " targets: elfsofa >= 1.6x plain at 1 client, >= 2.0x at 8 clients; all but plain run with"
 echo " plan_cache_mode = force_generic_plan, as elfsofa's order functions do)"
-bash test/bench/ratio_chart.sh "$CSV" "$OUT/orders.svg" "elfsofa process_order vs the same order elsewhere (database $DB, ${SECS}s per cell)"
+bash test/bench/ratio_chart.sh "$CSV" "$OUT/orders.svg" "elfsofa process_order vs the same order elsewhere (database $DB, median of ${ORDERS_ROUNDS:-3} cells of ${SECS}s)"
 echo "written: $CSV, $OUT/orders.svg"
 
 psql -q -X -d $DB -c "SELECT 'stock check: ' || count(*) FILTER (WHERE s.on_hand - s.reserved < 0) || ' negative rows' FROM elfsofa.stock_levels s" -A -t
