@@ -57,18 +57,10 @@ extern bool es_stock_apply(int64 product_id, const char *location, int32 d_on_ha
 						   int32 *available, int32 *reserved);
 
 /*
- * in stock.c: a location's stock after a change, from the first row of the
- * last statement: (available, reserved) of the changed row, plus, when
- * others is set, its third column int[] {available, reserved} of the
- * location's other buckets (ES_OTHER_BUCKETS).
+ * in stock.c: the (available, reserved) of the changed row, from the first
+ * row of the last statement (its first two columns).
  */
-extern void es_stock_returned(int32 *available, int32 *reserved, bool others);
-
-/* The third column es_stock_returned reads: the other buckets of ($1, $2) than s.bucket. */
-#define ES_OTHER_BUCKETS(bucket) \
-	"(SELECT ARRAY[COALESCE(sum(o.on_hand - o.reserved), 0), COALESCE(sum(o.reserved), 0)]::int[] " \
-	"   FROM elfsofa.stock_levels o WHERE o.product_id = $1 AND o.location = $2 AND o.bucket <> " bucket ")"
-
+extern void es_stock_returned(int32 *available, int32 *reserved);
 
 /*
  * in buckets.c: hot products, whose stock at a location is split over
@@ -83,6 +75,14 @@ extern bool es_stock_has_buckets(void);
 extern bool es_hot_reserve(const EsStockAlloc *al, int32 *available_after, int32 *reserved_after,
 						   int16 *bucket);
 extern void es_stock_even_out(int64 product_id, const char *location, int32 *on_hand, int32 *reserved);
+
+/*
+ * in buckets.c: adds to *available and *reserved those of the location's
+ * bucket rows other than bucket (a change to one bucket row reports the
+ * location's stock).
+ */
+extern void es_stock_other_buckets(int64 product_id, const char *location, int16 bucket,
+								   int32 *available, int32 *reserved);
 
 /*
  * Reasons a ledger row gives.  process_order writes its "reserve" rows in its

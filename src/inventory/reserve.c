@@ -278,7 +278,7 @@ es_stock_reserve(EsStockAlloc **allocs, int *nallocs, int maxallocs)
 					int32		after;
 					int32		rsv_after;
 
-					es_stock_returned(&after, &rsv_after, false);
+					es_stock_returned(&after, &rsv_after);
 					push_reserved(&lines, &nlines, &maxlines, al, after, rsv_after, ledger_stands_in(al) ? 0 : -1);
 					continue;
 				}

@@ -138,8 +138,8 @@ elfsofa_available(PG_FUNCTION_ARGS)
 /*
  * One stock row changed and its ledger row, in one statement (es_stock_apply):
  * bucket 0, the only row of a product that is not hot, when it can take the
- * change; RETURNING the row's availability and reservations and those of
- * the location's other buckets (as of the statement's start).
+ * change; RETURNING the row's availability and reservations (a hot
+ * product's other buckets are added by es_stock_other_buckets).
  */
 static EsPlan stock_effect_plan = {
 	"WITH s AS (UPDATE elfsofa.stock_levels SET on_hand = on_hand + $3, reserved = reserved + $4, updated_at = now() "
@@ -150,7 +150,7 @@ static EsPlan stock_effect_plan = {
 	"                                        audit_id, txid, db_user, actor_role, application_name, bucket) "
 	"      SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $11, $10[1], $10[2], $10[3], "
 	"             CASE WHEN $9 IS NOT NULL THEN 0 END FROM s) "
-	"SELECT available, reserved, " ES_OTHER_BUCKETS("0") " FROM s",
+	"SELECT available, reserved FROM s",
 	11, {INT8OID, TEXTOID, INT4OID, INT4OID, TEXTOID, INT8OID, TEXTOID, TEXTOID, INT8OID, TEXTARRAYOID, INT8OID}
 };
 
@@ -193,10 +193,11 @@ static EsPlan ledger_plan = {
  * bucket 0 takes the change when it can.  For a product that is not hot its
  * ledger row stands in for the UPDATE's audit row: it gets an audit id and
  * the audit facts (base/request.h) and the audit trigger is told to skip the
- * UPDATE.  True when the row took the change.
+ * UPDATE.  True when the row took the change; *hot is false when the
+ * product is known to have one row per location.
  */
 static bool
-stock_apply_ledgered(int64 product_id, Datum *v, char *n)
+stock_apply_ledgered(int64 product_id, Datum *v, char *n, bool *hot)
 {
 	Datum		buckets;
 	bool		bnull;
@@ -208,9 +209,9 @@ stock_apply_ledgered(int64 product_id, Datum *v, char *n)
 	Datum		fd[3];
 	bool		fnull[3];
 
-	ledgered = es_audit_stamp != NULL &&
-		es_key_lookup(&product_buckets_by_id, Int64GetDatum(product_id), &buckets, &bnull) &&
-		!bnull && DatumGetInt16(buckets) <= 1;
+	*hot = !(es_key_lookup(&product_buckets_by_id, Int64GetDatum(product_id), &buckets, &bnull) &&
+			 !bnull && DatumGetInt16(buckets) <= 1);
+	ledgered = es_audit_stamp != NULL && !*hot;
 	n[8] = n[9] = n[10] = 'n';
 	if (!ledgered)
 	{
@@ -268,6 +269,7 @@ es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_
 	int32		need = -d_reserved;
 	int32		h,
 				r;
+	bool		hot;
 
 	v[0] = Int64GetDatum(product_id);
 	v[1] = CStringGetTextDatum(location);
@@ -285,12 +287,14 @@ es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_
 		es_exec(&stock_effect_v10_plan, v, n, false, 0);
 		if (SPI_processed != 1)
 			return false;
-		es_stock_returned(available, reserved, false);
+		es_stock_returned(available, reserved);
 		return true;
 	}
-	if (stock_apply_ledgered(product_id, v, n))
+	if (stock_apply_ledgered(product_id, v, n, &hot))
 	{
-		es_stock_returned(available, reserved, true);
+		es_stock_returned(available, reserved);
+		if (hot)
+			es_stock_other_buckets(product_id, location, 0, available, reserved);
 		return true;
 	}
 
@@ -340,7 +344,7 @@ es_stock_apply(int64 product_id, const char *location, int32 d_on_hand, int32 d_
 }
 
 void
-es_stock_returned(int32 *available, int32 *reserved, bool others)
+es_stock_returned(int32 *available, int32 *reserved)
 {
 	HeapTuple	t = SPI_tuptable->vals[0];
 	TupleDesc	desc = SPI_tuptable->tupdesc;
@@ -348,22 +352,6 @@ es_stock_returned(int32 *available, int32 *reserved, bool others)
 
 	*available = DatumGetInt32(SPI_getbinval(t, desc, 1, &isnull));
 	*reserved = DatumGetInt32(SPI_getbinval(t, desc, 2, &isnull));
-	if (others)
-	{
-		Datum		totals = SPI_getbinval(t, desc, 3, &isnull);
-
-		if (!isnull)
-		{
-			ArrayType  *a = DatumGetArrayTypeP(totals);
-			int32	   *v = (int32 *) ARR_DATA_PTR(a);
-
-			/* built by ES_OTHER_BUCKETS: two ints, never NULL */
-			if (ARR_NDIM(a) != 1 || ARR_DIMS(a)[0] != 2 || ARR_HASNULL(a) || ARR_ELEMTYPE(a) != INT4OID)
-				elog(ERROR, "elfsofa: unexpected stock totals array");
-			*available += v[0];
-			*reserved += v[1];
-		}
-	}
 }
 
 /*
