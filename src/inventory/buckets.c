@@ -22,18 +22,18 @@
 #include "access/tableam.h"
 #include "access/xact.h"
 #include "catalog/namespace.h"
-#include "executor/tuptable.h"
-#include "parser/parse_relation.h"
-#include "utils/rel.h"
-#include "utils/relcache.h"
-#include "utils/snapmgr.h"
 #include "catalog/pg_type.h"
+#include "executor/tuptable.h"
 #include "miscadmin.h"
-#include "utils/lsyscache.h"
+#include "parser/parse_relation.h"
 #include "utils/array.h"
 #include "utils/builtins.h"
+#include "utils/lsyscache.h"
 #include "utils/memutils.h"
+#include "utils/rel.h"
+#include "utils/relcache.h"
 #include "utils/resowner.h"
+#include "utils/snapmgr.h"
 
 PG_FUNCTION_INFO_V1(elfsofa_set_stock_buckets);
 
@@ -125,10 +125,11 @@ es_stock_has_buckets(void)
  * stock, so the location's other bucket rows are added, read through
  * stock_levels' primary key (product_id, location, bucket) with a snapshot
  * taken now (under READ COMMITTED: what has committed, and this
- * transaction's earlier statements; the row locks and predicate locks of a
- * read as usual).  A direct scan, because through SQL (a subquery summing
- * them in the changing statement) this sum was a third of a hot order's
- * CPU: a subplan started and run over up to 63 rows on every order.
+ * transaction's earlier statements; no row locks, and under SERIALIZABLE the
+ * predicate locks of any read).  A direct scan, because through SQL (a
+ * subquery summing them in the changing statement) this sum was a third of
+ * a hot order's CPU: a subplan started and run over up to 63 rows on every
+ * order.
  */
 void
 es_stock_other_buckets(int64 product_id, const char *location, int16 bucket,
