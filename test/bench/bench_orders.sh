@@ -75,7 +75,7 @@ tps() {  # tps <script> <clients> <nsku>
     grep -E '^tps = ' "$log" | head -1 | awk '{printf "%.0f", $3}'
 }
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+source test/bench/stats.sh  # median, span, ratio
 
 # A short warm-up of each (caches, plans, the first pages of every table), so
 # the first cell measured is not the one that pays for them.
@@ -87,8 +87,6 @@ CSV=$OUT/orders.csv
 echo "case,clients,skus,elfsofa,plpgsql,plain,floor,elfsofa_vs_plpgsql,elfsofa_vs_plain,elfsofa_vs_floor" >"$CSV"
 printf '\n%-24s %8s %8s %8s %8s %9s %9s %9s\n' "tps (median of ${ORDERS_ROUNDS:-3}x${SECS}s)" elfsofa plpgsql plain floor "e/plpgsql" "e/plain" "e/floor"
 ROUNDS=${ORDERS_ROUNDS:-3}
-median() { tr ' ' '\n' | grep . | sort -n | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else printf "%.0f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
-span() { tr ' ' '\n' | grep . | sort -n | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%s-%s", lo, hi }'; }
 for run in "1 1000" "8 1000" "8 1"; do
     set -- $run
     c=$1; n=$2
